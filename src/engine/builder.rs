@@ -1,0 +1,305 @@
+//! Incremental construction of an [`EventStore`]: rows are appended as they are decoded (row group
+//! by row group), dictionaries grow as new strings appear, and [`StoreBuilder::finish`] sorts once
+//! by (user, time), stably.
+
+use std::collections::HashMap;
+
+use super::error::IngestError;
+use super::store::{Dictionary, DurationMs, EventStore};
+
+/// A user key as it appears in a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserKeyRef<'a> {
+    Int(i64),
+    Str(&'a str),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum UserKey {
+    Int(i64),
+    Str(String),
+}
+
+/// Maps strings to dense small indices; index 0 is null.
+#[derive(Debug, Default)]
+struct Interner {
+    index: HashMap<String, u32>,
+    dict: Dictionary,
+}
+
+impl Interner {
+    fn new() -> Self {
+        Interner {
+            index: HashMap::new(),
+            dict: Dictionary::with_null(),
+        }
+    }
+
+    fn intern(&mut self, value: Option<&str>) -> u32 {
+        let Some(v) = value else { return 0 };
+        if let Some(&i) = self.index.get(v) {
+            return i;
+        }
+        let i = self.dict.push(v.to_owned()) as u32;
+        self.index.insert(v.to_owned(), i);
+        i
+    }
+}
+
+/// Collects rows, then sorts them into an [`EventStore`].
+#[derive(Debug)]
+pub struct StoreBuilder {
+    user_tmp: Vec<u32>,
+    time_ms: Vec<i64>,
+    action: Vec<u16>,
+    page: Vec<u32>,
+    duration_ms: Vec<DurationMs>,
+    app_version: Vec<u16>,
+    user_int: HashMap<i64, u32>,
+    user_str: HashMap<String, u32>,
+    user_keys: Vec<UserKey>,
+    actions: Interner,
+    pages: Interner,
+    versions: Interner,
+}
+
+impl Default for StoreBuilder {
+    fn default() -> Self {
+        Self::with_capacity(0)
+    }
+}
+
+impl StoreBuilder {
+    /// `rows` is a hint (e.g. the Parquet footer's row count) so columns are allocated once.
+    pub fn with_capacity(rows: usize) -> Self {
+        StoreBuilder {
+            user_tmp: Vec::with_capacity(rows),
+            time_ms: Vec::with_capacity(rows),
+            action: Vec::with_capacity(rows),
+            page: Vec::with_capacity(rows),
+            duration_ms: Vec::with_capacity(rows),
+            app_version: Vec::with_capacity(rows),
+            user_int: HashMap::new(),
+            user_str: HashMap::new(),
+            user_keys: Vec::new(),
+            actions: Interner::new(),
+            pages: Interner::new(),
+            versions: Interner::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.time_ms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.time_ms.is_empty()
+    }
+
+    /// Dense temporary index for a user key (first-seen order; renumbered in `finish`).
+    pub fn user_index(&mut self, key: UserKeyRef<'_>) -> u32 {
+        match key {
+            UserKeyRef::Int(v) => {
+                if let Some(&i) = self.user_int.get(&v) {
+                    return i;
+                }
+                let i = self.user_keys.len() as u32;
+                self.user_keys.push(UserKey::Int(v));
+                self.user_int.insert(v, i);
+                i
+            }
+            UserKeyRef::Str(s) => {
+                if let Some(&i) = self.user_str.get(s) {
+                    return i;
+                }
+                let i = self.user_keys.len() as u32;
+                self.user_keys.push(UserKey::Str(s.to_owned()));
+                self.user_str.insert(s.to_owned(), i);
+                i
+            }
+        }
+    }
+
+    pub fn action_index(&mut self, action: Option<&str>) -> Result<u16, IngestError> {
+        let i = self.actions.intern(action);
+        u16::try_from(i).map_err(|_| IngestError::TooManyDistinct {
+            column: "action",
+            limit: u16::MAX as usize,
+        })
+    }
+
+    pub fn version_index(&mut self, version: Option<&str>) -> Result<u16, IngestError> {
+        let i = self.versions.intern(version);
+        u16::try_from(i).map_err(|_| IngestError::TooManyDistinct {
+            column: "app version",
+            limit: u16::MAX as usize,
+        })
+    }
+
+    pub fn page_index(&mut self, page: Option<&str>) -> u32 {
+        self.pages.intern(page)
+    }
+
+    /// Append one row whose strings were already interned.
+    pub fn push_indexed(
+        &mut self,
+        user: u32,
+        time_ms: i64,
+        action: u16,
+        page: u32,
+        duration: DurationMs,
+        version: u16,
+    ) {
+        self.user_tmp.push(user);
+        self.time_ms.push(time_ms);
+        self.action.push(action);
+        self.page.push(page);
+        self.duration_ms.push(duration);
+        self.app_version.push(version);
+    }
+
+    /// Append one row.
+    pub fn push(
+        &mut self,
+        user: UserKeyRef<'_>,
+        time_ms: i64,
+        action: Option<&str>,
+        page: Option<&str>,
+        duration: DurationMs,
+        version: Option<&str>,
+    ) -> Result<(), IngestError> {
+        let u = self.user_index(user);
+        let a = self.action_index(action)?;
+        let p = self.page_index(page);
+        let v = self.version_index(version)?;
+        self.push_indexed(u, time_ms, a, p, duration, v);
+        Ok(())
+    }
+
+    /// Renumber users by key and sort rows by (user, time), stably.
+    pub fn finish(self) -> EventStore {
+        let StoreBuilder {
+            user_tmp,
+            time_ms,
+            action,
+            page,
+            duration_ms,
+            app_version,
+            user_keys,
+            actions,
+            pages,
+            versions,
+            ..
+        } = self;
+
+        // Users ordered by key: all-integer keys numerically, otherwise as strings.
+        let all_int = user_keys.iter().all(|k| matches!(k, UserKey::Int(_)));
+        let mut order: Vec<u32> = (0..user_keys.len() as u32).collect();
+        if all_int {
+            order.sort_unstable_by_key(|&i| match user_keys[i as usize] {
+                UserKey::Int(v) => v,
+                UserKey::Str(_) => 0,
+            });
+        } else {
+            let text: Vec<String> = user_keys.iter().map(key_text).collect();
+            order.sort_unstable_by(|&a, &b| text[a as usize].cmp(&text[b as usize]));
+        }
+        let mut rank = vec![0u32; user_keys.len()];
+        for (r, &i) in order.iter().enumerate() {
+            rank[i as usize] = r as u32;
+        }
+        let users = Dictionary::from_values(
+            order
+                .iter()
+                .map(|&i| key_text(&user_keys[i as usize]))
+                .collect(),
+        );
+
+        // Counting sort by user (stable), then a stable sort by time inside each user's range.
+        let n = time_ms.len();
+        let mut offsets = vec![0u32; user_keys.len() + 1];
+        for &u in &user_tmp {
+            offsets[rank[u as usize] as usize + 1] += 1;
+        }
+        for i in 1..offsets.len() {
+            offsets[i] += offsets[i - 1];
+        }
+        let mut cursor = offsets.clone();
+        let mut perm = vec![0u32; n];
+        for (row, &u) in user_tmp.iter().enumerate() {
+            let r = rank[u as usize] as usize;
+            perm[cursor[r] as usize] = row as u32;
+            cursor[r] += 1;
+        }
+        drop(cursor);
+        drop(user_tmp);
+        for w in offsets.windows(2) {
+            let slice = &mut perm[w[0] as usize..w[1] as usize];
+            if slice.windows(2).any(|p| time_ms[p[0] as usize] > time_ms[p[1] as usize]) {
+                slice.sort_by_key(|&row| time_ms[row as usize]);
+            }
+        }
+
+        EventStore {
+            user_offsets: offsets,
+            users,
+            time_ms: permute(&time_ms, &perm),
+            action: permute(&action, &perm),
+            actions: actions.dict,
+            page: permute(&page, &perm),
+            pages: pages.dict,
+            duration_ms: permute(&duration_ms, &perm),
+            app_version: permute(&app_version, &perm),
+            app_versions: versions.dict,
+        }
+    }
+}
+
+fn key_text(k: &UserKey) -> String {
+    match k {
+        UserKey::Int(v) => v.to_string(),
+        UserKey::Str(s) => s.clone(),
+    }
+}
+
+fn permute<T: Copy>(column: &[T], perm: &[u32]) -> Vec<T> {
+    perm.iter().map(|&i| column[i as usize]).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorts_by_user_then_time_stably() {
+        let mut b = StoreBuilder::default();
+        let d = DurationMs(1);
+        b.push(UserKeyRef::Int(10), 5, Some("a"), None, d, None)
+            .unwrap();
+        b.push(UserKeyRef::Int(2), 7, Some("b"), None, d, None).unwrap();
+        b.push(UserKeyRef::Int(10), 1, Some("c"), None, d, None)
+            .unwrap();
+        b.push(UserKeyRef::Int(10), 5, Some("d"), None, d, None)
+            .unwrap();
+        let s = b.finish();
+        s.check_invariants().unwrap();
+        assert_eq!(s.users.values(), &["2".to_string(), "10".to_string()]);
+        assert_eq!(s.user_offsets, vec![0, 1, 4]);
+        assert_eq!(s.time_ms, vec![7, 1, 5, 5]);
+        let names: Vec<&str> = s.action.iter().map(|&a| s.actions.get(a as usize)).collect();
+        // Ties (user 10 at t=5) keep file order: "a" before "d".
+        assert_eq!(names, vec!["b", "c", "a", "d"]);
+    }
+
+    #[test]
+    fn string_users_sort_lexicographically() {
+        let mut b = StoreBuilder::default();
+        for u in ["u_b", "u_a", "u_c", "u_a"] {
+            b.push(UserKeyRef::Str(u), 0, None, None, DurationMs::NULL, None)
+                .unwrap();
+        }
+        let s = b.finish();
+        assert_eq!(s.users.values(), &["u_a", "u_b", "u_c"]);
+        assert_eq!(s.user_offsets, vec![0, 2, 3, 4]);
+    }
+}

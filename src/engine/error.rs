@@ -1,0 +1,42 @@
+//! Errors the engine reports to a person. Each message says what was wrong and what to do.
+
+use thiserror::Error;
+
+/// Why a file could not be turned into an event or metadata table.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum IngestError {
+    #[error("{file}: this is not a Parquet or CSV file (it does not start with a Parquet footer or a CSV header). Export the data as Parquet or CSV and try again.")]
+    UnknownFormat { file: String },
+    #[error("{file}: the Parquet file is truncated or corrupt ({detail}). Re-export or re-download it.")]
+    CorruptParquet { file: String, detail: String },
+    #[error("{file}: the CSV file could not be read ({detail}).")]
+    BadCsv { file: String, detail: String },
+    #[error("{file}: the file has no rows.")]
+    Empty { file: String },
+    #[error("{file}: no column could serve as the {role}. Columns found: {found}. Map one in the column mapping.")]
+    MissingRole {
+        file: String,
+        role: &'static str,
+        found: String,
+    },
+    #[error("{file}: column '{column}' is mapped as the {role} but has type {found}, which cannot be read as {expected}.")]
+    WrongType {
+        file: String,
+        column: String,
+        role: &'static str,
+        found: String,
+        expected: &'static str,
+    },
+    #[error("{file}: column '{column}' does not exist. Columns found: {found}.")]
+    NoSuchColumn {
+        file: String,
+        column: String,
+        found: String,
+    },
+    #[error("The data is too large for this browser tab: about {needed_mb} MB would be needed, the limit is {limit_mb} MB. Load fewer files or a date range, or use the Spark export.")]
+    TooLarge { needed_mb: u64, limit_mb: u64 },
+    #[error("The {column} column has more than {limit} distinct values; Pulse cannot dictionary-encode it. Map a different column.")]
+    TooManyDistinct { column: &'static str, limit: usize },
+    #[error("Files of one dataset have different columns: {detail}.")]
+    SchemaMismatch { detail: String },
+}
