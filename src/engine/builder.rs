@@ -251,6 +251,7 @@ impl StoreBuilder {
             duration_ms: permute(&duration_ms, &perm),
             app_version: permute(&app_version, &perm),
             app_versions: versions.dict,
+            duplicate_rows: Vec::new(),
         }
     }
 }

@@ -120,6 +120,10 @@ pub struct EventStore {
     /// Index into [`EventStore::app_versions`] (0 = null version).
     pub app_version: Vec<u16>,
     pub app_versions: Dictionary,
+    /// Rows that exactly repeat an earlier row (same user, time, action, page, duration and
+    /// version), ascending. Kept in the store; the duplicate-event policy decides whether metrics
+    /// skip them. Filled by ingestion after the sort (duplicates are adjacent within a tie).
+    pub duplicate_rows: Vec<u32>,
 }
 
 impl EventStore {
@@ -165,6 +169,7 @@ impl EventStore {
             + self.page.capacity() * 4
             + self.duration_ms.capacity() * 4
             + self.app_version.capacity() * 2
+            + self.duplicate_rows.capacity() * 4
             + self.users.heap_bytes()
             + self.actions.heap_bytes()
             + self.pages.heap_bytes()
