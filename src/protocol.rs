@@ -1,3 +1,97 @@
-//! Messages between the UI thread and the worker. Each message is one JSON string (plus, for
-//! file loads, transferred `ArrayBuffer`s alongside it), so the protocol is plain serde and is
-//! tested natively.
+//! Messages between the UI thread and the worker.
+//!
+//! Every message is an [`Envelope`] serialised as one JSON string. File loads additionally carry
+//! the files' bytes as transferred `ArrayBuffer`s next to the JSON (zero-copy); the JSON lists
+//! their names in the same order. Keeping the protocol plain serde means it is tested natively.
+//!
+//! Requests carry an id; every response echoes the id of the request it answers, so the UI can
+//! drop answers to requests it has since superseded.
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::overview::DatasetOverview;
+
+/// A request or response with the id that ties them together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    pub id: u64,
+    pub body: T,
+}
+
+/// What the UI asks of the worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Request {
+    /// Generate and load the built-in sample dataset.
+    LoadSample { seed: u64, users: u32 },
+    /// Load event files; their bytes travel as transferred buffers in the order of `names`.
+    LoadFiles { names: Vec<String> },
+}
+
+/// Where a long operation is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub stage: String,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// What the worker answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Response {
+    /// Sent once when the worker's wasm has started.
+    Ready,
+    Progress(Progress),
+    /// A dataset was loaded and replaced the previous one.
+    Loaded(DatasetOverview),
+    /// The request failed; the previously loaded data is still in place.
+    Failed { message: String },
+}
+
+/// Encode a message as the JSON string that crosses the boundary.
+pub fn encode<T: Serialize>(id: u64, body: &T) -> String {
+    #[derive(Serialize)]
+    struct Ref<'a, T> {
+        id: u64,
+        body: &'a T,
+    }
+    serde_json::to_string(&Ref { id, body }).unwrap_or_else(|e| {
+        format!(r#"{{"id":{id},"body":{{"kind":"failed","message":"could not encode a message: {e}"}}}}"#)
+    })
+}
+
+/// Decode a JSON string from the other side.
+pub fn decode<T: for<'de> Deserialize<'de>>(json: &str) -> Result<Envelope<T>, String> {
+    serde_json::from_str(json).map_err(|e| format!("malformed message: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        let req = Request::LoadFiles {
+            names: vec!["a.parquet".into()],
+        };
+        let json = encode(7, &req);
+        assert_eq!(
+            json,
+            r#"{"id":7,"body":{"kind":"load_files","names":["a.parquet"]}}"#
+        );
+        let back: Envelope<Request> = decode(&json).unwrap();
+        assert_eq!(back, Envelope { id: 7, body: req });
+        let resp = Response::Failed {
+            message: "x".into(),
+        };
+        let back: Envelope<Response> = decode(&encode(3, &resp)).unwrap();
+        assert_eq!(back.body, resp);
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(decode::<Request>("{").is_err());
+        assert!(decode::<Request>(r#"{"id":1,"body":{"kind":"nope"}}"#).is_err());
+    }
+}
