@@ -1,16 +1,26 @@
 //! The analytics engine: pure Rust, no web dependencies. Compiled natively for the CLI and tests,
 //! and to wasm32 for the Web Worker. Every metric is defined here, once.
 
+pub mod activity;
 pub mod builder;
+pub mod calendar;
 pub mod dataset;
 pub mod error;
+pub mod join;
 pub mod metadata;
+pub mod outliers;
+pub mod params;
+pub mod report;
 pub mod overview;
 pub mod sample;
+pub mod sessions;
+pub mod skew;
 pub mod store;
 
 pub use builder::{StoreBuilder, UserKeyRef};
 pub use dataset::Dataset;
 pub use error::IngestError;
 pub use metadata::{MetaColumn, MetadataTable};
+pub use params::{ParamIssue, Params};
+pub use report::{compute, MetricsError, MetricsReport};
 pub use store::{Dictionary, DurationMs, EventStore, TimestampMs, UserIdx};

@@ -1,0 +1,671 @@
+//! One call computes every metric: [`compute`]`(store, metadata, params) -> MetricsReport`.
+//!
+//! **Which events count.** An event of the store is *considered* when (1) the duplicate policy
+//! keeps it (`dups=drop` skips [`EventStore::duplicate_rows`]), (2) its local date lies in
+//! `[from, to]` (inclusive; unset bounds are open), and (3) the segment filter (`segv`) keeps it
+//! or its user. Every metric — sessions, activity, outliers, segments, skew, `events_per_day` —
+//! is computed from considered events only; the join report alone looks at the whole store.
+//!
+//! **Day axis.** Days `from ..= to`, defaulting to the local dates of the store's first and last
+//! events, at most [`MAX_DAYS`]. Every per-day series is aligned with it.
+//!
+//! **Cost.** After the one-time sort of the store, a recompute is linear in events (plus days,
+//! users and metadata rows): one pass per user over its contiguous rows cuts sessions, buckets
+//! days (a table of local midnights, one comparison per event), counts activity units, and feeds
+//! difference arrays; percentiles use a two-pass bucket selection instead of sorting. A second
+//! pass over events happens only when the event-duration outlier detector needs the data
+//! (`pct`, `z`, `mad`) before sessions can sum capped durations.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::activity::{self, ActiveSeries, ActivityAccumulator, DailyCounts, PeriodActives, Periods};
+use super::calendar::{self, DayCalendar};
+use super::join::{self, JoinReport, SegmentPlan, FILTERED};
+use super::metadata::MetadataTable;
+use super::outliers::{self, OutlierReport};
+use super::params::{ActivityDefinition, Date, DuplicatePolicy, OutlierDetector, Params};
+use super::sessions::{CountDistribution, SessionMetrics, SessionRules};
+use super::skew::{self, SkewReport};
+use super::store::{DurationMs, EventStore};
+
+/// Version of the [`MetricsReport`] JSON schema (docs/METRICS.md).
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+/// Longest day axis (100 years): longer ranges need `from`/`to`.
+pub const MAX_DAYS: usize = 36_600;
+
+/// Why metrics could not be computed. Messages say what to change.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum MetricsError {
+    #[error("unknown time zone {0:?}: use an IANA name such as UTC, Europe/Berlin or America/New_York")]
+    UnknownTimeZone(String),
+    #[error("there is no metadata column {column:?} to break down by; available: {available}")]
+    UnknownSegmentColumn { column: String, available: String },
+    #[error("breaking down by {column} needs user metadata: load a metadata file or pick app_version or action_type")]
+    SegmentNeedsMetadata { column: String },
+    #[error("the data spans {days} days (limit {MAX_DAYS}); some timestamps are probably wrong — set a date range (from/to)")]
+    RangeTooLong { days: i64 },
+    #[error("parameter {key} is out of range: {reason}")]
+    InvalidParam { key: &'static str, reason: String },
+}
+
+/// The report's day axis: day `i` of every series is `dates[i]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DayAxis {
+    pub time_zone: String,
+    pub first: Option<Date>,
+    pub last: Option<Date>,
+    pub dates: Vec<Date>,
+}
+
+/// What went in.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InputSummary {
+    pub store_events: u64,
+    pub store_users: u64,
+    /// Considered events (see the module docs).
+    pub events: u64,
+    /// Users with ≥ 1 considered event.
+    pub users: u64,
+    pub duplicates_dropped: u64,
+    pub outside_date_range: u64,
+    pub removed_by_segment_filter: u64,
+    /// Considered events whose `duration_ms` is null.
+    pub null_durations: u64,
+}
+
+/// One segment's series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentSeries {
+    pub label: String,
+    /// Users with ≥ 1 considered event in the segment.
+    pub users: u64,
+    pub events: u64,
+    /// Sessions (a session belongs to the segment of its user, or of its first event).
+    pub sessions: u64,
+    pub sessions_per_day: Vec<u64>,
+    /// Activity per segment: for a per-event column the definition is evaluated on the user's
+    /// events of that segment only (so a user can be active in several segments).
+    pub dau: Vec<u64>,
+    pub wau: Vec<u64>,
+    pub mau: Vec<u64>,
+    pub months: Vec<PeriodActives>,
+}
+
+/// A breakdown by one column: the top N values then `other`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentBreakdown {
+    pub column: String,
+    pub per_user: bool,
+    pub segments: Vec<SegmentSeries>,
+}
+
+/// Every metric, for one set of params. Serialises to the CLI's JSON (docs/METRICS.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsReport {
+    pub schema_version: u32,
+    pub params: Params,
+    /// The canonical permalink query for `params`.
+    pub query: String,
+    /// The activity definition in words.
+    pub definition: String,
+    pub axis: DayAxis,
+    pub input: InputSummary,
+    /// Considered events per local day.
+    pub events_per_day: Vec<u64>,
+    pub sessions: SessionMetrics,
+    pub activity: ActiveSeries,
+    /// Event `duration_ms` (non-null, considered events) before/after the outlier policy.
+    pub event_durations: OutlierReport,
+    pub join: Option<JoinReport>,
+    pub segments: Option<SegmentBreakdown>,
+    pub skew: SkewReport,
+}
+
+/// Describe the chosen definition with its knob values.
+pub fn describe_definition(p: &Params) -> String {
+    let actions = match &p.actions {
+        None => "any action".to_string(),
+        Some(a) => a.join("/"),
+    };
+    let inactive = if p.inactive_actions.is_empty() {
+        String::new()
+    } else {
+        format!(" (never: {})", p.inactive_actions.join("/"))
+    };
+    match p.definition {
+        ActivityDefinition::Minimal => format!("active on a day with ≥ 1 event of {actions}{inactive}"),
+        ActivityDefinition::Core => format!(
+            "active on day d with ≥ {} {}{} events in days d−6..d{inactive}",
+            p.core_min_events,
+            p.core_actions.join("/"),
+            if p.core_strict { " (each followed by a page_view of the same page)" } else { "" }
+        ),
+        ActivityDefinition::Session => format!(
+            "active on day d with ≥ 1 session longer than {} min (with an event of {actions}) started in days d−29..d{inactive}",
+            p.min_session_mins
+        ),
+        ActivityDefinition::Custom => format!(
+            "active on day d with ≥ {} events of {actions} in sessions longer than {} min in days d−{}..d{inactive}",
+            p.custom_min_events,
+            p.min_session_mins,
+            p.custom_window_days.saturating_sub(1)
+        ),
+    }
+}
+
+fn validate(p: &Params) -> Result<chrono_tz::Tz, MetricsError> {
+    let tz = p.tz().map_err(MetricsError::UnknownTimeZone)?;
+    let (lo, hi) = super::params::GAP_MINS_RANGE;
+    if p.session_gap_mins < lo || p.session_gap_mins > hi {
+        return Err(MetricsError::InvalidParam {
+            key: "gap",
+            reason: "the session gap must be from 1m to 24h".into(),
+        });
+    }
+    if p.max_session_mins == Some(0) {
+        return Err(MetricsError::InvalidParam {
+            key: "maxlen",
+            reason: "the maximum session length must be at least 1m".into(),
+        });
+    }
+    if p.week_start > 6 {
+        return Err(MetricsError::InvalidParam {
+            key: "wstart",
+            reason: "the week start is a weekday 0 (Monday) to 6 (Sunday)".into(),
+        });
+    }
+    if !(p.outlier_percentile > 0.0 && p.outlier_percentile < 100.0) || !(p.outlier_z > 0.0 && p.outlier_z.is_finite()) {
+        return Err(MetricsError::InvalidParam {
+            key: "pct",
+            reason: "pct must be in (0, 100) and z positive".into(),
+        });
+    }
+    Ok(tz)
+}
+
+/// Which events to skip, shared by the passes.
+struct Filter<'a> {
+    store: &'a EventStore,
+    cal: &'a DayCalendar,
+    first: i32,
+    last: i32,
+    drop_dups: bool,
+    seg: Option<&'a SegmentPlan>,
+    seg_column: Option<&'a [u16]>,
+}
+
+#[derive(Default)]
+struct FilterCounts {
+    dups: u64,
+    outside: u64,
+    segment: u64,
+}
+
+impl Filter<'_> {
+    /// Fill `buf` with `(row, day index)` of user `u`'s considered events. `dup_cursor` walks
+    /// `duplicate_rows` (ascending) across users visited in order.
+    #[inline]
+    fn user_events(
+        &self,
+        u: usize,
+        rows: std::ops::Range<usize>,
+        dup_cursor: &mut usize,
+        counts: &mut FilterCounts,
+        buf: &mut Vec<(u32, u32)>,
+    ) {
+        buf.clear();
+        if rows.is_empty() {
+            return;
+        }
+        let dups = &self.store.duplicate_rows;
+        if let Some(plan) = self.seg {
+            if plan.per_user && plan.user_bucket.get(u).copied() == Some(FILTERED) {
+                counts.segment += rows.len() as u64;
+                // Keep the duplicate cursor in step.
+                while *dup_cursor < dups.len() && (dups[*dup_cursor] as usize) < rows.end {
+                    *dup_cursor += 1;
+                }
+                return;
+            }
+        }
+        let times = &self.store.time_ms;
+        let mut cur = self.cal.cursor(times[rows.start]);
+        for row in rows {
+            if self.drop_dups {
+                while *dup_cursor < dups.len() && (dups[*dup_cursor] as usize) < row {
+                    *dup_cursor += 1;
+                }
+                if *dup_cursor < dups.len() && dups[*dup_cursor] as usize == row {
+                    counts.dups += 1;
+                    continue;
+                }
+            }
+            let day = cur.day(times[row]);
+            if day < self.first || day > self.last {
+                counts.outside += 1;
+                continue;
+            }
+            if let (Some(plan), Some(col)) = (self.seg, self.seg_column) {
+                if plan.value_bucket.get(col[row] as usize).copied().unwrap_or(FILTERED) == FILTERED {
+                    counts.segment += 1;
+                    continue;
+                }
+            }
+            buf.push((row as u32, (day - self.first) as u32));
+        }
+    }
+}
+
+/// Per-segment accumulation.
+struct SegAcc {
+    users: u64,
+    events: u64,
+    sessions: u64,
+    sessions_per_day: Vec<u64>,
+    acc: ActivityAccumulator,
+}
+
+/// Compute every metric of the report for `params`.
+///
+/// Errors: an unknown time zone, a breakdown column the metadata lacks (or no metadata for a
+/// per-user column), a day axis over [`MAX_DAYS`], or knob values out of range when `params`
+/// was built by hand rather than parsed. Never panics on user data.
+pub fn compute(
+    store: &EventStore,
+    metadata: Option<&MetadataTable>,
+    params: &Params,
+) -> Result<MetricsReport, MetricsError> {
+    let tz = validate(params)?;
+
+    // Day axis.
+    let mut t_min = i64::MAX;
+    let mut t_max = i64::MIN;
+    for (_, rows) in store.users_with_rows() {
+        if !rows.is_empty() {
+            t_min = t_min.min(store.time_ms[rows.start]);
+            t_max = t_max.max(store.time_ms[rows.end - 1]);
+        }
+    }
+    let has_data = t_min <= t_max;
+    let first = params
+        .from
+        .map(|d| d.0)
+        .or_else(|| has_data.then(|| calendar::local_day(tz, t_min)));
+    let last = params
+        .to
+        .map(|d| d.0)
+        .or_else(|| has_data.then(|| calendar::local_day(tz, t_max)));
+    let (first, days) = match (first, last) {
+        (Some(f), Some(l)) if l >= f => {
+            let span = l as i64 - f as i64 + 1;
+            if span > MAX_DAYS as i64 {
+                return Err(MetricsError::RangeTooLong { days: span });
+            }
+            (f, span as usize)
+        }
+        (Some(f), _) => (f, 0),
+        _ => (0, 0),
+    };
+    let last = first + days as i32 - 1;
+    let cal = DayCalendar::new(tz, first, last.max(first));
+
+    // Join and segments.
+    let join = metadata.map(|m| join::join_users(store, m));
+    let plan = join::plan_segments(store, metadata, join.as_ref(), params)?;
+    let seg_column: Option<&[u16]> = match (&plan, &params.segment) {
+        (Some(p), Some(super::params::Segment::AppVersion)) if !p.per_user => Some(&store.app_version),
+        (Some(p), Some(super::params::Segment::ActionType)) if !p.per_user => Some(&store.action),
+        _ => None,
+    };
+    let filter = Filter {
+        store,
+        cal: &cal,
+        first,
+        last,
+        drop_dups: params.duplicates == DuplicatePolicy::Drop,
+        seg: plan.as_ref(),
+        seg_column,
+    };
+
+    // Action flags.
+    let names = store.actions.values();
+    let in_list = |list: &[String], a: &str| list.iter().any(|x| x == a);
+    let qual: Vec<bool> = names
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            i != 0
+                && !a.is_empty()
+                && !in_list(&params.inactive_actions, a)
+                && params.actions.as_ref().is_none_or(|s| in_list(s, a))
+        })
+        .collect();
+    let core: Vec<bool> = names
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            i != 0 && !a.is_empty() && !in_list(&params.inactive_actions, a) && in_list(&params.core_actions, a)
+        })
+        .collect();
+    let page_view = store.actions.position("page_view").map(|i| i as u16);
+
+    // Event-duration threshold: known up front for the cap detector; otherwise a pre-pass.
+    let mut buf: Vec<(u32, u32)> = Vec::new();
+    let mut event_durations: Vec<i64> = Vec::new();
+    let pre_pass = params.outlier_detector != OutlierDetector::Cap;
+    if pre_pass {
+        let mut dc = 0;
+        let mut fc = FilterCounts::default();
+        for (u, rows) in store.users_with_rows() {
+            filter.user_events(u.0 as usize, rows, &mut dc, &mut fc, &mut buf);
+            for &(row, _) in &buf {
+                if let Some(v) = store.duration_ms[row as usize].get() {
+                    event_durations.push(v);
+                }
+            }
+        }
+    }
+    let event_threshold = if pre_pass {
+        outliers::detect_threshold(&event_durations, params)
+    } else {
+        Some(params.outlier_cap_mins as i64 * 60_000)
+    };
+
+    // The fused pass.
+    let rules = SessionRules::from_params(params);
+    let (window, min_count) = activity::window_and_min(params);
+    let min_session_ms = params.min_session_mins as i64 * 60_000;
+    let def = params.definition;
+    let strict = params.core_strict;
+    let policy = params.outlier_policy;
+    let periods = Periods::new(first, days, params.week_start);
+    let mut total = ActivityAccumulator::new(first, days, params.mau_window_days, &periods);
+    let n_buckets = plan.as_ref().map_or(0, |p| p.buckets());
+    let per_user_seg = plan.as_ref().is_some_and(|p| p.per_user);
+    let mut segs: Vec<SegAcc> = (0..n_buckets)
+        .map(|_| SegAcc {
+            users: 0,
+            events: 0,
+            sessions: 0,
+            sessions_per_day: vec![0; days],
+            acc: ActivityAccumulator::new(first, days, params.mau_window_days, &periods),
+        })
+        .collect();
+    let mut bucket_counts: Vec<DailyCounts> = vec![DailyCounts::default(); n_buckets];
+    let mut bucket_touched: Vec<u16> = Vec::new();
+
+    let mut events_per_day = vec![0u64; days];
+    let mut sessions_per_day = vec![0u64; days];
+    let mut session_durations: Vec<i64> = Vec::new();
+    let mut session_active: Vec<i64> = Vec::new();
+    let mut events_per_session: Vec<i64> = Vec::new();
+    let mut sessions_per_user: Vec<i64> = Vec::new();
+    let mut user_events: Vec<(u32, u64)> = Vec::new();
+    let mut counts = DailyCounts::default();
+    let mut intervals: Vec<(i32, i32)> = Vec::new();
+    let mut bounds: Vec<(usize, usize)> = Vec::new();
+    let mut fc = FilterCounts::default();
+    let mut dup_cursor = 0;
+    let mut null_durations = 0u64;
+    let times = &store.time_ms;
+    let actions = &store.action;
+    let pages = &store.page;
+    let durations: &[DurationMs] = &store.duration_ms;
+
+    for (u, rows) in store.users_with_rows() {
+        let ui = u.0 as usize;
+        filter.user_events(ui, rows, &mut dup_cursor, &mut fc, &mut buf);
+        if buf.is_empty() {
+            continue;
+        }
+        let n = buf.len();
+        user_events.push((u.0, n as u64));
+        let user_bucket = if per_user_seg {
+            plan.as_ref().and_then(|p| p.user_bucket.get(ui).copied())
+        } else {
+            None
+        };
+        let event_bucket = |row: usize| -> usize {
+            match (plan.as_ref(), seg_column) {
+                (Some(p), Some(col)) => p.value_bucket.get(col[row] as usize).copied().unwrap_or(0) as usize,
+                _ => 0,
+            }
+        };
+
+        // Session boundaries.
+        bounds.clear();
+        let mut begin = 0;
+        for i in 1..n {
+            let (r0, _) = buf[begin];
+            let (rp, dp) = buf[i - 1];
+            let (ri, di) = buf[i];
+            if rules.starts_new(
+                times[r0 as usize],
+                times[rp as usize],
+                dp as i32,
+                times[ri as usize],
+                di as i32,
+            ) {
+                bounds.push((begin, i));
+                begin = i;
+            }
+        }
+        bounds.push((begin, n));
+        sessions_per_user.push(bounds.len() as i64);
+
+        counts.clear();
+        for &(b, e) in &bounds {
+            let (rb, db) = buf[b];
+            let start = times[rb as usize];
+            let dur = times[buf[e - 1].0 as usize] - start;
+            let long_enough = match def {
+                ActivityDefinition::Custom if params.min_session_mins == 0 => true,
+                _ => dur > min_session_ms,
+            };
+            session_durations.push(dur);
+            events_per_session.push((e - b) as i64);
+            sessions_per_day[db as usize] += 1;
+            let session_bucket = match user_bucket {
+                Some(ub) => Some(ub as usize),
+                None if seg_column.is_some() => Some(event_bucket(rb as usize)),
+                None => None,
+            };
+            if let Some(sb) = session_bucket {
+                if let Some(s) = segs.get_mut(sb) {
+                    s.sessions += 1;
+                    s.sessions_per_day[db as usize] += 1;
+                }
+            }
+            let mut active_sum: i64 = 0;
+            let mut has_qual = false;
+            let mut qual_mask: u128 = 0;
+            for i in b..e {
+                let (row, di) = buf[i];
+                let row = row as usize;
+                let day = first + di as i32;
+                events_per_day[di as usize] += 1;
+                match durations[row].get() {
+                    Some(v) => {
+                        if !pre_pass {
+                            event_durations.push(v);
+                        }
+                        if let Some(x) = outliers::apply_policy(v, event_threshold, policy) {
+                            active_sum += x;
+                        }
+                    }
+                    None => null_durations += 1,
+                }
+                let a = actions[row] as usize;
+                let bucket = if seg_column.is_some() { event_bucket(row) } else { 0 };
+                let mut unit = false;
+                match def {
+                    ActivityDefinition::Minimal => unit = qual[a],
+                    ActivityDefinition::Custom => unit = qual[a] && long_enough,
+                    ActivityDefinition::Core => {
+                        if core[a] {
+                            unit = if strict {
+                                i + 1 < e && {
+                                    let next = buf[i + 1].0 as usize;
+                                    Some(actions[next]) == page_view
+                                        && pages[row] != 0
+                                        && pages[next] == pages[row]
+                                }
+                            } else {
+                                true
+                            };
+                        }
+                    }
+                    ActivityDefinition::Session => {
+                        if qual[a] {
+                            has_qual = true;
+                            if bucket < 128 {
+                                qual_mask |= 1u128 << bucket;
+                            }
+                        }
+                    }
+                }
+                if unit {
+                    counts.add(day, 1);
+                    if seg_column.is_some() {
+                        if bucket_counts[bucket].is_empty() {
+                            bucket_touched.push(bucket as u16);
+                        }
+                        bucket_counts[bucket].add(day, 1);
+                    }
+                }
+                if seg_column.is_some() {
+                    if let Some(s) = segs.get_mut(bucket) {
+                        s.events += 1;
+                    }
+                }
+            }
+            if def == ActivityDefinition::Session && has_qual && long_enough {
+                let day = first + db as i32;
+                counts.add(day, 1);
+                if seg_column.is_some() {
+                    for bk in 0..n_buckets.min(128) {
+                        if qual_mask & (1u128 << bk) != 0 {
+                            if bucket_counts[bk].is_empty() {
+                                bucket_touched.push(bk as u16);
+                            }
+                            bucket_counts[bk].add(day, 1);
+                        }
+                    }
+                }
+            }
+            session_active.push(active_sum);
+        }
+
+        // Activity.
+        intervals.clear();
+        activity::active_intervals(&counts.0, window, min_count, &mut intervals);
+        total.add_user(&intervals);
+        if let Some(ub) = user_bucket {
+            if let Some(s) = segs.get_mut(ub as usize) {
+                s.users += 1;
+                s.events += n as u64;
+                s.acc.add_user(&intervals);
+            }
+        } else if seg_column.is_some() {
+            // Users per bucket: any considered event in it.
+            let mut seen: u128 = 0;
+            for &(row, _) in buf.iter() {
+                let bk = event_bucket(row as usize);
+                if bk < 128 && seen & (1u128 << bk) == 0 {
+                    seen |= 1u128 << bk;
+                    if let Some(s) = segs.get_mut(bk) {
+                        s.users += 1;
+                    }
+                }
+            }
+            for &bk in &bucket_touched {
+                let bk = bk as usize;
+                intervals.clear();
+                activity::active_intervals(&bucket_counts[bk].0, window, min_count, &mut intervals);
+                segs[bk].acc.add_user(&intervals);
+                bucket_counts[bk].clear();
+            }
+            bucket_touched.clear();
+        }
+    }
+
+    // Results.
+    let session_threshold = outliers::detect_threshold(&session_durations, params);
+    let session_report = outliers::outlier_report("session_duration_ms", &session_durations, session_threshold, params);
+    let event_report = outliers::outlier_report("event_duration_ms", &event_durations, event_threshold.filter(|_| !event_durations.is_empty()), params);
+    let active_time = outliers::outlier_report("session_active_ms", &session_active, None, params).before;
+    let activity = total.finish(&periods);
+
+    let segments = plan.as_ref().map(|p| SegmentBreakdown {
+        column: p.column.clone(),
+        per_user: p.per_user,
+        segments: segs
+            .into_iter()
+            .zip(&p.labels)
+            .map(|(s, label)| {
+                let series = s.acc.finish(&periods);
+                SegmentSeries {
+                    label: label.clone(),
+                    users: s.users,
+                    events: s.events,
+                    sessions: s.sessions,
+                    sessions_per_day: s.sessions_per_day,
+                    dau: series.dau,
+                    wau: series.wau,
+                    mau: series.mau,
+                    months: series.months,
+                }
+            })
+            .collect(),
+    });
+
+    let per_user_keys: Vec<(&str, u64)> = user_events
+        .iter()
+        .map(|&(u, e)| (store.users.get(u as usize), e))
+        .collect();
+    let skew = skew::skew_report(
+        &per_user_keys,
+        params.partitions,
+        params.top_users,
+        metadata.map(join::metadata_bytes),
+    );
+    let considered: u64 = user_events.iter().map(|u| u.1).sum();
+
+    Ok(MetricsReport {
+        schema_version: REPORT_SCHEMA_VERSION,
+        params: params.clone(),
+        query: params.to_query(),
+        definition: describe_definition(params),
+        axis: DayAxis {
+            time_zone: tz.name().to_string(),
+            first: (days > 0).then_some(Date(first)),
+            last: (days > 0).then_some(Date(last)),
+            dates: (0..days as i32).map(|i| Date(first + i)).collect(),
+        },
+        input: InputSummary {
+            store_events: store.len() as u64,
+            store_users: store.user_count() as u64,
+            events: considered,
+            users: user_events.len() as u64,
+            duplicates_dropped: fc.dups,
+            outside_date_range: fc.outside,
+            removed_by_segment_filter: fc.segment,
+            null_durations,
+        },
+        events_per_day,
+        sessions: SessionMetrics {
+            count: session_durations.len() as u64,
+            per_day: sessions_per_day,
+            per_user: CountDistribution::from_values(&sessions_per_user),
+            events_per_session: CountDistribution::from_values(&events_per_session),
+            duration: session_report,
+            active_time,
+        },
+        activity,
+        event_durations: event_report,
+        join: join.map(|j| j.report),
+        segments,
+        skew,
+    })
+}

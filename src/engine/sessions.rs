@@ -1,0 +1,211 @@
+//! Sessions: the rules that cut a user's time-ordered events into sessions, and the session
+//! results of a [`crate::engine::report::MetricsReport`].
+//!
+//! **Definition.** Walk one user's events in store order (time, ties in file order). Event `e`
+//! starts a new session when any of these holds:
+//! 1. it is the user's first (considered) event;
+//! 2. `t(e) − t(prev) ≥ G` — a gap of *exactly* G starts a new session;
+//! 3. max length `L` is on and `t(e) − start(session) > L` — a session may last exactly `L`,
+//!    never longer (splitting is greedy: the new session starts at `e` and is measured from `e`);
+//! 4. the midnight split is on and `e`'s local day differs from the previous event's.
+//!
+//! Per session: `start` = first event's time, `end` = last event's time, `duration = end −
+//! start` (0 for a one-event session), `events`, and `active_ms` = the sum of its events'
+//! `duration_ms` after the event-duration outlier policy (nulls and filtered values add 0). A
+//! session belongs to the local day of its start.
+
+use serde::{Deserialize, Serialize};
+
+use super::outliers::{quantiles_cont, OutlierReport};
+use super::params::Params;
+
+/// The session-cutting knobs, in ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionRules {
+    pub gap_ms: i64,
+    /// `i64::MAX` when off.
+    pub max_len_ms: i64,
+    pub split_at_midnight: bool,
+}
+
+impl SessionRules {
+    pub fn from_params(p: &Params) -> SessionRules {
+        SessionRules {
+            gap_ms: p.session_gap_mins as i64 * 60_000,
+            max_len_ms: p
+                .max_session_mins
+                .map_or(i64::MAX, |m| m as i64 * 60_000),
+            split_at_midnight: p.split_at_midnight,
+        }
+    }
+
+    /// Whether an event at `(t, day)` starts a new session after the previous event
+    /// `(prev_t, prev_day)` of a session that started at `start`.
+    #[inline]
+    pub fn starts_new(&self, start: i64, prev_t: i64, prev_day: i32, t: i64, day: i32) -> bool {
+        t - prev_t >= self.gap_ms
+            || t - start > self.max_len_ms
+            || (self.split_at_midnight && day != prev_day)
+    }
+}
+
+/// Reference sessionizer for one user's sorted events: the index ranges of each session. The
+/// report inlines the same [`SessionRules::starts_new`] test in its fused pass.
+pub fn sessionize(times: &[i64], days: &[i32], rules: &SessionRules) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut begin = 0;
+    for i in 1..times.len() {
+        if rules.starts_new(times[begin], times[i - 1], days[i - 1], times[i], days[i]) {
+            out.push(begin..i);
+            begin = i;
+        }
+    }
+    if !times.is_empty() {
+        out.push(begin..times.len());
+    }
+    out
+}
+
+/// A distribution of counts (sessions per user, events per session): summary statistics and
+/// the exact frequency table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CountDistribution {
+    /// Number of observations (users, sessions).
+    pub count: u64,
+    /// Sum of the values.
+    pub total: u64,
+    pub mean: Option<f64>,
+    /// `quantile_cont` at 0.5, 0.9, 0.99.
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p99: Option<f64>,
+    pub max: Option<u64>,
+    /// `(value, how many observations have it)`, ascending by value.
+    pub frequencies: Vec<(u64, u64)>,
+}
+
+impl CountDistribution {
+    /// From a frequency table indexed by value (`freq[v]` = observations with value `v`) plus
+    /// the values above the table (rare, e.g. a bot's thousands of sessions).
+    pub fn from_values(values: &[i64]) -> CountDistribution {
+        if values.is_empty() {
+            return CountDistribution::default();
+        }
+        let qs = quantiles_cont(values, &[0.5, 0.9, 0.99]);
+        let total: i64 = values.iter().sum();
+        let mut sorted_small: Vec<(u64, u64)> = Vec::new();
+        // Frequency table: dense for small values, sparse above.
+        let mut dense = vec![0u64; 1024];
+        let mut sparse: Vec<u64> = Vec::new();
+        let mut max = 0u64;
+        for &v in values {
+            let v = v.max(0) as u64;
+            max = max.max(v);
+            if (v as usize) < dense.len() {
+                dense[v as usize] += 1;
+            } else {
+                sparse.push(v);
+            }
+        }
+        for (v, &c) in dense.iter().enumerate() {
+            if c > 0 {
+                sorted_small.push((v as u64, c));
+            }
+        }
+        sparse.sort_unstable();
+        for v in sparse {
+            match sorted_small.last_mut() {
+                Some((last, c)) if *last == v => *c += 1,
+                _ => sorted_small.push((v, 1)),
+            }
+        }
+        CountDistribution {
+            count: values.len() as u64,
+            total: total.max(0) as u64,
+            mean: Some(total as f64 / values.len() as f64),
+            p50: qs[0],
+            p90: qs[1],
+            p99: qs[2],
+            max: Some(max),
+            frequencies: sorted_small,
+        }
+    }
+}
+
+/// Session results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionMetrics {
+    /// Total sessions.
+    pub count: u64,
+    /// Sessions by local day of their start, aligned with the report's day axis.
+    pub per_day: Vec<u64>,
+    /// Sessions per user (users with ≥ 1 considered event).
+    pub per_user: CountDistribution,
+    /// Events per session.
+    pub events_per_session: CountDistribution,
+    /// Session duration (`end − start`, ms): before/after the outlier policy, log histogram.
+    pub duration: OutlierReport,
+    /// Per-session active time (sum of its events' `duration_ms` after the event-duration
+    /// outlier policy), ms: statistics over sessions (`before` = `after`, no second policy).
+    pub active_time: super::outliers::DurationStats,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+
+    fn rules(gap_mins: i64, max_mins: Option<i64>, midnight: bool) -> SessionRules {
+        SessionRules {
+            gap_ms: gap_mins * MIN,
+            max_len_ms: max_mins.map_or(i64::MAX, |m| m * MIN),
+            split_at_midnight: midnight,
+        }
+    }
+
+    #[test]
+    fn gap_exactly_g_starts_a_new_session() {
+        let t = [0, 30 * MIN - 1, 60 * MIN - 1, 60 * MIN - 1];
+        let d = [0; 4];
+        // 29:59.999 gap: same session; then exactly 30:00: new; tie (gap 0): same.
+        assert_eq!(sessionize(&t, &d, &rules(30, None, false)), vec![0..2, 2..4]);
+        assert_eq!(sessionize(&[], &[], &rules(30, None, false)), vec![]);
+        assert_eq!(sessionize(&[5], &[0], &rules(30, None, false)), vec![0..1]);
+    }
+
+    #[test]
+    fn ties_in_time_stay_together() {
+        let t = [10, 10, 10];
+        assert_eq!(sessionize(&t, &[0; 3], &rules(1, Some(1), true)), vec![0..3]);
+    }
+
+    #[test]
+    fn max_length_splits_greedily() {
+        // Events every 20 min for 3 h with a 60-min max length.
+        let t: Vec<i64> = (0..10).map(|i| i * 20 * MIN).collect();
+        let s = sessionize(&t, &[0; 10], &rules(30, Some(60), false));
+        // 0,20,40,60 (60 − 0 = 60: not > 60, stays) | 80..140 | 160,180.
+        assert_eq!(s, vec![0..4, 4..8, 8..10]);
+        assert_eq!(sessionize(&t, &[0; 10], &rules(30, None, false)), vec![0..10]);
+    }
+
+    #[test]
+    fn midnight_split() {
+        let t = [0, MIN, 2 * MIN];
+        let d = [0, 1, 1];
+        assert_eq!(sessionize(&t, &d, &rules(30, None, true)), vec![0..1, 1..3]);
+        assert_eq!(sessionize(&t, &d, &rules(30, None, false)), vec![0..3]);
+    }
+
+    #[test]
+    fn count_distribution() {
+        let d = CountDistribution::from_values(&[1, 1, 2, 5000]);
+        assert_eq!(d.frequencies, vec![(1, 2), (2, 1), (5000, 1)]);
+        assert_eq!(d.count, 4);
+        assert_eq!(d.total, 5004);
+        assert_eq!(d.p50, Some(1.5));
+        assert_eq!(d.max, Some(5000));
+        assert_eq!(CountDistribution::from_values(&[]), CountDistribution::default());
+    }
+}
