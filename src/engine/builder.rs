@@ -235,25 +235,95 @@ impl StoreBuilder {
         drop(user_tmp);
         for w in offsets.windows(2) {
             let slice = &mut perm[w[0] as usize..w[1] as usize];
-            if slice.windows(2).any(|p| time_ms[p[0] as usize] > time_ms[p[1] as usize]) {
+            if slice
+                .windows(2)
+                .any(|p| time_ms[p[0] as usize] > time_ms[p[1] as usize])
+            {
                 slice.sort_by_key(|&row| time_ms[row as usize]);
             }
         }
 
-        EventStore {
+        // Permute one column at a time, freeing each original as soon as it is copied, so the
+        // peak is the builder's columns + the permutation + one column (not two full copies).
+        let time_ms = permute(time_ms, &perm);
+        let action = permute(action, &perm);
+        let page = permute(page, &perm);
+        let duration_ms = permute(duration_ms, &perm);
+        let app_version = permute(app_version, &perm);
+        drop(perm);
+
+        let mut store = EventStore {
             user_offsets: offsets,
             users,
-            time_ms: permute(&time_ms, &perm),
-            action: permute(&action, &perm),
+            time_ms,
+            action,
             actions: actions.dict,
-            page: permute(&page, &perm),
+            page,
             pages: pages.dict,
-            duration_ms: permute(&duration_ms, &perm),
-            app_version: permute(&app_version, &perm),
+            duration_ms,
+            app_version,
             app_versions: versions.dict,
             duplicate_rows: Vec::new(),
+        };
+        store.duplicate_rows = exact_duplicates(&store);
+        store
+    }
+}
+
+/// Rows that exactly repeat an earlier row of the same user at the same time (same action, page,
+/// duration and version), ascending. After the stable sort such rows sit in the same time tie;
+/// within a tie the first occurrence (in file order) is the original and later ones are listed.
+///
+/// Ties are tiny in practice, so they are compared pairwise; a long tie (a bot, a batch import
+/// stamped with one time) is sorted instead to stay O(k log k).
+pub fn exact_duplicates(store: &EventStore) -> Vec<u32> {
+    const PAIRWISE_MAX: usize = 16;
+    let mut out = Vec::new();
+    let key = |r: usize| {
+        (
+            store.action.get(r).copied().unwrap_or(0),
+            store.page.get(r).copied().unwrap_or(0),
+            store.duration_ms.get(r).map_or(0, |d| d.0),
+            store.app_version.get(r).copied().unwrap_or(0),
+        )
+    };
+    let mut scratch: Vec<((u16, u32, i32, u16), u32)> = Vec::new();
+    for (_, rows) in store.users_with_rows() {
+        let times = store.time_ms.get(rows.clone()).unwrap_or(&[]);
+        let mut start = 0;
+        while start < times.len() {
+            let mut end = start + 1;
+            while end < times.len() && times.get(end) == times.get(start) {
+                end += 1;
+            }
+            let len = end - start;
+            if len > 1 {
+                let base = rows.start + start;
+                if len <= PAIRWISE_MAX {
+                    for j in 1..len {
+                        let kj = key(base + j);
+                        if (0..j).any(|i| key(base + i) == kj) {
+                            out.push((base + j) as u32);
+                        }
+                    }
+                } else {
+                    scratch.clear();
+                    scratch.extend((0..len).map(|i| (key(base + i), (base + i) as u32)));
+                    scratch.sort_unstable();
+                    for w in scratch.windows(2) {
+                        if let [a, b] = w {
+                            if a.0 == b.0 {
+                                out.push(b.1);
+                            }
+                        }
+                    }
+                }
+            }
+            start = end;
         }
     }
+    out.sort_unstable();
+    out
 }
 
 fn key_text(k: &UserKey) -> String {
@@ -263,8 +333,11 @@ fn key_text(k: &UserKey) -> String {
     }
 }
 
-fn permute<T: Copy>(column: &[T], perm: &[u32]) -> Vec<T> {
-    perm.iter().map(|&i| column[i as usize]).collect()
+/// `column` reordered by `perm` (consumed, so its memory is released on return).
+fn permute<T: Copy + Default>(column: Vec<T>, perm: &[u32]) -> Vec<T> {
+    perm.iter()
+        .map(|&i| column.get(i as usize).copied().unwrap_or_default())
+        .collect()
 }
 
 #[cfg(test)]
@@ -277,7 +350,8 @@ mod tests {
         let d = DurationMs(1);
         b.push(UserKeyRef::Int(10), 5, Some("a"), None, d, None)
             .unwrap();
-        b.push(UserKeyRef::Int(2), 7, Some("b"), None, d, None).unwrap();
+        b.push(UserKeyRef::Int(2), 7, Some("b"), None, d, None)
+            .unwrap();
         b.push(UserKeyRef::Int(10), 1, Some("c"), None, d, None)
             .unwrap();
         b.push(UserKeyRef::Int(10), 5, Some("d"), None, d, None)
@@ -287,7 +361,11 @@ mod tests {
         assert_eq!(s.users.values(), &["2".to_string(), "10".to_string()]);
         assert_eq!(s.user_offsets, vec![0, 1, 4]);
         assert_eq!(s.time_ms, vec![7, 1, 5, 5]);
-        let names: Vec<&str> = s.action.iter().map(|&a| s.actions.get(a as usize)).collect();
+        let names: Vec<&str> = s
+            .action
+            .iter()
+            .map(|&a| s.actions.get(a as usize))
+            .collect();
         // Ties (user 10 at t=5) keep file order: "a" before "d".
         assert_eq!(names, vec!["b", "c", "a", "d"]);
     }

@@ -7,7 +7,9 @@ use thiserror::Error;
 pub enum IngestError {
     #[error("{file}: this is not a Parquet or CSV file (it does not start with a Parquet footer or a CSV header). Export the data as Parquet or CSV and try again.")]
     UnknownFormat { file: String },
-    #[error("{file}: the Parquet file is truncated or corrupt ({detail}). Re-export or re-download it.")]
+    #[error(
+        "{file}: the Parquet file is truncated or corrupt ({detail}). Re-export or re-download it."
+    )]
     CorruptParquet { file: String, detail: String },
     #[error("{file}: the CSV file could not be read ({detail}).")]
     BadCsv { file: String, detail: String },
@@ -39,4 +41,12 @@ pub enum IngestError {
     TooManyDistinct { column: &'static str, limit: usize },
     #[error("Files of one dataset have different columns: {detail}.")]
     SchemaMismatch { detail: String },
+    #[error("No data files to load (skipped as Spark bookkeeping: {ignored}). Drop the Parquet or CSV files themselves, or the folder that holds them.")]
+    NoDataFiles { ignored: String },
+    #[error(
+        "No row could be loaded: {detail}. Check the column mapping (user id and event time)."
+    )]
+    NoUsableRows { detail: String },
+    #[error("Writing the file failed: {detail}.")]
+    WriteFailed { detail: String },
 }

@@ -31,6 +31,13 @@ pub struct TimestampMs(pub i64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct DurationMs(pub i32);
 
+impl Default for DurationMs {
+    /// Null: a missing duration is the neutral value.
+    fn default() -> Self {
+        Self::NULL
+    }
+}
+
 impl DurationMs {
     /// Marker for a null `duration_ms`.
     pub const NULL: DurationMs = DurationMs(i32::MIN);

@@ -1,0 +1,425 @@
+//! Reading one Arrow column (of whatever physical type a writer chose) as the values a role
+//! needs: borrowed strings, user keys, times in ms, durations in ms.
+//!
+//! Nothing here panics on data: every downcast is checked, and a type that cannot play a role is
+//! reported as [`Unsupported`] so the caller can name the column.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    DurationMicrosecondType, DurationMillisecondType, DurationNanosecondType, DurationSecondType,
+    Float64Type, Int64Type, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType,
+};
+use arrow_array::{Array, ArrayRef};
+use arrow_schema::{DataType, TimeUnit};
+
+use super::timestamps::{epoch_float_to_ms, epoch_int_to_ms, parse_time_str, DAY_MS};
+use crate::engine::builder::UserKeyRef;
+
+/// The column's type cannot play the requested role.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Unsupported;
+
+/// A value read for a role that may be missing or unreadable.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Val {
+    Ok(i64),
+    /// Null (or an empty string).
+    Null,
+    /// Present but unreadable (e.g. `"yesterday"` as a time).
+    Bad,
+}
+
+/// Ints and booleans become strings (a page id stored as an integer is still a label).
+pub(crate) fn to_label_array(arr: &ArrayRef) -> Result<ArrayRef, Unsupported> {
+    match arr.data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Ok(arr.clone()),
+        DataType::Dictionary(_, v) if is_string_type(v) => Ok(arr.clone()),
+        DataType::Dictionary(_, _)
+        | DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64
+        | DataType::Boolean => arrow_cast::cast(arr, &DataType::Utf8).map_err(|_| Unsupported),
+        DataType::Null => Ok(Arc::new(arrow_array::new_null_array(
+            &DataType::Utf8,
+            arr.len(),
+        ))),
+        _ => Err(Unsupported),
+    }
+}
+
+fn is_string_type(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    )
+}
+
+/// Per-row borrowed strings of a string-typed (or dictionary-of-string) array. Empty and
+/// whitespace-only strings read as `None`, like nulls.
+pub(crate) fn strings(arr: &dyn Array) -> Result<Vec<Option<&str>>, Unsupported> {
+    fn clean(s: Option<&str>) -> Option<&str> {
+        s.filter(|s| !s.trim().is_empty())
+    }
+    if let Some(a) = arr.as_string_opt::<i32>() {
+        return Ok(a.iter().map(clean).collect());
+    }
+    if let Some(a) = arr.as_string_opt::<i64>() {
+        return Ok(a.iter().map(clean).collect());
+    }
+    if let Some(a) = arr.as_string_view_opt() {
+        return Ok(a.iter().map(clean).collect());
+    }
+    if let Some(d) = arr.as_any_dictionary_opt() {
+        let values = strings(d.values().as_ref())?;
+        if values.is_empty() {
+            return Ok(vec![None; arr.len()]);
+        }
+        let keys = d.normalized_keys();
+        let nulls = d.logical_nulls();
+        return Ok(keys
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| {
+                if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
+                    None
+                } else {
+                    values.get(k).copied().flatten()
+                }
+            })
+            .collect());
+    }
+    if arr.data_type() == &DataType::Null {
+        return Ok(vec![None; arr.len()]);
+    }
+    Err(Unsupported)
+}
+
+/// A string user id is an integer key when it is the canonical decimal spelling of an `i64`
+/// (`"42"`, `"-7"`; not `"007"` or `"+1"`), so a CSV's `42` and a Parquet integer 42 are the
+/// same user and integer ids sort numerically.
+pub(crate) fn user_key_of(s: &str) -> UserKeyRef<'_> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let canonical = !digits.is_empty()
+        && digits.len() <= 19
+        && digits.bytes().all(|c| c.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
+        && s != "-0";
+    match canonical.then(|| s.parse::<i64>().ok()).flatten() {
+        Some(v) => UserKeyRef::Int(v),
+        None => UserKeyRef::Str(s),
+    }
+}
+
+/// An owned form of a user column for one batch: either integers or a string array to borrow.
+pub(crate) enum UserColumn {
+    Ints(Vec<Option<i64>>),
+    Strings(ArrayRef),
+}
+
+impl UserColumn {
+    pub(crate) fn new(arr: &ArrayRef) -> Result<UserColumn, Unsupported> {
+        match arr.data_type() {
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64 => {
+                let c = arrow_cast::cast(arr, &DataType::Int64).map_err(|_| Unsupported)?;
+                let a = c.as_primitive_opt::<Int64Type>().ok_or(Unsupported)?;
+                Ok(UserColumn::Ints(a.iter().collect()))
+            }
+            DataType::Dictionary(_, v) if !is_string_type(v) => {
+                let c = arrow_cast::cast(arr, v).map_err(|_| Unsupported)?;
+                UserColumn::new(&c)
+            }
+            _ => {
+                strings(arr.as_ref())?;
+                Ok(UserColumn::Strings(arr.clone()))
+            }
+        }
+    }
+
+    /// Per-row keys (`None` = null user id).
+    pub(crate) fn keys(&self) -> Result<Vec<Option<UserKeyRef<'_>>>, Unsupported> {
+        match self {
+            UserColumn::Ints(v) => Ok(v.iter().map(|x| x.map(UserKeyRef::Int)).collect()),
+            UserColumn::Strings(a) => Ok(strings(a.as_ref())?
+                .into_iter()
+                .map(|s| s.map(|s| user_key_of(s.trim())))
+                .collect()),
+        }
+    }
+}
+
+fn unit_to_ms(v: i64, unit: TimeUnit) -> Option<i64> {
+    match unit {
+        TimeUnit::Second => v.checked_mul(1000),
+        TimeUnit::Millisecond => Some(v),
+        TimeUnit::Microsecond => Some(v.div_euclid(1000)),
+        TimeUnit::Nanosecond => Some(v.div_euclid(1_000_000)),
+    }
+}
+
+fn primitive_ms<T: arrow_array::ArrowPrimitiveType<Native = i64>>(
+    arr: &dyn Array,
+    unit: TimeUnit,
+) -> Result<Vec<Val>, Unsupported> {
+    let a = arr.as_primitive_opt::<T>().ok_or(Unsupported)?;
+    Ok(a.iter()
+        .map(|v| match v {
+            None => Val::Null,
+            Some(v) => unit_to_ms(v, unit).map_or(Val::Bad, Val::Ok),
+        })
+        .collect())
+}
+
+/// Per-row event times in ms since the epoch (see [`super::timestamps`] for the rules).
+pub(crate) fn times_ms(arr: &ArrayRef) -> Result<Vec<Val>, Unsupported> {
+    match arr.data_type() {
+        DataType::Timestamp(unit, _) => match unit {
+            TimeUnit::Second => primitive_ms::<TimestampSecondType>(arr, *unit),
+            TimeUnit::Millisecond => primitive_ms::<TimestampMillisecondType>(arr, *unit),
+            TimeUnit::Microsecond => primitive_ms::<TimestampMicrosecondType>(arr, *unit),
+            TimeUnit::Nanosecond => primitive_ms::<TimestampNanosecondType>(arr, *unit),
+        },
+        DataType::Date32 => {
+            let a = arr
+                .as_primitive_opt::<arrow_array::types::Date32Type>()
+                .ok_or(Unsupported)?;
+            Ok(a.iter()
+                .map(|v| v.map_or(Val::Null, |d| Val::Ok(d as i64 * DAY_MS)))
+                .collect())
+        }
+        DataType::Date64 => {
+            let a = arr
+                .as_primitive_opt::<arrow_array::types::Date64Type>()
+                .ok_or(Unsupported)?;
+            Ok(a.iter().map(|v| v.map_or(Val::Null, Val::Ok)).collect())
+        }
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => {
+            let c = arrow_cast::cast(arr, &DataType::Int64).map_err(|_| Unsupported)?;
+            let a = c.as_primitive_opt::<Int64Type>().ok_or(Unsupported)?;
+            Ok(a.iter()
+                .map(|v| match v {
+                    None => Val::Null,
+                    Some(v) => epoch_int_to_ms(v).map_or(Val::Bad, Val::Ok),
+                })
+                .collect())
+        }
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => {
+            let c = arrow_cast::cast(arr, &DataType::Float64).map_err(|_| Unsupported)?;
+            let a = c.as_primitive_opt::<Float64Type>().ok_or(Unsupported)?;
+            Ok(a.iter()
+                .map(|v| match v {
+                    None => Val::Null,
+                    Some(v) if v.is_nan() => Val::Null,
+                    Some(v) => epoch_float_to_ms(v).map_or(Val::Bad, Val::Ok),
+                })
+                .collect())
+        }
+        DataType::Dictionary(_, v) if !is_string_type(v) => {
+            let c = arrow_cast::cast(arr, v).map_err(|_| Unsupported)?;
+            times_ms(&c)
+        }
+        _ => Ok(strings(arr.as_ref())?
+            .into_iter()
+            .map(|s| match s {
+                None => Val::Null,
+                Some(s) => parse_time_str(s).map_or(Val::Bad, Val::Ok),
+            })
+            .collect()),
+    }
+}
+
+/// Per-row durations in ms. Integers are taken as ms; floats are rounded (NaN is null); Arrow
+/// durations are converted from their unit; strings (CSV) are parsed as numbers.
+pub(crate) fn durations_ms(arr: &ArrayRef) -> Result<Vec<Val>, Unsupported> {
+    fn from_f64(v: f64) -> Val {
+        if v.is_nan() {
+            Val::Null
+        } else if v.is_finite() && v.abs() < 9.0e18 {
+            Val::Ok(v.round() as i64)
+        } else {
+            Val::Bad
+        }
+    }
+    match arr.data_type() {
+        DataType::Duration(unit) => match unit {
+            TimeUnit::Second => primitive_ms::<DurationSecondType>(arr, *unit),
+            TimeUnit::Millisecond => primitive_ms::<DurationMillisecondType>(arr, *unit),
+            TimeUnit::Microsecond => primitive_ms::<DurationMicrosecondType>(arr, *unit),
+            TimeUnit::Nanosecond => primitive_ms::<DurationNanosecondType>(arr, *unit),
+        },
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => {
+            let c = arrow_cast::cast(arr, &DataType::Int64).map_err(|_| Unsupported)?;
+            let a = c.as_primitive_opt::<Int64Type>().ok_or(Unsupported)?;
+            Ok(a.iter().map(|v| v.map_or(Val::Null, Val::Ok)).collect())
+        }
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => {
+            let c = arrow_cast::cast(arr, &DataType::Float64).map_err(|_| Unsupported)?;
+            let a = c.as_primitive_opt::<Float64Type>().ok_or(Unsupported)?;
+            Ok(a.iter().map(|v| v.map_or(Val::Null, from_f64)).collect())
+        }
+        _ => Ok(strings(arr.as_ref())?
+            .into_iter()
+            .map(|s| match s {
+                None => Val::Null,
+                Some(s) => {
+                    let s = s.trim();
+                    match s.parse::<i64>() {
+                        Ok(v) => Val::Ok(v),
+                        Err(_) => s.parse::<f64>().map_or(Val::Bad, from_f64),
+                    }
+                }
+            })
+            .collect()),
+    }
+}
+
+/// Per-row calendar days since 1970-01-01 (for join dates): times floored to their UTC day.
+pub(crate) fn days(arr: &ArrayRef) -> Result<Vec<Val>, Unsupported> {
+    if let DataType::Date32 = arr.data_type() {
+        let a = arr
+            .as_primitive_opt::<arrow_array::types::Date32Type>()
+            .ok_or(Unsupported)?;
+        return Ok(a
+            .iter()
+            .map(|v| v.map_or(Val::Null, |d| Val::Ok(d as i64)))
+            .collect());
+    }
+    Ok(times_ms(arr)?
+        .into_iter()
+        .map(|v| match v {
+            Val::Ok(ms) => Val::Ok(ms.div_euclid(DAY_MS)),
+            other => other,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::types::Int32Type;
+    use arrow_array::{
+        DictionaryArray, Int32Array, LargeStringArray, StringArray, StringViewArray,
+        TimestampNanosecondArray, UInt16Array,
+    };
+
+    #[test]
+    fn string_kinds() {
+        let a: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), None, Some(" ")]));
+        assert_eq!(strings(a.as_ref()).unwrap(), vec![Some("a"), None, None]);
+        let a: ArrayRef = Arc::new(LargeStringArray::from(vec![Some("a"), None]));
+        assert_eq!(strings(a.as_ref()).unwrap(), vec![Some("a"), None]);
+        let a: ArrayRef = Arc::new(StringViewArray::from(vec![
+            Some("a long string view value"),
+            None,
+        ]));
+        assert_eq!(
+            strings(a.as_ref()).unwrap(),
+            vec![Some("a long string view value"), None]
+        );
+        let d: DictionaryArray<Int32Type> = vec![Some("x"), None, Some("y"), Some("x")]
+            .into_iter()
+            .collect();
+        let a: ArrayRef = Arc::new(d);
+        assert_eq!(
+            strings(a.as_ref()).unwrap(),
+            vec![Some("x"), None, Some("y"), Some("x")]
+        );
+        let a: ArrayRef = Arc::new(Int32Array::from(vec![1]));
+        assert_eq!(strings(a.as_ref()), Err(Unsupported));
+        let l = to_label_array(&a).unwrap();
+        assert_eq!(strings(l.as_ref()).unwrap(), vec![Some("1")]);
+    }
+
+    #[test]
+    fn user_keys() {
+        assert_eq!(user_key_of("42"), UserKeyRef::Int(42));
+        assert_eq!(user_key_of("-7"), UserKeyRef::Int(-7));
+        assert_eq!(user_key_of("0"), UserKeyRef::Int(0));
+        assert_eq!(user_key_of("007"), UserKeyRef::Str("007"));
+        assert_eq!(user_key_of("+1"), UserKeyRef::Str("+1"));
+        assert_eq!(user_key_of("-0"), UserKeyRef::Str("-0"));
+        assert_eq!(
+            user_key_of("99999999999999999999"),
+            UserKeyRef::Str("99999999999999999999")
+        );
+        assert_eq!(user_key_of("u1"), UserKeyRef::Str("u1"));
+        let a: ArrayRef = Arc::new(UInt16Array::from(vec![Some(3), None]));
+        let c = UserColumn::new(&a).unwrap();
+        assert_eq!(c.keys().unwrap(), vec![Some(UserKeyRef::Int(3)), None]);
+    }
+
+    #[test]
+    fn time_kinds() {
+        let a: ArrayRef = Arc::new(TimestampNanosecondArray::from(vec![
+            Some(-1),
+            Some(1_500_000),
+            None,
+        ]));
+        assert_eq!(
+            times_ms(&a).unwrap(),
+            vec![Val::Ok(-1), Val::Ok(1), Val::Null]
+        );
+        let a: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("2023-01-01"),
+            Some("nope"),
+            None,
+        ]));
+        assert_eq!(
+            times_ms(&a).unwrap(),
+            vec![Val::Ok(19_358 * DAY_MS), Val::Bad, Val::Null]
+        );
+        assert_eq!(
+            days(&a).unwrap(),
+            vec![Val::Ok(19_358), Val::Bad, Val::Null]
+        );
+        let a: ArrayRef = Arc::new(arrow_array::BooleanArray::from(vec![true]));
+        assert_eq!(times_ms(&a), Err(Unsupported));
+    }
+
+    #[test]
+    fn duration_kinds() {
+        let a: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("12"),
+            Some("1.6"),
+            Some("x"),
+            None,
+        ]));
+        assert_eq!(
+            durations_ms(&a).unwrap(),
+            vec![Val::Ok(12), Val::Ok(2), Val::Bad, Val::Null]
+        );
+        let a: ArrayRef = Arc::new(arrow_array::Float64Array::from(vec![
+            Some(f64::NAN),
+            Some(2.4),
+        ]));
+        assert_eq!(durations_ms(&a).unwrap(), vec![Val::Null, Val::Ok(2)]);
+    }
+}

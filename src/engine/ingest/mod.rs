@@ -1,0 +1,591 @@
+//! Ingestion: the files an analyst drops (Parquet from Spark, pyarrow, Polars or DuckDB; CSV;
+//! Spark output folders with Hive partitions) into the columnar [`EventStore`] and the
+//! [`MetadataTable`], with a [`QualityReport`].
+//!
+//! Flow: [`inspect`] reads only footers/headers (format, columns, row count, detected
+//! [`ColumnMapping`]); the UI shows the mapping and lets the user change it; [`load_events`]
+//! checks the size against the memory limit *before decoding*, then decodes only the mapped
+//! columns, row group by row group, appending into a [`StoreBuilder`] that sorts once at the end.
+//!
+//! Runs unchanged in a wasm32 Web Worker: no threads, no clock (the caller passes
+//! [`LoadOptions::now_ms`]), no filesystem (files arrive as bytes), no panics on user data.
+
+mod columns;
+mod csv;
+mod events;
+pub mod mapping;
+mod meta;
+mod parquet;
+mod partitions;
+pub mod schema;
+pub mod timestamps;
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, DictionaryArray, Int32Array, StringArray};
+use bytes::Bytes;
+
+pub use mapping::{ColumnMapping, MetaMapping};
+pub use meta::{load_metadata, metadata_coverage, LoadedMetadata};
+pub use schema::{ColumnInfo, ColumnKind, DatasetSchema, FileFormat};
+
+use crate::engine::builder::StoreBuilder;
+use crate::engine::error::IngestError;
+use crate::engine::quality::{ColumnNulls, FileRows, QualityReport, FUTURE_TOLERANCE_MS};
+use crate::engine::store::EventStore;
+use events::{EventSink, RoleArrays};
+use partitions::{DataFile, Dataset};
+
+/// One dropped file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputFile {
+    /// Path relative to the dropped folder, `/`-separated
+    /// (e.g. `events/date=2023-07-01/part-0000.parquet`); Hive partition values are read from it.
+    pub name: String,
+    pub bytes: Bytes,
+}
+
+impl InputFile {
+    pub fn new(name: impl Into<String>, bytes: impl Into<Bytes>) -> Self {
+        InputFile {
+            name: name.into(),
+            bytes: bytes.into(),
+        }
+    }
+}
+
+/// Peak bytes per event while loading: 24 in the builder's columns (user 4, time 8, action 2,
+/// page 4, duration 4, version 2) plus, during the final sort, a 4-byte permutation and one
+/// column being permuted (8) — 36 — rounded up for the user hash maps.
+pub const PEAK_BYTES_PER_EVENT: u64 = 40;
+/// Peak bytes per metadata row (key string, hash slot, a few categorical columns).
+pub const PEAK_BYTES_PER_METADATA_ROW: u64 = 96;
+/// Default memory limit: wasm32 has a 4 GiB address space and the tab needs room besides the data.
+pub const DEFAULT_MEMORY_LIMIT_BYTES: u64 = 2 << 30;
+
+/// Knobs of a load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadOptions {
+    /// The caller's clock, ms since epoch: times more than a day after it are dropped as "in the
+    /// future". `i64::MAX` disables the check.
+    pub now_ms: i64,
+    /// Refuse datasets whose estimated peak memory (rows × [`PEAK_BYTES_PER_EVENT`] + file bytes)
+    /// exceeds this.
+    pub memory_limit_bytes: u64,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            now_ms: i64::MAX,
+            memory_limit_bytes: DEFAULT_MEMORY_LIMIT_BYTES,
+        }
+    }
+}
+
+/// Progress of a load, reported after every decoded batch (≤ 65,536 rows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadProgress {
+    pub rows_done: u64,
+    /// From the footers (Parquet) or line count (CSV).
+    pub rows_total: u64,
+    /// The file being decoded.
+    pub file: String,
+}
+
+/// A loaded event dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedEvents {
+    pub store: EventStore,
+    pub quality: QualityReport,
+    pub mapping: ColumnMapping,
+    pub schema: DatasetSchema,
+}
+
+enum Source {
+    Parquet(parquet::ParquetFile),
+    Csv(csv::CsvFile),
+}
+
+struct Opened {
+    file: DataFile,
+    source: Source,
+}
+
+impl Opened {
+    fn rows(&self) -> u64 {
+        match &self.source {
+            Source::Parquet(p) => p.rows(),
+            Source::Csv(c) => c.rows_estimate,
+        }
+    }
+
+    /// The file's own columns (partition columns are added by the dataset).
+    fn columns(&self) -> Vec<ColumnInfo> {
+        match &self.source {
+            Source::Parquet(p) => p
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| ColumnInfo {
+                    name: f.name().clone(),
+                    data_type: schema::type_name(f.data_type()),
+                    kind: ColumnKind::of(f.data_type()),
+                    from_partition: false,
+                })
+                .collect(),
+            Source::Csv(c) => c
+                .header
+                .iter()
+                .map(|h| ColumnInfo {
+                    name: h.clone(),
+                    data_type: "Utf8".to_string(),
+                    kind: ColumnKind::String,
+                    from_partition: false,
+                })
+                .collect(),
+        }
+    }
+
+    fn for_each_batch(
+        &self,
+        columns: &[&str],
+        f: &mut dyn FnMut(usize, &[ArrayRef]) -> Result<(), IngestError>,
+    ) -> Result<(), IngestError> {
+        match &self.source {
+            Source::Parquet(p) => p.for_each_batch(columns, f),
+            Source::Csv(c) => c.for_each_batch(columns, f),
+        }
+    }
+}
+
+/// Open every data file (footers / headers only) and check they share one schema.
+fn open(files: &[InputFile]) -> Result<(Dataset, Vec<Opened>, DatasetSchema), IngestError> {
+    let ds = partitions::dataset(files)?;
+    let mut opened = Vec::with_capacity(ds.files.len());
+    for f in &ds.files {
+        let source = match f.format {
+            FileFormat::Parquet => {
+                Source::Parquet(parquet::ParquetFile::open(&f.name, f.bytes.clone())?)
+            }
+            FileFormat::Csv => Source::Csv(csv::CsvFile::open(&f.name, f.bytes.clone())?),
+        };
+        opened.push(Opened {
+            file: f.clone(),
+            source,
+        });
+    }
+    let first = opened.first().ok_or_else(|| IngestError::NoDataFiles {
+        ignored: ds.ignored.join(", "),
+    })?;
+    let mut columns = first.columns();
+    for o in opened.iter().skip(1) {
+        check_same_columns(&first.file.name, &columns, &o.file.name, &o.columns())?;
+    }
+    for p in &ds.partition_columns {
+        if columns.iter().any(|c| &c.name == p) {
+            return Err(IngestError::SchemaMismatch {
+                detail: format!(
+                    "partition folder '{p}=…' repeats a column stored inside the files; rename the folder or drop the column"
+                ),
+            });
+        }
+        columns.push(ColumnInfo {
+            name: p.clone(),
+            data_type: "Utf8 (partition)".to_string(),
+            kind: ColumnKind::String,
+            from_partition: true,
+        });
+    }
+    let rows = opened.iter().map(Opened::rows).sum();
+    let row_groups = opened
+        .iter()
+        .map(|o| match &o.source {
+            Source::Parquet(p) => p.row_groups() as u64,
+            Source::Csv(_) => 0,
+        })
+        .sum();
+    let first_name = first.file.name.clone();
+    let mut schema = DatasetSchema {
+        format: ds.format,
+        files: ds.files.iter().map(|f| f.name.clone()).collect(),
+        ignored_files: ds.ignored.clone(),
+        columns,
+        partition_columns: ds.partition_columns.clone(),
+        rows,
+        rows_exact: ds.format == FileFormat::Parquet,
+        total_bytes: ds.files.iter().map(|f| f.bytes.len() as u64).sum(),
+        row_groups,
+        detected: None,
+    };
+    schema.detected = ColumnMapping::detect(&first_name, &schema.columns).ok();
+    if rows == 0 {
+        return Err(IngestError::Empty { file: first_name });
+    }
+    Ok((ds, opened, schema))
+}
+
+fn check_same_columns(
+    a_name: &str,
+    a: &[ColumnInfo],
+    b_name: &str,
+    b: &[ColumnInfo],
+) -> Result<(), IngestError> {
+    for c in a {
+        match b.iter().find(|x| x.name == c.name) {
+            None => {
+                return Err(IngestError::SchemaMismatch {
+                    detail: format!("{b_name} has no column '{}' (which {a_name} has)", c.name),
+                })
+            }
+            Some(x) if x.kind != c.kind => {
+                return Err(IngestError::SchemaMismatch {
+                    detail: format!(
+                        "column '{}' is {} in {a_name} but {} in {b_name}",
+                        c.name, c.data_type, x.data_type
+                    ),
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(extra) = b.iter().find(|x| !a.iter().any(|c| c.name == x.name)) {
+        return Err(IngestError::SchemaMismatch {
+            detail: format!("{b_name} has a column '{}' that {a_name} lacks", extra.name),
+        });
+    }
+    Ok(())
+}
+
+/// Read footers/headers only: format, columns, row count, partition columns and the detected
+/// mapping. Errors: unknown format, corrupt/truncated file, no rows, schema mismatch.
+pub fn inspect(files: &[InputFile]) -> Result<DatasetSchema, IngestError> {
+    open(files).map(|(_, _, schema)| schema)
+}
+
+/// Refuse a load whose estimated peak memory exceeds the limit (before decoding anything).
+fn check_size(rows: u64, per_row: u64, file_bytes: u64, limit: u64) -> Result<(), IngestError> {
+    let needed = rows.saturating_mul(per_row).saturating_add(file_bytes);
+    if needed > limit {
+        const MB: u64 = 1 << 20;
+        return Err(IngestError::TooLarge {
+            needed_mb: needed.div_ceil(MB),
+            limit_mb: limit / MB,
+        });
+    }
+    Ok(())
+}
+
+/// Check every mapped column exists and has a kind that can play its role.
+fn check_mapping(schema: &DatasetSchema, mapping: &ColumnMapping) -> Result<(), IngestError> {
+    let file = schema.files.first().cloned().unwrap_or_default();
+    for (role, col) in mapping.roles() {
+        let Some(info) = schema.column(col) else {
+            return Err(IngestError::NoSuchColumn {
+                file,
+                column: col.to_string(),
+                found: schema.column_list(),
+            });
+        };
+        let (ok, expected) = match role {
+            "user id" => (info.kind.can_be_user(), "a string or integer id"),
+            "event time" => (info.kind.can_be_time(), "a time"),
+            "duration" => (info.kind.can_be_duration(), "a number of milliseconds"),
+            _ => (info.kind.can_be_label(), "text or integer labels"),
+        };
+        if !ok {
+            return Err(IngestError::WrongType {
+                file,
+                column: col.to_string(),
+                role,
+                found: info.data_type.clone(),
+                expected,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A column holding one partition value for every row of a batch (a one-entry dictionary, so it
+/// costs 4 bytes per row and one string).
+fn constant_array(value: Option<&str>, rows: usize) -> ArrayRef {
+    match value {
+        Some(v) => {
+            let keys = Int32Array::from(vec![0; rows]);
+            let values: ArrayRef = Arc::new(StringArray::from(vec![v]));
+            match DictionaryArray::try_new(keys, values) {
+                Ok(d) => Arc::new(d),
+                Err(_) => Arc::new(StringArray::from(vec![v; rows])),
+            }
+        }
+        None => arrow_array::new_null_array(&arrow_schema::DataType::Utf8, rows),
+    }
+}
+
+/// Decode the requested columns of every file, resolving partition columns to constants;
+/// `f(file, rows, arrays)` gets arrays in the order of `columns`.
+fn for_each_batch(
+    opened: &[Opened],
+    columns: &[&str],
+    f: &mut dyn FnMut(&str, usize, &[ArrayRef]) -> Result<(), IngestError>,
+) -> Result<(), IngestError> {
+    for o in opened {
+        let partition_value = |c: &str| {
+            o.file
+                .partitions
+                .iter()
+                .find(|(k, _)| k == c)
+                .map(|(_, v)| v.as_deref())
+        };
+        let mut stored: Vec<&str> = columns
+            .iter()
+            .copied()
+            .filter(|c| partition_value(c).is_none())
+            .collect();
+        stored.dedup();
+        let mut g =
+            |rows: usize, arrays: &[ArrayRef]| -> Result<(), IngestError> {
+                let mut all = Vec::with_capacity(columns.len());
+                for c in columns {
+                    match partition_value(c) {
+                        Some(v) => all.push(constant_array(v, rows)),
+                        None => {
+                            let i = stored.iter().position(|s| s == c).unwrap_or(0);
+                            let a = arrays.get(i).cloned().ok_or_else(|| {
+                                IngestError::SchemaMismatch {
+                                    detail: format!("{} has no column '{c}'", o.file.name),
+                                }
+                            })?;
+                            all.push(a);
+                        }
+                    }
+                }
+                f(&o.file.name, rows, &all)
+            };
+        o.for_each_batch(&stored, &mut g)?;
+    }
+    Ok(())
+}
+
+/// Load an event dataset with the given mapping (from [`DatasetSchema::detected`] or the user).
+///
+/// Decodes only the mapped columns, row group by row group, reporting progress after every
+/// batch. Errors (each with an actionable message): unknown format, corrupt or truncated file,
+/// no rows, schema mismatch between files, a mapped column missing or of a type that cannot play
+/// its role (including a text column none of whose values reads as a time), too large for
+/// `opts.memory_limit_bytes`, or no row surviving the checks.
+pub fn load_events(
+    files: &[InputFile],
+    mapping: &ColumnMapping,
+    opts: &LoadOptions,
+    progress: &mut dyn FnMut(&LoadProgress),
+) -> Result<LoadedEvents, IngestError> {
+    let (_, opened, schema) = open(files)?;
+    check_size(
+        schema.rows,
+        PEAK_BYTES_PER_EVENT,
+        schema.total_bytes,
+        opts.memory_limit_bytes,
+    )?;
+    check_mapping(&schema, mapping)?;
+
+    let roles = mapping.roles();
+    let mut columns: Vec<&str> = Vec::new();
+    for (_, c) in &roles {
+        if !columns.contains(c) {
+            columns.push(c);
+        }
+    }
+    let pos = |c: &Option<String>| {
+        c.as_deref()
+            .and_then(|c| columns.iter().position(|x| *x == c))
+    };
+    let (pu, pt) = (
+        pos(&Some(mapping.user.clone())),
+        pos(&Some(mapping.time.clone())),
+    );
+    let (pa, pp, pd, pv) = (
+        pos(&mapping.action),
+        pos(&mapping.page),
+        pos(&mapping.duration),
+        pos(&mapping.version),
+    );
+    let capacity = usize::try_from(schema.rows)
+        .unwrap_or(usize::MAX)
+        .min(u32::MAX as usize);
+    let mut sink = EventSink::new(capacity, opts.now_ms.saturating_add(FUTURE_TOLERANCE_MS));
+    let mut rows_done = 0u64;
+    let mut file_rows: Vec<FileRows> = Vec::new();
+    for_each_batch(&opened, &columns, &mut |file, rows, arrays| {
+        let get = |p: Option<usize>| p.and_then(|p| arrays.get(p).cloned());
+        let missing = || IngestError::SchemaMismatch {
+            detail: format!("{file}: a mapped column is missing"),
+        };
+        let r = RoleArrays {
+            user: get(pu).ok_or_else(missing)?,
+            time: get(pt).ok_or_else(missing)?,
+            action: get(pa),
+            page: get(pp),
+            duration: get(pd),
+            version: get(pv),
+        };
+        if sink.builder.len() + rows > u32::MAX as usize {
+            return Err(IngestError::TooLarge {
+                needed_mb: (rows_done * PEAK_BYTES_PER_EVENT) >> 20,
+                limit_mb: opts.memory_limit_bytes >> 20,
+            });
+        }
+        sink.push(file, mapping, rows, &r)?;
+        rows_done += rows as u64;
+        match file_rows.last_mut() {
+            Some(fr) if fr.file == file => fr.rows += rows as u64,
+            _ => file_rows.push(FileRows {
+                file: file.to_string(),
+                rows: rows as u64,
+            }),
+        }
+        progress(&LoadProgress {
+            rows_done,
+            rows_total: schema.rows.max(rows_done),
+            file: file.to_string(),
+        });
+        Ok(())
+    })?;
+
+    let first_file = schema.files.first().cloned().unwrap_or_default();
+    if sink.times_parsed == 0 && sink.times_unparsed > 0 {
+        return Err(IngestError::WrongType {
+            file: first_file,
+            column: mapping.time.clone(),
+            role: "event time",
+            found: "text that is not a date or time".to_string(),
+            expected: "a time",
+        });
+    }
+    if sink.durations_parsed == 0 && sink.durations_unparsed > 0 {
+        return Err(IngestError::WrongType {
+            file: first_file,
+            column: mapping.duration.clone().unwrap_or_default(),
+            role: "duration",
+            found: "text that is not a number".to_string(),
+            expected: "a number of milliseconds",
+        });
+    }
+    let EventSink {
+        builder,
+        mut report,
+        nulls,
+        ..
+    } = sink;
+    if report.rows_read == 0 {
+        return Err(IngestError::Empty { file: first_file });
+    }
+    if report.rows_loaded == 0 {
+        return Err(IngestError::NoUsableRows {
+            detail: format!(
+                "{} rows read: {} without a user id, {} without a time, {} with an unreadable time, {} before 2000, {} in the future",
+                report.rows_read,
+                report.dropped_null_user,
+                report.dropped_null_time,
+                report.dropped_unparseable_time,
+                report.dropped_time_too_early,
+                report.dropped_time_in_future
+            ),
+        });
+    }
+    report.nulls = roles_with_nulls(mapping, &nulls);
+    report.files = file_rows;
+    let store = finish_store(builder);
+    report.duplicate_events = store.duplicate_rows.len() as u64;
+    report.users = store.user_count() as u64;
+    Ok(LoadedEvents {
+        store,
+        quality: report,
+        mapping: mapping.clone(),
+        schema,
+    })
+}
+
+fn finish_store(builder: StoreBuilder) -> EventStore {
+    builder.finish()
+}
+
+fn roles_with_nulls(mapping: &ColumnMapping, nulls: &[u64; 6]) -> Vec<ColumnNulls> {
+    let cols = [
+        ("user id", Some(&mapping.user)),
+        ("event time", Some(&mapping.time)),
+        ("action", mapping.action.as_ref()),
+        ("page", mapping.page.as_ref()),
+        ("duration", mapping.duration.as_ref()),
+        ("app version", mapping.version.as_ref()),
+    ];
+    cols.iter()
+        .zip(nulls)
+        .filter_map(|((role, col), n)| {
+            col.map(|c| ColumnNulls {
+                role: role.to_string(),
+                column: c.clone(),
+                nulls: *n,
+            })
+        })
+        .collect()
+}
+
+/// Inspect, detect the mapping (or fail with [`IngestError::MissingRole`]) and load: what the CLI
+/// and the sample path use when nobody overrides the mapping.
+pub fn load_events_auto(
+    files: &[InputFile],
+    opts: &LoadOptions,
+    progress: &mut dyn FnMut(&LoadProgress),
+) -> Result<LoadedEvents, IngestError> {
+    let schema = inspect(files)?;
+    let mapping = schema.detect_mapping()?;
+    load_events(files, &mapping, opts, progress)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_guard_names_size_and_limit() {
+        assert_eq!(check_size(10, 40, 100, 1000), Ok(()));
+        let e = check_size(100_000_000, 40, 1 << 30, 2 << 30).unwrap_err();
+        assert_eq!(
+            e,
+            IngestError::TooLarge {
+                needed_mb: 4839,
+                limit_mb: 2048
+            }
+        );
+        assert!(e.to_string().contains("4839 MB"), "{e}");
+    }
+
+    #[test]
+    fn csv_end_to_end_in_memory() {
+        let csv = "user_id,timestamp,action_type,duration_ms\n\
+                   u2,2023-07-01 10:00:00,view,5\n\
+                   u1,2023-07-01T09:00:00Z,click,\n\
+                   ,2023-07-01 09:00:00,view,1\n\
+                   u1,nope,view,1\n\
+                   u1,1999-12-31,view,1\n\
+                   u1,2023-07-01 09:00:00,click,-3\n";
+        let files = [InputFile::new("e.csv", csv.as_bytes().to_vec())];
+        let mut calls = 0;
+        let l = load_events_auto(&files, &LoadOptions::default(), &mut |_| calls += 1).unwrap();
+        assert_eq!(calls, 1);
+        let q = &l.quality;
+        assert_eq!((q.rows_read, q.rows_loaded), (6, 3));
+        assert_eq!(q.dropped_null_user, 1);
+        assert_eq!(q.dropped_unparseable_time, 1);
+        assert_eq!(q.dropped_time_too_early, 1);
+        assert_eq!(q.negative_durations, 1);
+        assert_eq!(q.duplicate_events, 0);
+        assert_eq!(l.store.users.values(), &["u1", "u2"]);
+        assert_eq!(
+            l.store.time_ms,
+            vec![1_688_202_000_000, 1_688_202_000_000, 1_688_205_600_000]
+        );
+        assert_eq!(q.nulls[3].nulls, 1, "{:?}", q.nulls);
+    }
+}

@@ -1,0 +1,118 @@
+//! Parquet input through the `parquet` crate's Arrow reader: footer first (schema, row counts —
+//! cheap, used for the size guard), then row group by row group with only the mapped columns
+//! decoded (a [`ProjectionMask`]), so at most one row group's worth of Arrow arrays is alive at a
+//! time next to the store being built.
+
+use arrow_array::ArrayRef;
+use arrow_schema::SchemaRef;
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::arrow::ProjectionMask;
+
+use crate::engine::error::IngestError;
+
+/// Rows per decoded Arrow batch: large enough to amortise per-batch work, small enough that the
+/// transient arrays stay a few MB.
+pub(crate) const BATCH_ROWS: usize = 65_536;
+
+/// An opened Parquet file: its bytes and parsed footer.
+pub(crate) struct ParquetFile {
+    name: String,
+    bytes: Bytes,
+    meta: ArrowReaderMetadata,
+}
+
+fn corrupt(name: &str, e: impl std::fmt::Display) -> IngestError {
+    IngestError::CorruptParquet {
+        file: name.to_string(),
+        detail: e.to_string(),
+    }
+}
+
+impl ParquetFile {
+    /// Parse the footer. A file that starts with `PAR1` but has no valid footer is reported as
+    /// truncated or corrupt.
+    pub(crate) fn open(name: &str, bytes: Bytes) -> Result<ParquetFile, IngestError> {
+        if bytes.len() < 12 || !bytes.ends_with(b"PAR1") {
+            return Err(corrupt(
+                name,
+                format!(
+                    "{} bytes and no Parquet footer at the end; the file was cut off",
+                    bytes.len()
+                ),
+            ));
+        }
+        let meta = ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::new())
+            .map_err(|e| corrupt(name, e))?;
+        Ok(ParquetFile {
+            name: name.to_string(),
+            bytes,
+            meta,
+        })
+    }
+
+    pub(crate) fn schema(&self) -> &SchemaRef {
+        self.meta.schema()
+    }
+
+    /// Row count from the footer.
+    pub(crate) fn rows(&self) -> u64 {
+        u64::try_from(self.meta.metadata().file_metadata().num_rows()).unwrap_or(0)
+    }
+
+    pub(crate) fn row_groups(&self) -> usize {
+        self.meta.metadata().num_row_groups()
+    }
+
+    /// Decode the named columns, one row group at a time, calling `f(rows, arrays)` per batch
+    /// with the arrays in the order of `columns`.
+    pub(crate) fn for_each_batch(
+        &self,
+        columns: &[&str],
+        f: &mut dyn FnMut(usize, &[ArrayRef]) -> Result<(), IngestError>,
+    ) -> Result<(), IngestError> {
+        let schema = self.meta.schema().clone();
+        let mut roots = Vec::with_capacity(columns.len());
+        for c in columns {
+            let idx = schema
+                .index_of(c)
+                .map_err(|_| IngestError::SchemaMismatch {
+                    detail: format!("{} has no column '{c}'", self.name),
+                })?;
+            roots.push(idx);
+        }
+        let mut sorted = roots.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mask = ProjectionMask::roots(self.meta.parquet_schema(), sorted.iter().copied());
+        // Position of each requested column in the projected batch (projection keeps file order).
+        let positions: Vec<usize> = roots
+            .iter()
+            .map(|r| sorted.iter().position(|s| s == r).unwrap_or(0))
+            .collect();
+        for rg in 0..self.row_groups() {
+            let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
+                self.bytes.clone(),
+                self.meta.clone(),
+            )
+            .with_row_groups(vec![rg])
+            .with_projection(mask.clone())
+            .with_batch_size(BATCH_ROWS)
+            .build()
+            .map_err(|e| corrupt(&self.name, format!("row group {rg}: {e}")))?;
+            for batch in reader {
+                let batch =
+                    batch.map_err(|e| corrupt(&self.name, format!("row group {rg}: {e}")))?;
+                let arrays: Vec<ArrayRef> = positions
+                    .iter()
+                    .map(|&p| batch.columns().get(p).cloned())
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| corrupt(&self.name, "a projected column is missing"))?;
+                f(batch.num_rows(), &arrays)?;
+            }
+        }
+        Ok(())
+    }
+}
