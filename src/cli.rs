@@ -1,7 +1,205 @@
-//! The headless `pulse` command.
+//! The headless `pulse` command (native only): the same engine as the browser, for scripted runs.
+//!
+//! ```text
+//! pulse metrics --events <F|sample:N[:SEED]> [--metadata F] [--params '<query>'] [--json]
+//! ```
+//!
+//! `--params` takes exactly the permalink's query string (`gap=5m&tz=Europe%2FBerlin`); a bad
+//! value is reported on stderr and its default used, as the dashboard does. `--json` prints the
+//! `MetricsReport` (schema in docs/METRICS.md); without it a short summary is printed.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
+use crate::engine::dataset::Dataset;
+use crate::engine::report::{compute, MetricsReport};
+use crate::engine::sample::SampleConfig;
+use crate::engine::Params;
+
+const USAGE: &str = "\
+usage:
+  pulse metrics --events <FILE | sample:N[:SEED]> [--metadata FILE] [--params QUERY] [--json]
+
+  --events    events file, or sample:N[:SEED] for N generated events (seed 42 by default)
+  --metadata  user metadata file (the sample brings its own)
+  --params    the permalink query string, e.g. 'gap=5m&def=core&tz=America%2FNew_York'
+  --json      print the full report as JSON (schema: docs/METRICS.md)
+";
+
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("pulse: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Options of `pulse metrics`.
+#[derive(Debug, Default, PartialEq)]
+struct MetricsArgs {
+    events: String,
+    metadata: Option<String>,
+    params: String,
+    json: bool,
+}
+
+fn parse_metrics_args(mut parser: lexopt::Parser) -> Result<MetricsArgs, String> {
+    use lexopt::prelude::*;
+    let mut out = MetricsArgs::default();
+    let mut events = None;
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        let value = |p: &mut lexopt::Parser| -> Result<String, String> {
+            p.value()
+                .map_err(|e| e.to_string())?
+                .into_string()
+                .map_err(|_| "arguments must be UTF-8".to_string())
+        };
+        match arg {
+            Long("events") => events = Some(value(&mut parser)?),
+            Long("metadata") => out.metadata = Some(value(&mut parser)?),
+            Long("params") => out.params = value(&mut parser)?,
+            Long("json") => out.json = true,
+            Long("help") | Short('h') => return Err(USAGE.to_string()),
+            other => return Err(format!("{}\n{USAGE}", other.unexpected())),
+        }
+    }
+    out.events = events.ok_or_else(|| format!("--events is required\n{USAGE}"))?;
+    Ok(out)
+}
+
+fn run(args: Vec<OsString>) -> Result<(), String> {
+    let mut parser = lexopt::Parser::from_args(args);
+    let cmd = match parser.next().map_err(|e| e.to_string())? {
+        Some(lexopt::Arg::Value(v)) => v.into_string().unwrap_or_default(),
+        Some(lexopt::Arg::Long("help")) | Some(lexopt::Arg::Short('h')) | None => {
+            print!("{USAGE}");
+            return Ok(());
+        }
+        Some(other) => return Err(format!("{}\n{USAGE}", other.unexpected())),
+    };
+    match cmd.as_str() {
+        "metrics" => {
+            let args = parse_metrics_args(parser)?;
+            let dataset = load(&args)?;
+            let (params, issues, rest) = Params::from_query(&args.params);
+            for issue in &issues {
+                eprintln!("pulse: warning: {issue}");
+            }
+            for (k, _) in &rest {
+                eprintln!("pulse: note: parameter {k:?} is not an engine setting; ignored");
+            }
+            let report = compute(&dataset.events, dataset.metadata.as_ref(), &params)
+                .map_err(|e| e.to_string())?;
+            if args.json {
+                let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+                println!("{json}");
+            } else {
+                print!("{}", summary(&report));
+            }
+            Ok(())
+        }
+        "help" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+    }
+}
+
+/// `sample:N[:SEED]` → (events, seed).
+fn parse_sample_source(s: &str) -> Option<Result<(u64, u64), String>> {
+    let rest = s.strip_prefix("sample:")?;
+    let mut parts = rest.split(':');
+    let bad = || format!("expected sample:N[:SEED], got {s:?}");
+    let n = parts.next().and_then(|n| n.parse::<u64>().ok());
+    let seed = match parts.next() {
+        None => Some(42),
+        Some(x) => x.parse::<u64>().ok(),
+    };
+    Some(match (n, seed, parts.next()) {
+        (Some(n), Some(seed), None) if n > 0 => Ok((n, seed)),
+        _ => Err(bad()),
+    })
+}
+
+fn load(args: &MetricsArgs) -> Result<Dataset, String> {
+    if let Some(sample) = parse_sample_source(&args.events) {
+        let (n, seed) = sample?;
+        if args.metadata.is_some() {
+            return Err("--metadata cannot be combined with a sample: source (it brings its own)".into());
+        }
+        return Dataset::sample(&SampleConfig::for_events(n, seed)).map_err(|e| e.to_string());
+    }
+    Err(format!(
+        "{}: reading event files needs the ingestion loaders, which this build does not have yet; use --events sample:N[:SEED]",
+        args.events
+    ))
+}
+
+fn summary(r: &MetricsReport) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let last = |v: &[u64]| v.last().copied().unwrap_or(0);
+    let _ = writeln!(s, "definition: {}", r.definition);
+    let _ = writeln!(
+        s,
+        "range: {} .. {} ({} days, {})",
+        r.axis.first.map_or("-".into(), |d| d.iso()),
+        r.axis.last.map_or("-".into(), |d| d.iso()),
+        r.axis.dates.len(),
+        r.axis.time_zone
+    );
+    let _ = writeln!(s, "events: {} of {} ({} users)", r.input.events, r.input.store_events, r.input.users);
+    let _ = writeln!(
+        s,
+        "last day: DAU {}  WAU {}  MAU {}",
+        last(&r.activity.dau),
+        last(&r.activity.wau),
+        last(&r.activity.mau)
+    );
+    let d = &r.sessions.duration.after;
+    let _ = writeln!(
+        s,
+        "sessions: {}  median {:.1} s  p95 {:.1} s  (outliers: {} detected, {} touched)",
+        r.sessions.count,
+        d.p50_ms.unwrap_or(0.0) / 1000.0,
+        d.p95_ms.unwrap_or(0.0) / 1000.0,
+        r.sessions.duration.detected,
+        r.sessions.duration.touched
+    );
+    let _ = writeln!(
+        s,
+        "skew: gini {:.3}, top user {:.2} %, salt count {}",
+        r.skew.gini.unwrap_or(0.0),
+        r.skew.top_users.first().map_or(0.0, |t| t.share * 100.0),
+        r.skew.advice.salt_count
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_source() {
+        assert_eq!(parse_sample_source("sample:1000"), Some(Ok((1000, 42))));
+        assert_eq!(parse_sample_source("sample:1000:7"), Some(Ok((1000, 7))));
+        assert!(matches!(parse_sample_source("sample:x"), Some(Err(_))));
+        assert!(matches!(parse_sample_source("sample:5:1:2"), Some(Err(_))));
+        assert_eq!(parse_sample_source("events.parquet"), None);
+    }
+
+    #[test]
+    fn metrics_args() {
+        let p = lexopt::Parser::from_args(["--events", "sample:10", "--params", "gap=5m", "--json"]);
+        let a = parse_metrics_args(p).unwrap();
+        assert_eq!(a.events, "sample:10");
+        assert_eq!(a.params, "gap=5m");
+        assert!(a.json);
+        assert!(parse_metrics_args(lexopt::Parser::from_args(["--json"])).is_err());
+    }
 }

@@ -1,9 +1,9 @@
 //! Duration statistics and outlier handling, for event `duration_ms` and for session durations.
 //!
 //! **Percentiles** are `quantile_cont` (DuckDB's, PostgreSQL's `percentile_cont`): for `n`
-//! sorted values `v[0..n]` and fraction `q`, let `pos = q·(n−1)`, `lo = ⌊pos⌋`, `hi = ⌈pos⌉`;
-//! the result is `v[lo] + (pos − lo)·(v[hi] − v[lo])`, computed in `f64`. Empty input has no
-//! percentiles (`None`).
+//! sorted values `v[0..n]` and fraction `q`, let `pos = (n−1)·q`, `lo = ⌊pos⌋`, `hi = ⌈pos⌉`,
+//! `d = pos − lo`; the result is `v[lo]·(1 − d) + v[hi]·d` in `f64` (the first product fused,
+//! as DuckDB computes it). Empty input has no percentiles (`None`).
 //!
 //! **Detection** looks at the upper tail only (extremely *long* durations); a value is an
 //! outlier when it is strictly greater than the threshold `t`, an integer number of ms:
@@ -52,11 +52,14 @@ fn cont_ranks(n: usize, q: f64) -> (usize, usize, f64) {
     (lo as usize, (hi as usize).min(n - 1), pos - lo)
 }
 
+/// `lo·(1 − d) + hi·d` with the first product fused (one rounding), bit-for-bit what DuckDB's
+/// `quantile_cont` returns for integer input (its `lo * (1.0 - d) + hi * d` compiled with FMA
+/// contraction), so the differential tests can demand exact equality.
 fn interpolate(lo: i64, hi: i64, frac: f64) -> f64 {
     if frac == 0.0 {
         lo as f64
     } else {
-        lo as f64 + frac * (hi as f64 - lo as f64)
+        (lo as f64).mul_add(1.0 - frac, hi as f64 * frac)
     }
 }
 
@@ -469,8 +472,8 @@ mod tests {
         );
         assert_eq!(cap.after.sum_ms, 20);
         assert_eq!(cap.after.max_ms, Some(10));
-        // p99: pos = 3.96 → 4 + 0.96·(10 − 4).
-        assert_eq!(cap.after.p99_ms, Some(4.0 + 0.96 * 6.0));
+        // p99: pos = 3.96 → 4·0.04 + 10·0.96.
+        assert_eq!(cap.after.p99_ms, Some(4f64.mul_add(1.0 - 0.96, 10.0 * 0.96)));
         let flag = outlier_report(
             "x",
             &values,

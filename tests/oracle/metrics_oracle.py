@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""Independent oracle for Pulse's metrics engine, in DuckDB SQL.
+
+usage: metrics_oracle.py DIR CASES_JSON
+
+DIR holds events.csv (seq,user_id,ts_ms,action,page,duration_ms,app_version,dup — seq is the row's
+position in the engine's sorted store, used only to break timestamp ties the same way; dup = 1
+marks an exact repeat of an earlier row, skipped under dups=drop) and
+metadata.csv (row,user_id,join_day,country,device_type,subscription_type). CASES_JSON is a file
+with a JSON list of engine `Params` objects (serde form). Prints a JSON list of results, one per
+case. Definitions follow docs/METRICS.md; everything is written from those definitions in SQL
+(LAG + running-sum sessionisation, generate_series windows, AT TIME ZONE days), sharing no code
+with the engine.
+"""
+
+import json
+import sys
+
+import duckdb
+
+
+def q(con, sql, params=None):
+    return con.execute(sql, params or []).fetchall()
+
+
+def one_case(con, p):
+    tz = p["time_zone"]
+    gap_ms = p["session_gap_mins"] * 60_000
+    maxlen = p["max_session_mins"]
+    midnight = bool(p["split_at_midnight"])
+    con.execute("DROP TABLE IF EXISTS inactive; CREATE TABLE inactive(a VARCHAR)")
+    for a in p["inactive_actions"]:
+        con.execute("INSERT INTO inactive VALUES (?)", [a])
+    con.execute("DROP TABLE IF EXISTS acts; CREATE TABLE acts(a VARCHAR)")
+    for a in p["actions"] or []:
+        con.execute("INSERT INTO acts VALUES (?)", [a])
+    all_actions = p["actions"] is None
+    con.execute("DROP TABLE IF EXISTS core; CREATE TABLE core(a VARCHAR)")
+    for a in p["core_actions"]:
+        con.execute("INSERT INTO core VALUES (?)", [a])
+
+    # Local calendar day of every event.
+    con.execute(
+        """
+        CREATE OR REPLACE TABLE e0 AS
+        SELECT *, date_diff('day', DATE '1970-01-01',
+                  CAST(timezone(?, timezone('UTC', epoch_ms(ts_ms))) AS DATE)) AS day
+        FROM ev
+        WHERE NOT (? AND dup = 1)
+        """,
+        [tz, p["duplicates"] == "drop"],
+    )
+    lo, hi = q(con, "SELECT min(day), max(day) FROM e0")[0]
+    first = lo if p["from"] is None else q(con, "SELECT date_diff('day', DATE '1970-01-01', CAST(? AS DATE))", [p["from"]])[0][0]
+    last = hi if p["to"] is None else q(con, "SELECT date_diff('day', DATE '1970-01-01', CAST(? AS DATE))", [p["to"]])[0][0]
+    ndays = last - first + 1
+
+    # Considered events, qualifying flags and sessions.
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE e1 AS
+        SELECT *,
+          (action IS NOT NULL AND action NOT IN (SELECT a FROM inactive)
+             AND ({'TRUE' if all_actions else 'action IN (SELECT a FROM acts)'})) AS qual,
+          (action IS NOT NULL AND action NOT IN (SELECT a FROM inactive)
+             AND action IN (SELECT a FROM core)) AS is_core,
+          LAG(ts_ms) OVER w AS prev_ts,
+          LAG(day) OVER w AS prev_day
+        FROM e0
+        WHERE day BETWEEN {first} AND {last}
+        WINDOW w AS (PARTITION BY user_id ORDER BY ts_ms, seq)
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE e2 AS
+        SELECT *,
+          SUM(CASE WHEN prev_ts IS NULL OR ts_ms - prev_ts >= {gap_ms}
+                        OR ({'TRUE' if midnight else 'FALSE'} AND day <> prev_day)
+                   THEN 1 ELSE 0 END)
+            OVER (PARTITION BY user_id ORDER BY ts_ms, seq ROWS UNBOUNDED PRECEDING) AS sid
+        FROM e1
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TABLE sess AS
+        SELECT user_id, sid, min(ts_ms) AS st, max(ts_ms) - min(ts_ms) AS dur, count(*) AS n,
+               min(day) AS start_day, bool_or(qual) AS has_qual
+        FROM e2 GROUP BY user_id, sid
+        """
+    )
+    if maxlen is not None:
+        longest = q(con, "SELECT coalesce(max(dur), 0) FROM sess")[0][0]
+        if longest > maxlen * 60_000:
+            raise SystemExit("oracle: a session exceeds maxlen; this oracle does not split by max length")
+
+    # Activity units per (user, day).
+    d = p["definition"]
+    m_ms = p["min_session_mins"] * 60_000
+    if d == "minimal":
+        W, C = 1, 1
+        units = "SELECT user_id, day, count(*) AS c FROM e2 WHERE qual GROUP BY 1, 2"
+    elif d == "core":
+        W, C = 7, p["core_min_events"]
+        if p["core_strict"]:
+            units = """
+              SELECT user_id, day, count(*) AS c FROM (
+                SELECT *, LEAD(action) OVER w AS na, LEAD(page) OVER w AS np, LEAD(sid) OVER w AS ns
+                FROM e2 WINDOW w AS (PARTITION BY user_id ORDER BY ts_ms, seq))
+              WHERE is_core AND na = 'page_view' AND page IS NOT NULL AND np = page AND ns = sid
+              GROUP BY 1, 2"""
+        else:
+            units = "SELECT user_id, day, count(*) AS c FROM e2 WHERE is_core GROUP BY 1, 2"
+    elif d == "session":
+        W, C = 30, 1
+        units = f"SELECT user_id, start_day AS day, count(*) AS c FROM sess WHERE has_qual AND dur > {m_ms} GROUP BY 1, 2"
+    else:
+        W, C = p["custom_window_days"], p["custom_min_events"]
+        cond = "TRUE" if p["min_session_mins"] == 0 else f"s.dur > {m_ms}"
+        units = f"""SELECT e.user_id, e.day, count(*) AS c FROM e2 e JOIN sess s USING (user_id, sid)
+                    WHERE e.qual AND {cond} GROUP BY 1, 2"""
+    con.execute(f"CREATE OR REPLACE TABLE units AS {units}")
+    # Active on d ⟺ sum of units over [d − W + 1, d] ≥ C.
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE act AS
+        SELECT user_id, d FROM (
+          SELECT user_id, unnest(generate_series(day, day + {W} - 1)) AS d, c FROM units)
+        WHERE d <= {last}
+        GROUP BY user_id, d HAVING sum(c) >= {C}
+        """
+    )
+
+    def series(sql, params=None):
+        out = [0] * ndays
+        for day, n in q(con, sql, params):
+            if first <= day <= last:
+                out[day - first] = n
+        return out
+
+    def trailing(table, ext, group=""):
+        return f"""
+          SELECT {group} d2, count(DISTINCT user_id) FROM (
+            SELECT *, unnest(generate_series(d, d + {ext})) AS d2 FROM {table})
+          WHERE d2 <= {last} GROUP BY ALL"""
+
+    res = {"first_day": first, "days": ndays}
+    res["dau"] = series("SELECT d, count(*) FROM act GROUP BY d")
+    res["wau"] = series(trailing("act", 6))
+    res["mau"] = series(trailing("act", p["mau_window_days"] - 1))
+    res["months"] = [
+        [int(a), int(b)]
+        for a, b in q(
+            con,
+            """SELECT date_diff('day', DATE '1970-01-01', date_trunc('month', DATE '1970-01-01' + CAST(d AS INTEGER))) m,
+                      count(DISTINCT user_id) FROM act GROUP BY m ORDER BY m""",
+        )
+    ]
+    ws = p["week_start"]
+    res["weeks"] = [
+        [int(a), int(b)]
+        for a, b in q(con, f"SELECT (d + 3 - {ws} + 7000000) // 7 AS w, count(DISTINCT user_id) FROM act GROUP BY w ORDER BY w")
+    ]
+    res["ever_active"] = q(con, "SELECT count(DISTINCT user_id) FROM act")[0][0]
+    res["events_per_day"] = series("SELECT day, count(*) FROM e2 GROUP BY day")
+    res["sessions_per_day"] = series("SELECT start_day, count(*) FROM sess GROUP BY start_day")
+
+    # Session durations under the outlier policy.
+    det = p["outlier_detector"]
+    pol = p["outlier_policy"]
+
+    def threshold(col, table):
+        if det == "cap":
+            return p["outlier_cap_mins"] * 60_000
+        if det == "percentile":
+            v = q(con, f"SELECT floor(quantile_cont({col}, ?)) FROM {table}", [p["outlier_percentile"] / 100.0])[0][0]
+            return None if v is None else int(v)
+        raise SystemExit("oracle: only the cap and pct detectors are modelled")
+
+    def stats(col, table):
+        t = threshold(col, table)
+        expr, where = col, "TRUE"
+        if t is not None and pol == "filter":
+            where = f"{col} <= {t}"
+        if t is not None and pol == "cap":
+            expr = f"least({col}, {t})"
+        row = q(
+            con,
+            f"""SELECT count(*), sum({expr}), min({expr}), max({expr}),
+                       quantile_cont({expr}, 0.5), quantile_cont({expr}, 0.9),
+                       quantile_cont({expr}, 0.95), quantile_cont({expr}, 0.99)
+                FROM {table} WHERE {where} AND {col} IS NOT NULL""",
+        )[0]
+        keys = ["count", "sum_ms", "min_ms", "max_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms"]
+        out = {k: (None if v is None else (int(v) if i < 4 else float(v))) for i, (k, v) in enumerate(zip(keys, row))}
+        out["threshold_ms"] = t
+        out["detected"] = 0 if t is None else q(con, f"SELECT count(*) FROM {table} WHERE {col} > {t}")[0][0]
+        return out
+
+    res["sessions"] = q(con, "SELECT count(*) FROM sess")[0][0]
+    res["session_duration"] = stats("dur", "sess")
+    res["event_duration"] = stats("duration_ms", "e2")
+
+    # Per-country DAU: metadata de-duplicated by "last row wins"; users without a row are
+    # "(no metadata)".
+    con.execute(
+        """
+        CREATE OR REPLACE TABLE ucountry AS
+        SELECT u.user_id, coalesce(m.country, '(no metadata)') AS country
+        FROM (SELECT DISTINCT user_id FROM ev) u
+        LEFT JOIN (SELECT user_id, arg_max(country, "row") AS country FROM meta GROUP BY user_id) m USING (user_id)
+        """
+    )
+    per_country = {}
+    for (c,) in q(con, "SELECT DISTINCT country FROM ucountry ORDER BY 1"):
+        per_country[c] = series("SELECT d, count(*) FROM act JOIN ucountry USING (user_id) WHERE country = ? GROUP BY d", [c])
+    res["country_dau"] = per_country
+    return res
+
+
+def main():
+    if len(sys.argv) != 3:
+        raise SystemExit(__doc__)
+    folder, cases_path = sys.argv[1], sys.argv[2]
+    with open(cases_path) as f:
+        cases = json.load(f)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(
+        """CREATE TABLE ev AS SELECT * FROM read_csv(?, header = true, nullstr = '',
+             columns = {'seq': 'BIGINT', 'user_id': 'VARCHAR', 'ts_ms': 'BIGINT', 'action': 'VARCHAR',
+                        'page': 'VARCHAR', 'duration_ms': 'BIGINT', 'app_version': 'VARCHAR',
+                        'dup': 'INTEGER'})""",
+        [f"{folder}/events.csv"],
+    )
+    con.execute(
+        """CREATE TABLE meta AS SELECT * FROM read_csv(?, header = true, nullstr = '',
+             columns = {'row': 'BIGINT', 'user_id': 'VARCHAR', 'join_day': 'INTEGER', 'country': 'VARCHAR',
+                        'device_type': 'VARCHAR', 'subscription_type': 'VARCHAR'})""",
+        [f"{folder}/metadata.csv"],
+    )
+    print(json.dumps([one_case(con, p) for p in cases]))
+
+
+if __name__ == "__main__":
+    main()
