@@ -20,8 +20,19 @@
 //! partitioned by date would be), so 10M events need no big buffer. The random stream is PCG64,
 //! identical on every platform: the browser's sample equals the CLI's for the same config.
 
+use std::io::Write;
+use std::sync::Arc;
+
+use arrow_array::builder::{Int64Builder, StringBuilder, TimestampMillisecondBuilder};
+use arrow_array::{ArrayRef, Date32Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
+
+use super::error::IngestError;
 
 /// 2023-01-01 as days since the Unix epoch.
 pub const DEFAULT_START_DAY: i32 = 19_358;
@@ -439,9 +450,324 @@ fn geometric(rng: &mut Pcg64Mcg, p: f64) -> u32 {
     (u.ln() / (1.0 - p).ln()).floor() as u32
 }
 
+// ---------------------------------------------------------------------------------------------
+// Writers: the sample as the canonical files (`pulse gen`), streamed so 10M events never sit in
+// memory at once — one row group's worth of Arrow builders at a time.
+//
+// Canonical columns: events `user_id` (string, [`user_key`]), `timestamp` (timestamp ms, UTC),
+// `action_type`, `page_id` ([`page_key`], nullable), `duration_ms` (int64, nullable),
+// `app_version`; metadata `user_id`, `join_date` (date32), `country`, `device_type`,
+// `subscription_type`.
+
+/// Default rows per Parquet row group for written samples (~1–2 MB per group compressed).
+pub const DEFAULT_ROW_GROUP_ROWS: usize = 131_072;
+
+fn write_err(e: impl std::fmt::Display) -> IngestError {
+    IngestError::WriteFailed {
+        detail: e.to_string(),
+    }
+}
+
+fn events_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("user_id", DataType::Utf8, false),
+        Field::new(
+            "timestamp",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("action_type", DataType::Utf8, false),
+        Field::new("page_id", DataType::Utf8, true),
+        Field::new("duration_ms", DataType::Int64, true),
+        Field::new("app_version", DataType::Utf8, false),
+    ]))
+}
+
+/// Column builders for one row group of events.
+struct EventBatch {
+    user: StringBuilder,
+    time: TimestampMillisecondBuilder,
+    action: StringBuilder,
+    page: StringBuilder,
+    duration: Int64Builder,
+    version: StringBuilder,
+    rows: usize,
+}
+
+impl EventBatch {
+    fn new(rows: usize) -> Self {
+        EventBatch {
+            user: StringBuilder::with_capacity(rows, rows * 7),
+            time: TimestampMillisecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            action: StringBuilder::with_capacity(rows, rows * 8),
+            page: StringBuilder::with_capacity(rows, rows * 6),
+            duration: Int64Builder::with_capacity(rows),
+            version: StringBuilder::with_capacity(rows, rows * 5),
+            rows: 0,
+        }
+    }
+
+    fn push(&mut self, e: &SampleEvent) {
+        self.user.append_value(user_key(e.user));
+        self.time.append_value(e.time_ms);
+        self.action.append_value(e.action);
+        self.page.append_option(e.page.map(page_key));
+        self.duration.append_option(e.duration_ms);
+        self.version.append_value(e.app_version);
+        self.rows += 1;
+    }
+
+    fn finish(&mut self, schema: &SchemaRef) -> Result<RecordBatch, IngestError> {
+        self.rows = 0;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.user.finish()),
+            Arc::new(self.time.finish()),
+            Arc::new(self.action.finish()),
+            Arc::new(self.page.finish()),
+            Arc::new(self.duration.finish()),
+            Arc::new(self.version.finish()),
+        ];
+        RecordBatch::try_new(schema.clone(), columns).map_err(write_err)
+    }
+}
+
+/// Stream the generated events into a Parquet file, closing a row group every
+/// `row_group_rows` events (0 → [`DEFAULT_ROW_GROUP_ROWS`]). Returns the number of events and
+/// the metadata rows (write those with [`write_metadata_parquet`] / [`write_metadata_csv`]).
+pub fn write_events_parquet<W: Write + Send>(
+    cfg: &SampleConfig,
+    writer: W,
+    compression: Compression,
+    row_group_rows: usize,
+) -> Result<(u64, Vec<SampleUser>), IngestError> {
+    let rg = if row_group_rows == 0 {
+        DEFAULT_ROW_GROUP_ROWS
+    } else {
+        row_group_rows
+    };
+    let schema = events_schema();
+    let props = WriterProperties::builder()
+        .set_compression(compression)
+        .set_max_row_group_row_count(Some(rg))
+        .build();
+    let mut w = ArrowWriter::try_new(writer, schema.clone(), Some(props)).map_err(write_err)?;
+    let mut batch = EventBatch::new(rg);
+    let mut failed: Option<IngestError> = None;
+    let mut count = 0u64;
+    let meta = generate(cfg, |e| {
+        if failed.is_some() {
+            return;
+        }
+        batch.push(e);
+        count += 1;
+        if batch.rows == rg {
+            let r = batch
+                .finish(&schema)
+                .and_then(|b| w.write(&b).map_err(write_err))
+                .and_then(|_| w.flush().map_err(write_err));
+            if let Err(e) = r {
+                failed = Some(e);
+            }
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if batch.rows > 0 {
+        let b = batch.finish(&schema)?;
+        w.write(&b).map_err(write_err)?;
+    }
+    w.close().map_err(write_err)?;
+    Ok((count, meta))
+}
+
+/// Metadata rows as Parquet (one row group).
+pub fn write_metadata_parquet<W: Write + Send>(
+    users: &[SampleUser],
+    writer: W,
+    compression: Compression,
+) -> Result<(), IngestError> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("user_id", DataType::Utf8, false),
+        Field::new("join_date", DataType::Date32, false),
+        Field::new("country", DataType::Utf8, false),
+        Field::new("device_type", DataType::Utf8, false),
+        Field::new("subscription_type", DataType::Utf8, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            users.iter().map(|u| user_key(u.user)),
+        )),
+        Arc::new(Date32Array::from_iter_values(
+            users.iter().map(|u| u.join_day),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            users.iter().map(|u| u.country),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            users.iter().map(|u| u.device_type),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            users.iter().map(|u| u.subscription_type),
+        )),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(write_err)?;
+    let props = WriterProperties::builder()
+        .set_compression(compression)
+        .build();
+    let mut w = ArrowWriter::try_new(writer, schema, Some(props)).map_err(write_err)?;
+    w.write(&batch).map_err(write_err)?;
+    w.close().map_err(write_err)?;
+    Ok(())
+}
+
+/// `YYYY-MM-DD HH:MM:SS.mmm` in UTC (no zone suffix: Pulse reads zone-less times as UTC).
+fn format_utc_ms(ms: i64) -> String {
+    match chrono::DateTime::from_timestamp_millis(ms) {
+        Some(t) => t.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+        None => ms.to_string(),
+    }
+}
+
+/// `YYYY-MM-DD` of a day number.
+fn format_day(day: i32) -> String {
+    format_utc_ms(day as i64 * DAY_MS)
+        .get(..10)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Stream the generated events as CSV with a header (`duration_ms` and `page_id` empty when
+/// null). Returns the number of events and the metadata rows.
+pub fn write_events_csv<W: Write>(
+    cfg: &SampleConfig,
+    writer: W,
+) -> Result<(u64, Vec<SampleUser>), IngestError> {
+    let mut w = csv::Writer::from_writer(writer);
+    w.write_record([
+        "user_id",
+        "timestamp",
+        "action_type",
+        "page_id",
+        "duration_ms",
+        "app_version",
+    ])
+    .map_err(write_err)?;
+    let mut failed: Option<IngestError> = None;
+    let mut count = 0u64;
+    let meta = generate(cfg, |e| {
+        if failed.is_some() {
+            return;
+        }
+        count += 1;
+        let r = w.write_record([
+            user_key(e.user),
+            format_utc_ms(e.time_ms),
+            e.action.to_string(),
+            e.page.map(page_key).unwrap_or_default(),
+            e.duration_ms.map(|d| d.to_string()).unwrap_or_default(),
+            e.app_version.to_string(),
+        ]);
+        if let Err(e) = r {
+            failed = Some(write_err(e));
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    w.flush().map_err(write_err)?;
+    Ok((count, meta))
+}
+
+/// Metadata rows as CSV with a header.
+pub fn write_metadata_csv<W: Write>(users: &[SampleUser], writer: W) -> Result<(), IngestError> {
+    let mut w = csv::Writer::from_writer(writer);
+    w.write_record([
+        "user_id",
+        "join_date",
+        "country",
+        "device_type",
+        "subscription_type",
+    ])
+    .map_err(write_err)?;
+    for u in users {
+        w.write_record([
+            user_key(u.user),
+            format_day(u.join_day),
+            u.country.to_string(),
+            u.device_type.to_string(),
+            u.subscription_type.to_string(),
+        ])
+        .map_err(write_err)?;
+    }
+    w.flush().map_err(write_err)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parquet_writer_round_trips_through_the_loader() {
+        use crate::engine::ingest::{load_events_auto, load_metadata, InputFile, LoadOptions};
+        let cfg = SampleConfig {
+            users: 60,
+            days: 40,
+            ..SampleConfig::default()
+        };
+        let (events, meta) = generate_vec(&cfg);
+        let mut buf = Vec::new();
+        let (n, meta_w) = write_events_parquet(&cfg, &mut buf, Compression::SNAPPY, 1000).unwrap();
+        assert_eq!(n as usize, events.len());
+        assert_eq!(meta_w, meta);
+        let files = [InputFile::new("sample.parquet", buf)];
+        let s = crate::engine::ingest::inspect(&files).unwrap();
+        assert_eq!(s.rows as usize, events.len());
+        assert_eq!(s.row_groups as usize, events.len().div_ceil(1000));
+        let l = load_events_auto(&files, &LoadOptions::default(), &mut |_| {}).unwrap();
+        assert_eq!(l.store.len(), events.len());
+        let nulls = events.iter().filter(|e| e.duration_ms.is_none()).count() as u64;
+        assert_eq!(l.quality.nulls[4].nulls, nulls);
+        let min = events.iter().map(|e| e.time_ms).min();
+        assert_eq!(l.quality.first_time_ms, min);
+
+        let mut csv_buf = Vec::new();
+        let (n_csv, _) = write_events_csv(&cfg, &mut csv_buf).unwrap();
+        assert_eq!(n_csv, n);
+        let c = load_events_auto(
+            &[InputFile::new("s.csv", csv_buf)],
+            &LoadOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(c.store, l.store, "CSV and Parquet load to the same store");
+
+        let mut mbuf = Vec::new();
+        write_metadata_parquet(&meta, &mut mbuf, Compression::ZSTD(Default::default())).unwrap();
+        let m = load_metadata(
+            &[InputFile::new("m.parquet", mbuf)],
+            None,
+            &LoadOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+        let mut mcsv = Vec::new();
+        write_metadata_csv(&meta, &mut mcsv).unwrap();
+        let mc = load_metadata(
+            &[InputFile::new("m.csv", mcsv)],
+            None,
+            &LoadOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(m.table, mc.table);
+        assert_eq!(m.quality.rows_read as usize, meta.len());
+        assert_eq!(
+            m.table.len() as u64,
+            m.quality.rows_read - m.quality.duplicate_rows
+        );
+    }
 
     #[test]
     fn deterministic_and_shaped() {
@@ -453,7 +779,9 @@ mod tests {
         // Within the year.
         let start = DEFAULT_START_DAY as i64 * DAY_MS;
         let end = start + 366 * DAY_MS;
-        assert!(a.iter().all(|e| e.time_ms >= start - DAY_MS && e.time_ms < end + DAY_MS));
+        assert!(a
+            .iter()
+            .all(|e| e.time_ms >= start - DAY_MS && e.time_ms < end + DAY_MS));
         // Bots are the heaviest users.
         let mut per_user = std::collections::HashMap::<u32, usize>::new();
         for e in &a {
@@ -465,7 +793,9 @@ mod tests {
         // Dirt is present.
         assert!(a.iter().any(|e| e.duration_ms.is_none()));
         assert!(a.iter().any(|e| e.duration_ms.is_some_and(|d| d < 0)));
-        assert!(a.iter().any(|e| e.duration_ms.is_some_and(|d| d > 36_000_000)));
+        assert!(a
+            .iter()
+            .any(|e| e.duration_ms.is_some_and(|d| d > 36_000_000)));
         // Metadata: most users, some duplicates.
         assert!(meta.len() > cfg.users as usize * 9 / 10);
     }
