@@ -133,10 +133,71 @@ fn load(args: &MetricsArgs) -> Result<Dataset, String> {
         }
         return Dataset::sample(&SampleConfig::for_events(n, seed)).map_err(|e| e.to_string());
     }
-    Err(format!(
-        "{}: reading event files needs the ingestion loaders, which this build does not have yet; use --events sample:N[:SEED]",
-        args.events
-    ))
+    use crate::engine::ingest::{load_events_auto, load_metadata, LoadOptions};
+    let opts = LoadOptions::default();
+    let events = read_files(&args.events)?;
+    let loaded = load_events_auto(&events, &opts, &mut |_| {}).map_err(|e| e.to_string())?;
+    let metadata = match &args.metadata {
+        Some(path) => {
+            let files = read_files(path)?;
+            Some(
+                load_metadata(&files, None, &opts, &mut |_| {})
+                    .map_err(|e| e.to_string())?
+                    .table,
+            )
+        }
+        None => None,
+    };
+    Ok(Dataset {
+        events: loaded.store,
+        metadata,
+    })
+}
+
+/// A file, or every file under a directory (names relative to it, `/`-separated, sorted), as
+/// the browser's folder drop would deliver them.
+fn read_files(path: &str) -> Result<Vec<crate::engine::ingest::InputFile>, String> {
+    use crate::engine::ingest::InputFile;
+    let root = std::path::Path::new(path);
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    if root.is_file() {
+        let name = root
+            .file_name()
+            .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned());
+        return Ok(vec![InputFile::new(name, read(root)?)]);
+    }
+    let mut stack = vec![root.to_path_buf()];
+    let mut paths = Vec::new();
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for entry in entries {
+            let p = entry.map_err(|e| e.to_string())?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                paths.push(p);
+            }
+        }
+    }
+    paths.sort();
+    paths
+        .iter()
+        .filter(|p| {
+            // Skip hidden files and Spark/Hadoop markers (_SUCCESS, .crc).
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !n.starts_with('.') && !n.starts_with('_'))
+        })
+        .map(|p| {
+            let rel = p.strip_prefix(root).unwrap_or(p);
+            let name = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            Ok(InputFile::new(name, read(p)?))
+        })
+        .collect()
 }
 
 fn summary(r: &MetricsReport) -> String {

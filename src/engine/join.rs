@@ -166,7 +166,8 @@ fn assign_buckets(values: &[(String, u64)], params: &Params) -> (Vec<String>, Ve
     // Merge equal labels (several dictionary entries can share a label, e.g. "(none)").
     let mut by_label: HashMap<&str, u64> = HashMap::new();
     for (l, w) in values {
-        if keep(l) {
+        // Values with no users/events (e.g. an unused dictionary entry) are not segments.
+        if keep(l) && *w > 0 {
             *by_label.entry(l.as_str()).or_default() += w;
         }
     }
@@ -178,8 +179,8 @@ fn assign_buckets(values: &[(String, u64)], params: &Params) -> (Vec<String>, Ve
     if folded {
         labels.push(OTHER.to_string());
     }
-    let bucket_of = |l: &str| -> u16 {
-        if !keep(l) {
+    let bucket_of = |l: &str, w: u64| -> u16 {
+        if !keep(l) || w == 0 {
             return FILTERED;
         }
         match labels[..top].iter().position(|x| x == l) {
@@ -187,7 +188,7 @@ fn assign_buckets(values: &[(String, u64)], params: &Params) -> (Vec<String>, Ve
             None => top as u16,
         }
     };
-    let map = values.iter().map(|(l, _)| bucket_of(l)).collect();
+    let map = values.iter().map(|(l, w)| bucket_of(l, *w)).collect();
     (labels, map)
 }
 
