@@ -129,7 +129,9 @@ fn load(args: &MetricsArgs) -> Result<Dataset, String> {
     if let Some(sample) = parse_sample_source(&args.events) {
         let (n, seed) = sample?;
         if args.metadata.is_some() {
-            return Err("--metadata cannot be combined with a sample: source (it brings its own)".into());
+            return Err(
+                "--metadata cannot be combined with a sample: source (it brings its own)".into(),
+            );
         }
         return Dataset::sample(&SampleConfig::for_events(n, seed)).map_err(|e| e.to_string());
     }
@@ -213,7 +215,11 @@ fn summary(r: &MetricsReport) -> String {
         r.axis.dates.len(),
         r.axis.time_zone
     );
-    let _ = writeln!(s, "events: {} of {} ({} users)", r.input.events, r.input.store_events, r.input.users);
+    let _ = writeln!(
+        s,
+        "events: {} of {} ({} users)",
+        r.input.events, r.input.store_events, r.input.users
+    );
     let _ = writeln!(
         s,
         "last day: DAU {}  WAU {}  MAU {}",
@@ -256,7 +262,8 @@ mod tests {
 
     #[test]
     fn metrics_args() {
-        let p = lexopt::Parser::from_args(["--events", "sample:10", "--params", "gap=5m", "--json"]);
+        let p =
+            lexopt::Parser::from_args(["--events", "sample:10", "--params", "gap=5m", "--json"]);
         let a = parse_metrics_args(p).unwrap();
         assert_eq!(a.events, "sample:10");
         assert_eq!(a.params, "gap=5m");

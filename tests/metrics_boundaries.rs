@@ -4,7 +4,9 @@
 use pulse::engine::join::metadata_from_sample;
 use pulse::engine::params::Date;
 use pulse::engine::sample::SampleUser;
-use pulse::engine::{compute, DurationMs, EventStore, MetricsError, MetricsReport, Params, StoreBuilder, UserKeyRef};
+use pulse::engine::{
+    compute, DurationMs, EventStore, MetricsError, MetricsReport, Params, StoreBuilder, UserKeyRef,
+};
 
 const MIN: i64 = 60_000;
 
@@ -49,7 +51,10 @@ fn gap_exactly_g_starts_a_new_session() {
     let t0 = ms("2023-05-01T10:00:00Z");
     let s = store(&[("a", t0, "edit", None), ("a", t0 + 30 * MIN, "edit", None)]);
     assert_eq!(run(&s, "").sessions.count, 2);
-    let s = store(&[("a", t0, "edit", None), ("a", t0 + 30 * MIN - 1, "edit", None)]);
+    let s = store(&[
+        ("a", t0, "edit", None),
+        ("a", t0 + 30 * MIN - 1, "edit", None),
+    ]);
     let r = run(&s, "");
     assert_eq!(r.sessions.count, 1);
     assert_eq!(r.sessions.duration.before.max_ms, Some(30 * MIN - 1));
@@ -58,7 +63,11 @@ fn gap_exactly_g_starts_a_new_session() {
 #[test]
 fn ties_in_time_are_one_session_and_one_day() {
     let t0 = ms("2023-05-01T23:59:59.999Z");
-    let s = store(&[("a", t0, "edit", None), ("a", t0, "create", None), ("a", t0, "edit", None)]);
+    let s = store(&[
+        ("a", t0, "edit", None),
+        ("a", t0, "create", None),
+        ("a", t0, "edit", None),
+    ]);
     let r = run(&s, "midnight=1&gap=1m");
     assert_eq!(r.sessions.count, 1);
     assert_eq!(r.events_per_day, vec![3]);
@@ -111,14 +120,23 @@ fn trailing_window_edges() {
     // Core, K = 2: creates on 1 May and 7 May are in one 7-day window (7 May: 1..7 May);
     // on 1 May and 8 May they are not.
     let d1 = ms("2023-05-01T12:00:00Z");
-    let s = store(&[("a", d1, "create", None), ("a", d1 + 6 * 86_400_000, "create", None)]);
+    let s = store(&[
+        ("a", d1, "create", None),
+        ("a", d1 + 6 * 86_400_000, "create", None),
+    ]);
     let r = run(&s, "def=core&k=2");
     assert_eq!(r.activity.dau, vec![0, 0, 0, 0, 0, 0, 1]);
-    let s = store(&[("a", d1, "create", None), ("a", d1 + 7 * 86_400_000, "create", None)]);
+    let s = store(&[
+        ("a", d1, "create", None),
+        ("a", d1 + 7 * 86_400_000, "create", None),
+    ]);
     let r = run(&s, "def=core&k=2");
     assert_eq!(r.activity.dau.iter().sum::<u64>(), 0);
     // WAU includes d − 6 and excludes d − 7: one active day on 1 May.
-    let s = store(&[("a", d1, "edit", None), ("b", d1 + 9 * 86_400_000, "edit", None)]);
+    let s = store(&[
+        ("a", d1, "edit", None),
+        ("b", d1 + 9 * 86_400_000, "edit", None),
+    ]);
     let r = run(&s, "mau=8");
     assert_eq!(r.activity.wau, vec![1, 1, 1, 1, 1, 1, 1, 0, 0, 1]);
     assert_eq!(r.activity.mau, vec![1, 1, 1, 1, 1, 1, 1, 1, 0, 1]);
@@ -145,7 +163,10 @@ fn strict_core_needs_the_same_page_next() {
 fn session_definition_needs_strictly_longer_than_m() {
     let t = ms("2023-05-01T12:00:00Z");
     let exactly = store(&[("a", t, "edit", None), ("a", t + 2 * MIN, "edit", None)]);
-    assert_eq!(run(&exactly, "def=session&minsess=2m").activity.dau, vec![0]);
+    assert_eq!(
+        run(&exactly, "def=session&minsess=2m").activity.dau,
+        vec![0]
+    );
     let longer = store(&[("a", t, "edit", None), ("a", t + 2 * MIN + 1, "edit", None)]);
     assert_eq!(run(&longer, "def=session&minsess=2m").activity.dau, vec![1]);
 }
@@ -162,7 +183,12 @@ fn inactive_actions_never_count() {
     assert_eq!(r.activity.dau, vec![1]);
     assert_eq!(r.sessions.count, 2, "inactive events still form sessions");
     assert_eq!(run(&s, "inactive=").activity.dau, vec![2]);
-    assert_eq!(run(&s, "def=core&k=1&core=create,notification_received").activity.dau, vec![1]);
+    assert_eq!(
+        run(&s, "def=core&k=1&core=create,notification_received")
+            .activity
+            .dau,
+        vec![1]
+    );
     assert_eq!(run(&s, "actions=create").activity.dau, vec![1]);
     assert_eq!(run(&s, "actions=edit").activity.dau, vec![0]);
 }
@@ -170,7 +196,9 @@ fn inactive_actions_never_count() {
 #[test]
 fn max_length_split() {
     let t = ms("2023-05-01T00:00:00Z");
-    let rows: Vec<(&str, i64, &str, Option<&str>)> = (0..10).map(|i| ("a", t + i * 20 * MIN, "edit", None)).collect();
+    let rows: Vec<(&str, i64, &str, Option<&str>)> = (0..10)
+        .map(|i| ("a", t + i * 20 * MIN, "edit", None))
+        .collect();
     let s = store(&rows);
     assert_eq!(run(&s, "maxlen=1h").sessions.count, 3);
     assert_eq!(run(&s, "maxlen=off").sessions.count, 1);
@@ -180,7 +208,11 @@ fn max_length_split() {
 #[test]
 fn duplicate_policy() {
     let t = ms("2023-05-01T12:00:00Z");
-    let mut s = store(&[("a", t, "edit", None), ("a", t, "edit", None), ("a", t + MIN, "edit", None)]);
+    let mut s = store(&[
+        ("a", t, "edit", None),
+        ("a", t, "edit", None),
+        ("a", t + MIN, "edit", None),
+    ]);
     s.duplicate_rows = vec![1];
     assert_eq!(run(&s, "").input.events, 3);
     let r = run(&s, "dups=drop");
@@ -192,7 +224,11 @@ fn duplicate_policy() {
 #[test]
 fn date_range_filters_events() {
     let t = ms("2023-05-01T12:00:00Z");
-    let s = store(&[("a", t, "edit", None), ("b", t + 86_400_000, "edit", None), ("c", t + 2 * 86_400_000, "edit", None)]);
+    let s = store(&[
+        ("a", t, "edit", None),
+        ("b", t + 86_400_000, "edit", None),
+        ("c", t + 2 * 86_400_000, "edit", None),
+    ]);
     let r = run(&s, "from=2023-05-02&to=2023-05-04");
     assert_eq!(r.axis.dates.len(), 3);
     assert_eq!(r.activity.dau, vec![1, 1, 0]);
@@ -209,12 +245,28 @@ fn segments_filter_and_errors() {
         ("u000002", t, "edit", None),
     ]);
     let meta = metadata_from_sample(&[
-        SampleUser { user: 0, join_day: 19_000, country: "US", device_type: "ios", subscription_type: "free" },
-        SampleUser { user: 1, join_day: 19_100, country: "DE", device_type: "web", subscription_type: "free" },
+        SampleUser {
+            user: 0,
+            join_day: 19_000,
+            country: "US",
+            device_type: "ios",
+            subscription_type: "free",
+        },
+        SampleUser {
+            user: 1,
+            join_day: 19_100,
+            country: "DE",
+            device_type: "web",
+            subscription_type: "free",
+        },
     ]);
     let (p, _, _) = Params::from_query("seg=country&segv=US,DE");
     let r = compute(&s, Some(&meta), &p).expect("compute");
-    assert_eq!(r.activity.dau, vec![2], "u000002 has no metadata and is filtered out");
+    assert_eq!(
+        r.activity.dau,
+        vec![2],
+        "u000002 has no metadata and is filtered out"
+    );
     let seg = r.segments.expect("segments");
     let labels: Vec<&str> = seg.segments.iter().map(|s| s.label.as_str()).collect();
     assert_eq!(labels, vec!["DE", "US"]);
@@ -229,19 +281,43 @@ fn segments_filter_and_errors() {
     assert_eq!(seg.segments[1].dau, vec![1]);
     // Errors.
     let (p, _, _) = Params::from_query("seg=country");
-    assert!(matches!(compute(&s, None, &p), Err(MetricsError::SegmentNeedsMetadata { .. })));
+    assert!(matches!(
+        compute(&s, None, &p),
+        Err(MetricsError::SegmentNeedsMetadata { .. })
+    ));
     let (p, _, _) = Params::from_query("seg=planet");
-    assert!(matches!(compute(&s, Some(&meta), &p), Err(MetricsError::UnknownSegmentColumn { .. })));
-    let p = Params { time_zone: "Mars/Base".into(), ..Params::default() };
-    assert!(matches!(compute(&s, None, &p), Err(MetricsError::UnknownTimeZone(_))));
-    let p = Params { session_gap_mins: 0, ..Params::default() };
-    assert!(matches!(compute(&s, None, &p), Err(MetricsError::InvalidParam { .. })));
+    assert!(matches!(
+        compute(&s, Some(&meta), &p),
+        Err(MetricsError::UnknownSegmentColumn { .. })
+    ));
+    let p = Params {
+        time_zone: "Mars/Base".into(),
+        ..Params::default()
+    };
+    assert!(matches!(
+        compute(&s, None, &p),
+        Err(MetricsError::UnknownTimeZone(_))
+    ));
+    let p = Params {
+        session_gap_mins: 0,
+        ..Params::default()
+    };
+    assert!(matches!(
+        compute(&s, None, &p),
+        Err(MetricsError::InvalidParam { .. })
+    ));
 }
 
 #[test]
 fn absurd_range_is_an_error_not_a_panic() {
-    let s = store(&[("a", 0, "edit", None), ("a", ms("2200-01-01T00:00:00Z"), "edit", None)]);
-    assert!(matches!(compute(&s, None, &Params::default()), Err(MetricsError::RangeTooLong { .. })));
+    let s = store(&[
+        ("a", 0, "edit", None),
+        ("a", ms("2200-01-01T00:00:00Z"), "edit", None),
+    ]);
+    assert!(matches!(
+        compute(&s, None, &Params::default()),
+        Err(MetricsError::RangeTooLong { .. })
+    ));
     // A date range makes it computable.
     let r = run(&s, "from=2023-01-01&to=2023-01-31");
     assert_eq!(r.input.events, 0);
@@ -255,7 +331,11 @@ fn empty_store_and_json_round_trip() {
     assert_eq!(r.sessions.count, 0);
     let t = ms("2023-05-01T12:00:00Z");
     let s = store(&[("a", t, "edit", None), ("b", t + 3 * MIN, "create", None)]);
-    for q in ["", "seg=action_type&outlier=mad&policy=flag", "def=custom&minsess=0m"] {
+    for q in [
+        "",
+        "seg=action_type&outlier=mad&policy=flag",
+        "def=custom&minsess=0m",
+    ] {
         let r = run(&s, q);
         let json = serde_json::to_string(&r).expect("json");
         let back: MetricsReport = serde_json::from_str(&json).expect("parse");

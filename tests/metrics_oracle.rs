@@ -16,7 +16,9 @@ use std::process::Command;
 use pulse::engine::join::metadata_from_sample;
 use pulse::engine::params::Date;
 use pulse::engine::sample::{self, SampleConfig, SampleEvent, SampleUser};
-use pulse::engine::{compute, DurationMs, EventStore, MetadataTable, MetricsReport, Params, StoreBuilder, UserKeyRef};
+use pulse::engine::{
+    compute, DurationMs, EventStore, MetadataTable, MetricsReport, Params, StoreBuilder, UserKeyRef,
+};
 use serde_json::Value;
 
 const HOUR: i64 = 3_600_000;
@@ -56,7 +58,12 @@ fn dataset(seed: u64, dirty: bool) -> (Vec<SampleEvent>, Vec<SampleUser>) {
         events.retain(|e| e.duration_ms.is_some_and(|d| (0..100_000_000).contains(&d)));
         // Last row wins, like the engine's join rule; keep the file order otherwise.
         let mut seen = std::collections::HashSet::new();
-        let mut kept: Vec<SampleUser> = meta.iter().rev().filter(|r| seen.insert(r.user)).cloned().collect();
+        let mut kept: Vec<SampleUser> = meta
+            .iter()
+            .rev()
+            .filter(|r| seen.insert(r.user))
+            .cloned()
+            .collect();
         kept.reverse();
         meta = kept;
         return (events, meta);
@@ -145,7 +152,8 @@ fn build_store(events: &[SampleEvent]) -> EventStore {
             e.time_ms,
             Some(e.action),
             page.as_deref(),
-            e.duration_ms.map_or(DurationMs::NULL, DurationMs::from_i64_clamped),
+            e.duration_ms
+                .map_or(DurationMs::NULL, DurationMs::from_i64_clamped),
             Some(e.app_version),
         )
         .expect("push");
@@ -194,7 +202,9 @@ fn write_csvs(dir: &Path, store: &EventStore, meta_rows: &[SampleUser]) {
                 store.time_ms[r],
                 store.actions.get(store.action[r] as usize),
                 store.pages.get(store.page[r] as usize),
-                store.duration_ms[r].get().map_or(String::new(), |d| d.to_string()),
+                store.duration_ms[r]
+                    .get()
+                    .map_or(String::new(), |d| d.to_string()),
                 store.app_versions.get(store.app_version[r] as usize),
                 u8::from(is_dup)
             );
@@ -218,7 +228,8 @@ fn write_csvs(dir: &Path, store: &EventStore, meta_rows: &[SampleUser]) {
 
 fn run_oracle(dir: &Path, params: &[Params]) -> Vec<Value> {
     let cases = dir.join("cases.json");
-    std::fs::write(&cases, serde_json::to_string(params).expect("params json")).expect("write cases");
+    std::fs::write(&cases, serde_json::to_string(params).expect("params json"))
+        .expect("write cases");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/metrics_oracle.py");
     let out = Command::new("python3")
         .arg(&script)
@@ -259,15 +270,25 @@ fn compare(r: &MetricsReport, o: &Value, p: &Params) -> Vec<String> {
     let first = o["first_day"].as_i64().expect("first_day") as i32;
     check(
         "axis",
-        r.axis.first == Some(Date(first)) && r.axis.dates.len() as u64 == o["days"].as_u64().unwrap_or(0),
-        format!("engine {:?} + {} vs oracle {first} + {}", r.axis.first, r.axis.dates.len(), o["days"]),
+        r.axis.first == Some(Date(first))
+            && r.axis.dates.len() as u64 == o["days"].as_u64().unwrap_or(0),
+        format!(
+            "engine {:?} + {} vs oracle {first} + {}",
+            r.axis.first,
+            r.axis.dates.len(),
+            o["days"]
+        ),
     );
     let series = |name: &str, mine: &[u64], theirs: &Value| -> Option<String> {
         let theirs = as_u64s(theirs);
         if mine == theirs.as_slice() {
             return None;
         }
-        let i = mine.iter().zip(&theirs).position(|(a, b)| a != b).unwrap_or(0);
+        let i = mine
+            .iter()
+            .zip(&theirs)
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
         Some(format!(
             "{name} differs first at day {} ({}): engine {:?} vs oracle {:?} (len {} vs {})",
             i,
@@ -302,7 +323,11 @@ fn compare(r: &MetricsReport, o: &Value, p: &Params) -> Vec<String> {
         .iter()
         .map(|x| (x[0].as_i64().unwrap_or(0), x[1].as_u64().unwrap_or(0)))
         .collect();
-    check("calendar MAU", months == o_months, format!("{months:?} vs {o_months:?}"));
+    check(
+        "calendar MAU",
+        months == o_months,
+        format!("{months:?} vs {o_months:?}"),
+    );
     let ws = p.week_start as i64;
     let weeks: Vec<(i64, u64)> = r
         .activity
@@ -317,7 +342,11 @@ fn compare(r: &MetricsReport, o: &Value, p: &Params) -> Vec<String> {
         .iter()
         .map(|x| (x[0].as_i64().unwrap_or(0), x[1].as_u64().unwrap_or(0)))
         .collect();
-    check("calendar WAU", weeks == o_weeks, format!("{weeks:?} vs {o_weeks:?}"));
+    check(
+        "calendar WAU",
+        weeks == o_weeks,
+        format!("{weeks:?} vs {o_weeks:?}"),
+    );
     check(
         "ever active",
         Some(r.activity.ever_active) == o["ever_active"].as_u64(),
@@ -350,7 +379,11 @@ fn compare(r: &MetricsReport, o: &Value, p: &Params) -> Vec<String> {
                     check("per-country DAU", false, m);
                 }
             }
-            None => check("per-country DAU", false, format!("engine has no segment {label}")),
+            None => check(
+                "per-country DAU",
+                false,
+                format!("engine has no segment {label}"),
+            ),
         }
     }
     check(
@@ -373,7 +406,10 @@ fn temp_dir(name: &str) -> PathBuf {
 
 fn params(q: &str) -> Params {
     let (p, issues, rest) = Params::from_query(q);
-    assert!(issues.is_empty() && rest.is_empty(), "{q}: {issues:?} {rest:?}");
+    assert!(
+        issues.is_empty() && rest.is_empty(),
+        "{q}: {issues:?} {rest:?}"
+    );
     p
 }
 
@@ -382,7 +418,10 @@ fn check_dataset(seed: u64, dirty: bool) {
     let store = build_store(&events);
     store.check_invariants().expect("store invariants");
     if dirty {
-        assert!(!store.duplicate_rows.is_empty(), "the dirty data must contain duplicates");
+        assert!(
+            !store.duplicate_rows.is_empty(),
+            "the dirty data must contain duplicates"
+        );
     }
     let meta: MetadataTable = metadata_from_sample(&meta_rows);
     let dir = temp_dir(&format!("{seed}-{dirty}"));
@@ -394,7 +433,10 @@ fn check_dataset(seed: u64, dirty: bool) {
     for ((q, p), o) in CASES.iter().zip(&ps).zip(&oracle) {
         let r = compute(&store, Some(&meta), p).expect("compute");
         // The comparison must be about something.
-        assert!(r.activity.dau.iter().sum::<u64>() > 0 && r.sessions.count > 0, "{q}: empty report");
+        assert!(
+            r.activity.dau.iter().sum::<u64>() > 0 && r.sessions.count > 0,
+            "{q}: empty report"
+        );
         for m in compare(&r, o, p) {
             failures.push(format!("[seed {seed}, dirty {dirty}] {q}\n    {m}"));
         }
@@ -408,7 +450,12 @@ fn check_dataset(seed: u64, dirty: bool) {
         "a different gap went unnoticed: the comparison cannot fail"
     );
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

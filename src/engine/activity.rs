@@ -42,7 +42,10 @@ pub fn window_and_min(p: &Params) -> (i32, u32) {
         ActivityDefinition::Minimal => (1, 1),
         ActivityDefinition::Core => (7, p.core_min_events.max(1)),
         ActivityDefinition::Session => (30, 1),
-        ActivityDefinition::Custom => (p.custom_window_days.max(1) as i32, p.custom_min_events.max(1)),
+        ActivityDefinition::Custom => (
+            p.custom_window_days.max(1) as i32,
+            p.custom_min_events.max(1),
+        ),
     }
 }
 
@@ -79,7 +82,11 @@ pub fn active_intervals(counts: &[(i32, u32)], window: i32, min: u32, out: &mut 
     while i < n || j < n {
         // Next breakpoint: a count entering (day x) or leaving (day x + window).
         let add_day = if i < n { counts[i].0 } else { i32::MAX };
-        let rem_day = if j < n { counts[j].0 + window } else { i32::MAX };
+        let rem_day = if j < n {
+            counts[j].0 + window
+        } else {
+            i32::MAX
+        };
         let bp = add_day.min(rem_day);
         while i < n && counts[i].0 == bp {
             sum += counts[i].1 as u64;
@@ -229,7 +236,13 @@ impl ActivityAccumulator {
         }
         self.ever_active += 1;
         Self::add_extended(&mut self.wau, intervals, 6, self.first, last);
-        Self::add_extended(&mut self.mau, intervals, self.mau_window - 1, self.first, last);
+        Self::add_extended(
+            &mut self.mau,
+            intervals,
+            self.mau_window - 1,
+            self.first,
+            last,
+        );
         if n7 > 0 {
             self.l7[(n7 - 1) as usize] += 1;
         }
@@ -400,7 +413,10 @@ mod tests {
         assert_eq!(iv(&[(10, 1), (16, 1)], 7, 2), vec![(16, 16)]);
         assert_eq!(iv(&[(10, 1), (17, 1)], 7, 2), vec![]);
         assert_eq!(iv(&[(10, 2)], 7, 2), vec![(10, 16)]);
-        assert_eq!(iv(&[(10, 1), (12, 1), (20, 3)], 7, 2), vec![(12, 16), (20, 26)]);
+        assert_eq!(
+            iv(&[(10, 1), (12, 1), (20, 3)], 7, 2),
+            vec![(12, 16), (20, 26)]
+        );
     }
 
     fn acc_for(users: &[Vec<(i32, i32)>], first: i32, days: usize, mau: u32) -> ActiveSeries {
@@ -425,7 +441,10 @@ mod tests {
         assert_eq!(s.dau_mau[0], None);
         // Calendar weeks (Monday start): Thu..Sun partial, then Mon 4..Sun 10, Mon 11..
         assert_eq!(s.weeks.len(), 3);
-        assert_eq!(s.weeks.iter().map(|w| w.actives).collect::<Vec<_>>(), vec![1, 0, 0]);
+        assert_eq!(
+            s.weeks.iter().map(|w| w.actives).collect::<Vec<_>>(),
+            vec![1, 0, 0]
+        );
         assert!(s.weeks[0].partial && !s.weeks[1].partial && s.weeks[2].partial);
         assert_eq!(s.months.len(), 1);
         assert_eq!(s.months[0].actives, 1);

@@ -21,7 +21,12 @@ pub const DAY_MS: i64 = 86_400_000;
 /// The local date (days since 1970-01-01) of instant `t_ms` in `tz`, computed directly.
 pub fn local_day(tz: Tz, t_ms: i64) -> i32 {
     let offset_ms = match chrono::DateTime::from_timestamp_millis(t_ms) {
-        Some(dt) => tz.offset_from_utc_datetime(&dt.naive_utc()).fix().local_minus_utc() as i64 * 1000,
+        Some(dt) => {
+            tz.offset_from_utc_datetime(&dt.naive_utc())
+                .fix()
+                .local_minus_utc() as i64
+                * 1000
+        }
         None => 0,
     };
     (t_ms.saturating_add(offset_ms)).div_euclid(DAY_MS) as i32
@@ -204,7 +209,10 @@ mod tests {
     fn utc_days_are_floor_division() {
         let cal = DayCalendar::new(Tz::UTC, day("2023-01-01"), day("2023-01-03"));
         assert_eq!(cal.day_of(ms("2023-01-01T00:00:00Z")), day("2023-01-01"));
-        assert_eq!(cal.day_of(ms("2023-01-01T23:59:59.999Z")), day("2023-01-01"));
+        assert_eq!(
+            cal.day_of(ms("2023-01-01T23:59:59.999Z")),
+            day("2023-01-01")
+        );
         assert_eq!(cal.day_of(ms("2023-01-02T00:00:00Z")), day("2023-01-02"));
         // Outside the table: computed directly.
         assert_eq!(cal.day_of(ms("2022-12-31T12:00:00Z")), day("2022-12-31"));
@@ -219,7 +227,10 @@ mod tests {
         let spring = day("2023-03-12");
         assert_eq!(cal.start_of(spring), ms("2023-03-12T00:00:00-05:00"));
         assert_eq!(cal.start_of(spring + 1), ms("2023-03-13T00:00:00-04:00"));
-        assert_eq!(cal.start_of(spring + 1) - cal.start_of(spring), 23 * 3_600_000);
+        assert_eq!(
+            cal.start_of(spring + 1) - cal.start_of(spring),
+            23 * 3_600_000
+        );
         // 2023-11-05: 02:00 EDT falls back to 01:00 EST — a 25-hour day.
         let fall = day("2023-11-05");
         assert_eq!(cal.start_of(fall + 1) - cal.start_of(fall), 25 * 3_600_000);
@@ -251,7 +262,10 @@ mod tests {
         let cal = DayCalendar::new(tz, day("2023-03-20"), day("2023-11-01"));
         // 2023-03-26: 02:00 CET → 03:00 CEST.
         let spring = day("2023-03-26");
-        assert_eq!(cal.start_of(spring + 1) - cal.start_of(spring), 23 * 3_600_000);
+        assert_eq!(
+            cal.start_of(spring + 1) - cal.start_of(spring),
+            23 * 3_600_000
+        );
         assert_eq!(cal.day_of(ms("2023-03-26T03:30:00+02:00")), spring);
         // 2023-10-29: 03:00 CEST → 02:00 CET.
         let fall = day("2023-10-29");

@@ -128,7 +128,10 @@ pub fn metadata_from_sample(rows: &[SampleUser]) -> MetadataTable {
         }
     }
     MetadataTable {
-        user_keys: rows.iter().map(|r| super::sample::user_key(r.user)).collect(),
+        user_keys: rows
+            .iter()
+            .map(|r| super::sample::user_key(r.user))
+            .collect(),
         join_day: rows.iter().map(|r| Some(r.join_day)).collect(),
         columns: cols
             .into_iter()
@@ -162,7 +165,8 @@ impl SegmentPlan {
 
 /// Rank `(label, weight)` values, keep the `segv` ones, and assign buckets.
 fn assign_buckets(values: &[(String, u64)], params: &Params) -> (Vec<String>, Vec<u16>) {
-    let keep = |l: &str| params.segment_values.is_empty() || params.segment_values.iter().any(|v| v == l);
+    let keep =
+        |l: &str| params.segment_values.is_empty() || params.segment_values.iter().any(|v| v == l);
     // Merge equal labels (several dictionary entries can share a label, e.g. "(none)").
     let mut by_label: HashMap<&str, u64> = HashMap::new();
     for (l, w) in values {
@@ -216,16 +220,22 @@ pub fn plan_segments(
             // Per-user label index: dictionary index (+ sentinel for no metadata).
             let user_label: Vec<String> = match seg {
                 Segment::Metadata(name) => {
-                    let col = meta.column(name).ok_or_else(|| MetricsError::UnknownSegmentColumn {
-                        column: name.clone(),
-                        available: meta
-                            .columns
-                            .iter()
-                            .map(|c| c.name.clone())
-                            .chain(["join_month".into(), "app_version".into(), "action_type".into()])
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    })?;
+                    let col =
+                        meta.column(name)
+                            .ok_or_else(|| MetricsError::UnknownSegmentColumn {
+                                column: name.clone(),
+                                available: meta
+                                    .columns
+                                    .iter()
+                                    .map(|c| c.name.clone())
+                                    .chain([
+                                        "join_month".into(),
+                                        "app_version".into(),
+                                        "action_type".into(),
+                                    ])
+                                    .collect::<Vec<_>>()
+                                    .join(", "),
+                            })?;
                     join.meta_row
                         .iter()
                         .map(|&r| {
@@ -275,14 +285,23 @@ pub fn plan_segments(
         }
         Segment::AppVersion | Segment::ActionType => {
             let (dict, counts) = if matches!(seg, Segment::AppVersion) {
-                (&store.app_versions, count_values(&store.app_version, store.app_versions.len()))
+                (
+                    &store.app_versions,
+                    count_values(&store.app_version, store.app_versions.len()),
+                )
             } else {
-                (&store.actions, count_values(&store.action, store.actions.len()))
+                (
+                    &store.actions,
+                    count_values(&store.action, store.actions.len()),
+                )
             };
             let values: Vec<(String, u64)> = (0..dict.len())
                 .map(|i| {
                     let s = dict.get(i);
-                    (if s.is_empty() { NULL_VALUE } else { s }.to_string(), counts[i])
+                    (
+                        if s.is_empty() { NULL_VALUE } else { s }.to_string(),
+                        counts[i],
+                    )
                 })
                 .collect();
             let (labels, map) = assign_buckets(&values, params);
@@ -315,8 +334,15 @@ mod tests {
     fn store(users: &[&str]) -> EventStore {
         let mut b = StoreBuilder::default();
         for (i, u) in users.iter().enumerate() {
-            b.push(UserKeyRef::Str(u), i as i64, Some("a"), None, DurationMs(1), None)
-                .unwrap();
+            b.push(
+                UserKeyRef::Str(u),
+                i as i64,
+                Some("a"),
+                None,
+                DurationMs(1),
+                None,
+            )
+            .unwrap();
         }
         b.finish()
     }

@@ -423,12 +423,17 @@ mod tests {
         let mut x: u64 = 1;
         let values: Vec<i64> = (0..50_000)
             .map(|_| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((x >> 20) % 10_000_000) as i64 - 1000
             })
             .collect();
         for q in [0.0, 0.01, 0.5, 0.9, 0.95, 0.99, 1.0] {
-            assert_eq!(quantiles_cont(&values, &[q])[0], Some(naive_quantile(&values, q)));
+            assert_eq!(
+                quantiles_cont(&values, &[q])[0],
+                Some(naive_quantile(&values, q))
+            );
         }
         // Degenerate: all equal.
         assert_eq!(quantiles_cont(&[5; 1000], &[0.9]), vec![Some(5.0)]);
@@ -473,7 +478,10 @@ mod tests {
         assert_eq!(cap.after.sum_ms, 20);
         assert_eq!(cap.after.max_ms, Some(10));
         // p99: pos = 3.96 → 4·0.04 + 10·0.96.
-        assert_eq!(cap.after.p99_ms, Some(4f64.mul_add(1.0 - 0.96, 10.0 * 0.96)));
+        assert_eq!(
+            cap.after.p99_ms,
+            Some(4f64.mul_add(1.0 - 0.96, 10.0 * 0.96))
+        );
         let flag = outlier_report(
             "x",
             &values,
@@ -499,15 +507,30 @@ mod tests {
             outlier_z: z,
             ..Params::default()
         };
-        assert_eq!(detect_threshold(&values, &p(OutlierDetector::Cap, 3.0)), Some(36_000_000));
+        assert_eq!(
+            detect_threshold(&values, &p(OutlierDetector::Cap, 3.0)),
+            Some(36_000_000)
+        );
         // p99 of 1..=100, 10000: pos 99 → value 100.
-        assert_eq!(detect_threshold(&values, &p(OutlierDetector::Percentile, 3.0)), Some(100));
+        assert_eq!(
+            detect_threshold(&values, &p(OutlierDetector::Percentile, 3.0)),
+            Some(100)
+        );
         let z = detect_threshold(&values, &p(OutlierDetector::ZScore, 3.0)).unwrap();
         assert!(z > 100 && z < 10_000, "{z}");
         // median 51, MAD 25 → 51 + 3·1.4826·25 = 162.195 → 162.
-        assert_eq!(detect_threshold(&values, &p(OutlierDetector::Mad, 3.0)), Some(162));
-        assert_eq!(detect_threshold(&[5, 5, 5], &p(OutlierDetector::Mad, 3.0)), None);
-        assert_eq!(detect_threshold(&[5, 5, 5], &p(OutlierDetector::ZScore, 3.0)), None);
+        assert_eq!(
+            detect_threshold(&values, &p(OutlierDetector::Mad, 3.0)),
+            Some(162)
+        );
+        assert_eq!(
+            detect_threshold(&[5, 5, 5], &p(OutlierDetector::Mad, 3.0)),
+            None
+        );
+        assert_eq!(
+            detect_threshold(&[5, 5, 5], &p(OutlierDetector::ZScore, 3.0)),
+            None
+        );
     }
 
     #[test]

@@ -163,8 +163,7 @@ impl Segment {
     fn parse(v: &str) -> Result<Segment, String> {
         let ok_name = !v.is_empty()
             && v.len() <= 64
-            && v
-                .chars()
+            && v.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         match v {
             "join_month" | "cohort" => Ok(Segment::JoinMonth),
@@ -460,7 +459,9 @@ fn parse_f64_in(s: &str, lo_excl: f64, hi_excl: f64) -> Result<f64, String> {
         .parse()
         .map_err(|_| format!("expected a number between {lo_excl} and {hi_excl}"))?;
     if !v.is_finite() || v <= lo_excl || v >= hi_excl {
-        return Err(format!("must be between {lo_excl} and {hi_excl} (exclusive)"));
+        return Err(format!(
+            "must be between {lo_excl} and {hi_excl} (exclusive)"
+        ));
     }
     // Canonical zero and shortest form, so the URL round-trips.
     Ok(v + 0.0)
@@ -491,7 +492,9 @@ fn parse_list(s: &str, allow_empty: bool) -> Result<Vec<String>, String> {
 fn parse_time_zone(s: &str) -> Result<String, String> {
     chrono_tz::Tz::from_str(s)
         .map(|tz| tz.name().to_string())
-        .map_err(|_| "not an IANA time zone name (e.g. UTC, Europe/Berlin, America/New_York)".into())
+        .map_err(|_| {
+            "not an IANA time zone name (e.g. UTC, Europe/Berlin, America/New_York)".into()
+        })
 }
 
 impl Params {
@@ -549,7 +552,10 @@ impl Params {
                             let m = parse_minutes(v)?;
                             let (lo, hi) = MAX_SESSION_MINS_RANGE;
                             if m < lo || m > hi {
-                                return Err("the maximum session length must be from 1m to 7d, or off".into());
+                                return Err(
+                                    "the maximum session length must be from 1m to 7d, or off"
+                                        .into(),
+                                );
                             }
                             p.max_session_mins = Some(m);
                         }
@@ -848,7 +854,13 @@ mod tests {
 
     #[test]
     fn minutes_format_and_parse() {
-        for (s, m) in [("5m", 5), ("2h", 120), ("1h30m", 90), ("1d", 1440), ("0m", 0)] {
+        for (s, m) in [
+            ("5m", 5),
+            ("2h", 120),
+            ("1h30m", 90),
+            ("1d", 1440),
+            ("0m", 0),
+        ] {
             assert_eq!(parse_minutes(s), Ok(m), "{s}");
         }
         for s in ["", "5", "m", "30s", "1m1h", "5mm", "-5m", "1.5h"] {
@@ -882,9 +894,7 @@ mod tests {
             let p = Params {
                 version: PARAMS_VERSION,
                 session_gap_mins: rng.random_range(1..=1440),
-                max_session_mins: rng
-                    .random_bool(0.5)
-                    .then(|| rng.random_range(1..=7 * 1440)),
+                max_session_mins: rng.random_bool(0.5).then(|| rng.random_range(1..=7 * 1440)),
                 split_at_midnight: rng.random_bool(0.5),
                 time_zone: zones[rng.random_range(0..zones.len())].into(),
                 definition: ActivityDefinition::ALL[rng.random_range(0..4)],

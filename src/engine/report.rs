@@ -19,7 +19,9 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::activity::{self, ActiveSeries, ActivityAccumulator, DailyCounts, PeriodActives, Periods};
+use super::activity::{
+    self, ActiveSeries, ActivityAccumulator, DailyCounts, PeriodActives, Periods,
+};
 use super::calendar::{self, DayCalendar};
 use super::join::{self, JoinReport, SegmentPlan, FILTERED};
 use super::metadata::MetadataTable;
@@ -37,7 +39,9 @@ pub const MAX_DAYS: usize = 36_600;
 /// Why metrics could not be computed. Messages say what to change.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum MetricsError {
-    #[error("unknown time zone {0:?}: use an IANA name such as UTC, Europe/Berlin or America/New_York")]
+    #[error(
+        "unknown time zone {0:?}: use an IANA name such as UTC, Europe/Berlin or America/New_York"
+    )]
     UnknownTimeZone(String),
     #[error("there is no metadata column {column:?} to break down by; available: {available}")]
     UnknownSegmentColumn { column: String, available: String },
@@ -175,7 +179,9 @@ fn validate(p: &Params) -> Result<chrono_tz::Tz, MetricsError> {
             reason: "the week start is a weekday 0 (Monday) to 6 (Sunday)".into(),
         });
     }
-    if !(p.outlier_percentile > 0.0 && p.outlier_percentile < 100.0) || !(p.outlier_z > 0.0 && p.outlier_z.is_finite()) {
+    if !(p.outlier_percentile > 0.0 && p.outlier_percentile < 100.0)
+        || !(p.outlier_z > 0.0 && p.outlier_z.is_finite())
+    {
         return Err(MetricsError::InvalidParam {
             key: "pct",
             reason: "pct must be in (0, 100) and z positive".into(),
@@ -247,7 +253,13 @@ impl Filter<'_> {
                 continue;
             }
             if let (Some(plan), Some(col)) = (self.seg, self.seg_column) {
-                if plan.value_bucket.get(col[row] as usize).copied().unwrap_or(FILTERED) == FILTERED {
+                if plan
+                    .value_bucket
+                    .get(col[row] as usize)
+                    .copied()
+                    .unwrap_or(FILTERED)
+                    == FILTERED
+                {
                     counts.segment += 1;
                     continue;
                 }
@@ -314,7 +326,9 @@ pub fn compute(
     let join = metadata.map(|m| join::join_users(store, m));
     let plan = join::plan_segments(store, metadata, join.as_ref(), params)?;
     let seg_column: Option<&[u16]> = match (&plan, &params.segment) {
-        (Some(p), Some(super::params::Segment::AppVersion)) if !p.per_user => Some(&store.app_version),
+        (Some(p), Some(super::params::Segment::AppVersion)) if !p.per_user => {
+            Some(&store.app_version)
+        }
         (Some(p), Some(super::params::Segment::ActionType)) if !p.per_user => Some(&store.action),
         _ => None,
     };
@@ -345,7 +359,10 @@ pub fn compute(
         .iter()
         .enumerate()
         .map(|(i, a)| {
-            i != 0 && !a.is_empty() && !in_list(&params.inactive_actions, a) && in_list(&params.core_actions, a)
+            i != 0
+                && !a.is_empty()
+                && !in_list(&params.inactive_actions, a)
+                && in_list(&params.core_actions, a)
         })
         .collect();
     let page_view = store.actions.position("page_view").map(|i| i as u16);
@@ -428,7 +445,9 @@ pub fn compute(
         };
         let event_bucket = |row: usize| -> usize {
             match (plan.as_ref(), seg_column) {
-                (Some(p), Some(col)) => p.value_bucket.get(col[row] as usize).copied().unwrap_or(0) as usize,
+                (Some(p), Some(col)) => {
+                    p.value_bucket.get(col[row] as usize).copied().unwrap_or(0) as usize
+                }
                 _ => 0,
             }
         };
@@ -497,7 +516,11 @@ pub fn compute(
                     None => null_durations += 1,
                 }
                 let a = actions[row] as usize;
-                let bucket = if seg_column.is_some() { event_bucket(row) } else { 0 };
+                let bucket = if seg_column.is_some() {
+                    event_bucket(row)
+                } else {
+                    0
+                };
                 let mut unit = false;
                 match def {
                     ActivityDefinition::Minimal => unit = qual[a],
@@ -592,9 +615,20 @@ pub fn compute(
 
     // Results.
     let session_threshold = outliers::detect_threshold(&session_durations, params);
-    let session_report = outliers::outlier_report("session_duration_ms", &session_durations, session_threshold, params);
-    let event_report = outliers::outlier_report("event_duration_ms", &event_durations, event_threshold.filter(|_| !event_durations.is_empty()), params);
-    let active_time = outliers::outlier_report("session_active_ms", &session_active, None, params).before;
+    let session_report = outliers::outlier_report(
+        "session_duration_ms",
+        &session_durations,
+        session_threshold,
+        params,
+    );
+    let event_report = outliers::outlier_report(
+        "event_duration_ms",
+        &event_durations,
+        event_threshold.filter(|_| !event_durations.is_empty()),
+        params,
+    );
+    let active_time =
+        outliers::outlier_report("session_active_ms", &session_active, None, params).before;
     let activity = total.finish(&periods);
 
     let segments = plan.as_ref().map(|p| SegmentBreakdown {

@@ -32,9 +32,7 @@ impl SessionRules {
     pub fn from_params(p: &Params) -> SessionRules {
         SessionRules {
             gap_ms: p.session_gap_mins as i64 * 60_000,
-            max_len_ms: p
-                .max_session_mins
-                .map_or(i64::MAX, |m| m as i64 * 60_000),
+            max_len_ms: p.max_session_mins.map_or(i64::MAX, |m| m as i64 * 60_000),
             split_at_midnight: p.split_at_midnight,
         }
     }
@@ -51,7 +49,11 @@ impl SessionRules {
 
 /// Reference sessionizer for one user's sorted events: the index ranges of each session. The
 /// report inlines the same [`SessionRules::starts_new`] test in its fused pass.
-pub fn sessionize(times: &[i64], days: &[i32], rules: &SessionRules) -> Vec<std::ops::Range<usize>> {
+pub fn sessionize(
+    times: &[i64],
+    days: &[i32],
+    rules: &SessionRules,
+) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let mut begin = 0;
     for i in 1..times.len() {
@@ -169,7 +171,10 @@ mod tests {
         let t = [0, 30 * MIN - 1, 60 * MIN - 1, 60 * MIN - 1];
         let d = [0; 4];
         // 29:59.999 gap: same session; then exactly 30:00: new; tie (gap 0): same.
-        assert_eq!(sessionize(&t, &d, &rules(30, None, false)), vec![0..2, 2..4]);
+        assert_eq!(
+            sessionize(&t, &d, &rules(30, None, false)),
+            vec![0..2, 2..4]
+        );
         assert_eq!(sessionize(&[], &[], &rules(30, None, false)), vec![]);
         assert_eq!(sessionize(&[5], &[0], &rules(30, None, false)), vec![0..1]);
     }
@@ -177,7 +182,10 @@ mod tests {
     #[test]
     fn ties_in_time_stay_together() {
         let t = [10, 10, 10];
-        assert_eq!(sessionize(&t, &[0; 3], &rules(1, Some(1), true)), vec![0..3]);
+        assert_eq!(
+            sessionize(&t, &[0; 3], &rules(1, Some(1), true)),
+            vec![0..3]
+        );
     }
 
     #[test]
@@ -187,7 +195,10 @@ mod tests {
         let s = sessionize(&t, &[0; 10], &rules(30, Some(60), false));
         // 0,20,40,60 (60 − 0 = 60: not > 60, stays) | 80..140 | 160,180.
         assert_eq!(s, vec![0..4, 4..8, 8..10]);
-        assert_eq!(sessionize(&t, &[0; 10], &rules(30, None, false)), vec![0..10]);
+        assert_eq!(
+            sessionize(&t, &[0; 10], &rules(30, None, false)),
+            vec![0..10]
+        );
     }
 
     #[test]
@@ -206,6 +217,9 @@ mod tests {
         assert_eq!(d.total, 5004);
         assert_eq!(d.p50, Some(1.5));
         assert_eq!(d.max, Some(5000));
-        assert_eq!(CountDistribution::from_values(&[]), CountDistribution::default());
+        assert_eq!(
+            CountDistribution::from_values(&[]),
+            CountDistribution::default()
+        );
     }
 }

@@ -103,9 +103,20 @@ pub fn skew_report(
     metadata_bytes: Option<u64>,
 ) -> SkewReport {
     let events: u64 = per_user.iter().map(|u| u.1).sum();
-    let share = |e: u64| if events > 0 { e as f64 / events as f64 } else { 0.0 };
+    let share = |e: u64| {
+        if events > 0 {
+            e as f64 / events as f64
+        } else {
+            0.0
+        }
+    };
     let mut order: Vec<usize> = (0..per_user.len()).collect();
-    order.sort_unstable_by(|&a, &b| per_user[b].1.cmp(&per_user[a].1).then(per_user[a].0.cmp(per_user[b].0)));
+    order.sort_unstable_by(|&a, &b| {
+        per_user[b]
+            .1
+            .cmp(&per_user[a].1)
+            .then(per_user[a].0.cmp(per_user[b].0))
+    });
     let top_users: Vec<TopUser> = order
         .iter()
         .take(top_k as usize)
