@@ -106,14 +106,21 @@ pub fn metadata_bytes(meta: &MetadataTable) -> u64 {
     (keys + meta.len() * (4 + 2 * meta.columns.len())) as u64
 }
 
+/// A column being built: name, dictionary, value → index, per-row indices.
+type SampleColumn = (
+    &'static str,
+    Dictionary,
+    HashMap<&'static str, u16>,
+    Vec<u16>,
+);
+
 /// A metadata table straight from the sample generator's rows, repeated keys kept (as a raw
 /// file would have them), for tests, the CLI's `sample:` source and the built-in dataset.
 pub fn metadata_from_sample(rows: &[SampleUser]) -> MetadataTable {
-    let mut cols: Vec<(&str, Dictionary, HashMap<&str, u16>, Vec<u16>)> =
-        ["country", "device_type", "subscription_type"]
-            .into_iter()
-            .map(|n| (n, Dictionary::with_null(), HashMap::new(), Vec::new()))
-            .collect();
+    let mut cols: Vec<SampleColumn> = ["country", "device_type", "subscription_type"]
+        .into_iter()
+        .map(|n| (n, Dictionary::with_null(), HashMap::new(), Vec::new()))
+        .collect();
     for r in rows {
         for (name, dict, index, values) in cols.iter_mut() {
             let v: &'static str = match *name {

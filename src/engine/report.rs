@@ -179,9 +179,9 @@ fn validate(p: &Params) -> Result<chrono_tz::Tz, MetricsError> {
             reason: "the week start is a weekday 0 (Monday) to 6 (Sunday)".into(),
         });
     }
-    if !(p.outlier_percentile > 0.0 && p.outlier_percentile < 100.0)
-        || !(p.outlier_z > 0.0 && p.outlier_z.is_finite())
-    {
+    let pct_ok = p.outlier_percentile > 0.0 && p.outlier_percentile < 100.0;
+    let z_ok = p.outlier_z > 0.0 && p.outlier_z.is_finite();
+    if !(pct_ok && z_ok) {
         return Err(MetricsError::InvalidParam {
             key: "pct",
             reason: "pct must be in (0, 100) and z positive".into(),
@@ -567,12 +567,12 @@ pub fn compute(
                 let day = first + db as i32;
                 counts.add(day, 1);
                 if seg_column.is_some() {
-                    for bk in 0..n_buckets.min(128) {
+                    for (bk, counts) in bucket_counts.iter_mut().enumerate().take(128) {
                         if qual_mask & (1u128 << bk) != 0 {
-                            if bucket_counts[bk].is_empty() {
+                            if counts.is_empty() {
                                 bucket_touched.push(bk as u16);
                             }
-                            bucket_counts[bk].add(day, 1);
+                            counts.add(day, 1);
                         }
                     }
                 }
