@@ -45,7 +45,7 @@ pub struct DurationStats {
 pub const STAT_QUANTILES: [f64; 4] = [0.5, 0.9, 0.95, 0.99];
 
 /// `quantile_cont` positions: the two ranks to read and the interpolation weight.
-fn cont_ranks(n: usize, q: f64) -> (usize, usize, f64) {
+pub(crate) fn cont_ranks(n: usize, q: f64) -> (usize, usize, f64) {
     let pos = (n - 1) as f64 * q;
     let lo = pos.floor();
     let hi = pos.ceil();
@@ -55,7 +55,7 @@ fn cont_ranks(n: usize, q: f64) -> (usize, usize, f64) {
 /// `lo·(1 − d) + hi·d` with the first product fused (one rounding), bit-for-bit what DuckDB's
 /// `quantile_cont` returns for integer input (its `lo * (1.0 - d) + hi * d` compiled with FMA
 /// contraction), so the differential tests can demand exact equality.
-fn interpolate(lo: i64, hi: i64, frac: f64) -> f64 {
+pub(crate) fn interpolate(lo: i64, hi: i64, frac: f64) -> f64 {
     if frac == 0.0 {
         lo as f64
     } else {

@@ -369,7 +369,7 @@ pub fn compute(
 
     // Event-duration threshold: known up front for the cap detector; otherwise a pre-pass.
     let mut buf: Vec<(u32, u32)> = Vec::new();
-    let mut event_durations: Vec<i64> = Vec::new();
+    let mut event_durations: Vec<i64> = Vec::with_capacity(store.len());
     let pre_pass = params.outlier_detector != OutlierDetector::Cap;
     if pre_pass {
         let mut dc = 0;

@@ -16,7 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::outliers::{quantiles_cont, OutlierReport};
+use super::outliers::OutlierReport;
 use super::params::Params;
 
 /// The session-cutting knobs, in ms.
@@ -87,49 +87,62 @@ pub struct CountDistribution {
 }
 
 impl CountDistribution {
-    /// From a frequency table indexed by value (`freq[v]` = observations with value `v`) plus
-    /// the values above the table (rare, e.g. a bot's thousands of sessions).
+    /// From the observed values (negative values count as 0).
     pub fn from_values(values: &[i64]) -> CountDistribution {
         if values.is_empty() {
             return CountDistribution::default();
         }
-        let qs = quantiles_cont(values, &[0.5, 0.9, 0.99]);
-        let total: i64 = values.iter().sum();
-        let mut sorted_small: Vec<(u64, u64)> = Vec::new();
-        // Frequency table: dense for small values, sparse above.
+        // Frequency table: dense for small values, sparse above (a bot's thousands of sessions).
         let mut dense = vec![0u64; 1024];
         let mut sparse: Vec<u64> = Vec::new();
-        let mut max = 0u64;
+        let mut total: u64 = 0;
         for &v in values {
             let v = v.max(0) as u64;
-            max = max.max(v);
+            total += v;
             if (v as usize) < dense.len() {
                 dense[v as usize] += 1;
             } else {
                 sparse.push(v);
             }
         }
-        for (v, &c) in dense.iter().enumerate() {
-            if c > 0 {
-                sorted_small.push((v as u64, c));
-            }
-        }
+        let mut freq: Vec<(u64, u64)> = dense
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c > 0)
+            .map(|(v, &c)| (v as u64, c))
+            .collect();
         sparse.sort_unstable();
         for v in sparse {
-            match sorted_small.last_mut() {
+            match freq.last_mut() {
                 Some((last, c)) if *last == v => *c += 1,
-                _ => sorted_small.push((v, 1)),
+                _ => freq.push((v, 1)),
             }
         }
+        // quantile_cont read off the frequency table (linear; no sort of the values).
+        let n = values.len();
+        let value_at = |rank: usize| -> i64 {
+            let mut seen = 0usize;
+            for &(v, c) in &freq {
+                seen += c as usize;
+                if rank < seen {
+                    return v as i64;
+                }
+            }
+            freq.last().map_or(0, |&(v, _)| v as i64)
+        };
+        let q = |q: f64| {
+            let (lo, hi, d) = super::outliers::cont_ranks(n, q);
+            Some(super::outliers::interpolate(value_at(lo), value_at(hi), d))
+        };
         CountDistribution {
-            count: values.len() as u64,
-            total: total.max(0) as u64,
-            mean: Some(total as f64 / values.len() as f64),
-            p50: qs[0],
-            p90: qs[1],
-            p99: qs[2],
-            max: Some(max),
-            frequencies: sorted_small,
+            count: n as u64,
+            total,
+            mean: Some(total as f64 / n as f64),
+            p50: q(0.5),
+            p90: q(0.9),
+            p99: q(0.99),
+            max: freq.last().map(|&(v, _)| v),
+            frequencies: freq,
         }
     }
 }
