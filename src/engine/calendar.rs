@@ -133,13 +133,14 @@ impl DayCalendar {
 
     /// A cursor positioned for instant `t_ms`, for walking forward through sorted times.
     pub fn cursor(&self, t_ms: i64) -> DayCursor<'_> {
-        let day = self.day_of(t_ms);
-        DayCursor {
+        let mut c = DayCursor {
             cal: self,
-            day,
-            next_start: self.start_of(day + 1),
-            this_start: self.start_of(day),
-        }
+            day: self.first_day,
+            this_start: i64::MAX,
+            next_start: i64::MIN,
+        };
+        c.advance(t_ms);
+        c
     }
 }
 
@@ -164,15 +165,26 @@ impl DayCursor<'_> {
 
     #[cold]
     fn advance(&mut self, t_ms: i64) -> i32 {
-        if t_ms >= self.next_start && t_ms < self.next_start + 3 * DAY_MS {
-            while t_ms >= self.next_start {
-                self.day += 1;
-                self.this_start = self.next_start;
-                self.next_start = self.cal.start_of(self.day + 1);
-            }
+        let starts = &self.cal.starts;
+        let inside = t_ms >= starts[0] && t_ms < starts[starts.len() - 1];
+        if !inside {
+            // Outside the table (events the date range drops anyway): direct computation; the
+            // empty range keeps the next call on this path.
+            self.day = local_day(self.cal.tz, t_ms);
+            self.this_start = i64::MAX;
+            self.next_start = i64::MIN;
             return self.day;
         }
-        *self = self.cal.cursor(t_ms);
+        // Search forward from the current day when moving forward, else the whole table.
+        let from = if t_ms >= self.this_start && self.this_start != i64::MAX {
+            (self.day - self.cal.first_day).max(0) as usize
+        } else {
+            0
+        };
+        let i = from + starts[from..].partition_point(|&s| s <= t_ms) - 1;
+        self.day = self.cal.first_day + i as i32;
+        self.this_start = starts[i];
+        self.next_start = starts[i + 1];
         self.day
     }
 }

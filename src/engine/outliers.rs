@@ -78,13 +78,13 @@ fn bucket_key(v: i64) -> usize {
 /// collecting only the values in the buckets that hold a wanted rank, which are sorted. Linear in
 /// `values.len()` for spread-out data; a degenerate input whose values all share one bucket
 /// costs one sort of that bucket.
-pub fn order_statistics(values: &[i64], ranks: &[usize]) -> Vec<i64> {
+pub fn order_statistics<T: Copy + Into<i64>>(values: &[T], ranks: &[usize]) -> Vec<i64> {
     if values.is_empty() || ranks.is_empty() {
         return Vec::new();
     }
     let mut counts = vec![0u32; 1 << 16];
     for &v in values {
-        counts[bucket_key(v)] += 1;
+        counts[bucket_key(v.into())] += 1;
     }
     // Cumulative starts per bucket.
     let mut starts = vec![0u64; (1 << 16) + 1];
@@ -105,6 +105,7 @@ pub fn order_statistics(values: &[i64], ranks: &[usize]) -> Vec<i64> {
         .collect();
     if wanted.len() < u8::MAX as usize {
         for &v in values {
+            let v: i64 = v.into();
             let s = slot[bucket_key(v)];
             if s != u8::MAX {
                 collected[s as usize].push(v);
@@ -112,7 +113,7 @@ pub fn order_statistics(values: &[i64], ranks: &[usize]) -> Vec<i64> {
         }
     } else {
         // More than 254 distinct buckets wanted: just sort everything.
-        let mut all = values.to_vec();
+        let mut all: Vec<i64> = values.iter().map(|&v| v.into()).collect();
         all.sort_unstable();
         return ranks.iter().map(|&r| all[r]).collect();
     }
@@ -131,7 +132,7 @@ pub fn order_statistics(values: &[i64], ranks: &[usize]) -> Vec<i64> {
 }
 
 /// `quantile_cont` of `values` at each `q` (`None` for empty input).
-pub fn quantiles_cont(values: &[i64], qs: &[f64]) -> Vec<Option<f64>> {
+pub fn quantiles_cont<T: Copy + Into<i64>>(values: &[T], qs: &[f64]) -> Vec<Option<f64>> {
     if values.is_empty() {
         return vec![None; qs.len()];
     }
@@ -153,7 +154,7 @@ pub fn quantiles_cont(values: &[i64], qs: &[f64]) -> Vec<Option<f64>> {
 }
 
 /// Outlier threshold for `values` (ms): values `> t` are outliers. `None` = nothing is.
-pub fn detect_threshold(values: &[i64], params: &Params) -> Option<i64> {
+pub fn detect_threshold<T: Copy + Into<i64>>(values: &[T], params: &Params) -> Option<i64> {
     if values.is_empty() {
         return None;
     }
@@ -165,10 +166,10 @@ pub fn detect_threshold(values: &[i64], params: &Params) -> Option<i64> {
         }
         OutlierDetector::ZScore => {
             let n = values.len() as f64;
-            let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
+            let mean = values.iter().map(|&v| v.into() as f64).sum::<f64>() / n;
             let var = values
                 .iter()
-                .map(|&v| (v as f64 - mean).powi(2))
+                .map(|&v| (v.into() as f64 - mean).powi(2))
                 .sum::<f64>()
                 / n;
             let sd = var.sqrt();
@@ -180,7 +181,7 @@ pub fn detect_threshold(values: &[i64], params: &Params) -> Option<i64> {
             let twice_median = (median * 2.0).round() as i64;
             let dev2: Vec<i64> = values
                 .iter()
-                .map(|&v| (2 * v - twice_median).abs())
+                .map(|&v| (2 * v.into() - twice_median).abs())
                 .collect();
             let mad = quantiles_cont(&dev2, &[0.5])[0]? / 2.0;
             (mad > 0.0).then(|| (median + params.outlier_z * 1.4826 * mad).floor() as i64)
@@ -222,14 +223,13 @@ pub struct HistogramBin {
     pub count: u64,
 }
 
-/// Log-scaled bin edges (ms): `(-∞, 0)` for negative values, `[0, 1 s)`, then doubling from 1 s
-/// up to 2^17 s (≈ 36 h), then `[2^17 s, ∞)`.
+/// Log-scaled bin edges (ms): `(-∞, 0)` for negative values, `[0, 1024)`, then doubling from
+/// 1024 ms (≈ 1 s) up to 2^27 ms (≈ 37 h), then `[2^27, ∞)`: 20 bins, found with one
+/// leading-zeros count per value.
 pub fn log_bin_edges() -> Vec<i64> {
     let mut e = vec![i64::MIN, 0];
-    let mut s = 1_000i64;
-    for _ in 0..=17 {
-        e.push(s);
-        s *= 2;
+    for k in 10..=27 {
+        e.push(1i64 << k);
     }
     e
 }
@@ -238,20 +238,20 @@ pub fn log_bin_edges() -> Vec<i64> {
 fn log_bin_index(v: i64) -> usize {
     if v < 0 {
         0
-    } else if v < 1_000 {
+    } else if v < 1024 {
         1
     } else {
-        // v in [1000·2^k, 1000·2^(k+1)) → 2 + k, capped at the last bin.
-        let k = 63 - ((v / 1_000) as u64).leading_zeros() as usize;
+        // v in [2^(10+k), 2^(11+k)) → 2 + k, capped at the last bin.
+        let k = 63 - (v >> 10).leading_zeros() as usize;
         (2 + k).min(19)
     }
 }
 
 /// Statistics, policy effect and histogram for `values` (ms) under `params`' outlier knobs,
 /// with `threshold` from [`detect_threshold`] (pass it in when it was computed earlier).
-pub fn outlier_report(
+pub fn outlier_report<T: Copy + Into<i64>>(
     target: &str,
-    values: &[i64],
+    values: &[T],
     threshold: Option<i64>,
     params: &Params,
 ) -> OutlierReport {
@@ -266,6 +266,7 @@ pub fn outlier_report(
     let edges = log_bin_edges();
     let mut hist = vec![0u64; edges.len()];
     for &v in values {
+        let v: i64 = v.into();
         sum = sum.saturating_add(v);
         min = min.min(v);
         max = max.max(v);
@@ -418,7 +419,7 @@ mod tests {
         // n = 4: pos(0.5) = 1.5 → 2 + 0.5·(3 − 2) = 2.5.
         assert_eq!(quantiles_cont(&[4, 1, 3, 2], &[0.5]), vec![Some(2.5)]);
         assert_eq!(quantiles_cont(&[7], &[0.99]), vec![Some(7.0)]);
-        assert_eq!(quantiles_cont(&[], &[0.5]), vec![None]);
+        assert_eq!(quantiles_cont::<i64>(&[], &[0.5]), vec![None]);
         // Random data, including negatives and huge values, against a full sort.
         let mut x: u64 = 1;
         let values: Vec<i64> = (0..50_000)
@@ -536,10 +537,18 @@ mod tests {
     #[test]
     fn log_bins() {
         assert_eq!(log_bin_index(-5), 0);
-        assert_eq!(log_bin_index(999), 1);
-        assert_eq!(log_bin_index(1_000), 2);
-        assert_eq!(log_bin_index(1_999), 2);
-        assert_eq!(log_bin_index(2_000), 3);
+        assert_eq!(log_bin_index(1_023), 1);
+        assert_eq!(log_bin_index(1_024), 2);
+        assert_eq!(log_bin_index(2_047), 2);
+        assert_eq!(log_bin_index(2_048), 3);
+        assert_eq!(log_bin_index((1 << 27) - 1), 18);
+        assert_eq!(log_bin_index(1 << 27), 19);
+        // Each value lands in the bin whose edges enclose it.
+        let e = log_bin_edges();
+        for v in [-5i64, 0, 500, 1024, 5000, 3_600_000, 1 << 27, i64::MAX] {
+            let i = log_bin_index(v);
+            assert!(e[i] <= v && e.get(i + 1).is_none_or(|&hi| v < hi), "{v}");
+        }
         assert_eq!(log_bin_index(i64::MAX), 19);
         assert_eq!(log_bin_edges().len(), 20);
     }

@@ -369,7 +369,8 @@ pub fn compute(
 
     // Event-duration threshold: known up front for the cap detector; otherwise a pre-pass.
     let mut buf: Vec<(u32, u32)> = Vec::new();
-    let mut event_durations: Vec<i64> = Vec::with_capacity(store.len());
+    // i32 like the store column: half the memory traffic of i64 in the percentile passes.
+    let mut event_durations: Vec<i32> = Vec::with_capacity(store.len());
     let pre_pass = params.outlier_detector != OutlierDetector::Cap;
     if pre_pass {
         let mut dc = 0;
@@ -377,8 +378,9 @@ pub fn compute(
         for (u, rows) in store.users_with_rows() {
             filter.user_events(u.0 as usize, rows, &mut dc, &mut fc, &mut buf);
             for &(row, _) in &buf {
-                if let Some(v) = store.duration_ms[row as usize].get() {
-                    event_durations.push(v);
+                let d = store.duration_ms[row as usize];
+                if !d.is_null() {
+                    event_durations.push(d.0);
                 }
             }
         }
@@ -507,7 +509,7 @@ pub fn compute(
                 match durations[row].get() {
                     Some(v) => {
                         if !pre_pass {
-                            event_durations.push(v);
+                            event_durations.push(durations[row].0);
                         }
                         if let Some(x) = outliers::apply_policy(v, event_threshold, policy) {
                             active_sum += x;
