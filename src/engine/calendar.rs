@@ -175,12 +175,17 @@ impl DayCursor<'_> {
             self.next_start = i64::MIN;
             return self.day;
         }
+        let cur = (self.day - self.cal.first_day).max(0) as usize;
+        let forward = t_ms >= self.this_start && self.this_start != i64::MAX;
+        // Common case: the next day (users active on consecutive days).
+        if forward && cur + 2 < starts.len() && t_ms < starts[cur + 2] {
+            self.day += 1;
+            self.this_start = starts[cur + 1];
+            self.next_start = starts[cur + 2];
+            return self.day;
+        }
         // Search forward from the current day when moving forward, else the whole table.
-        let from = if t_ms >= self.this_start && self.this_start != i64::MAX {
-            (self.day - self.cal.first_day).max(0) as usize
-        } else {
-            0
-        };
+        let from = if forward { cur } else { 0 };
         let i = from + starts[from..].partition_point(|&s| s <= t_ms) - 1;
         self.day = self.cal.first_day + i as i32;
         self.this_start = starts[i];
