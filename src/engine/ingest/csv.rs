@@ -15,6 +15,7 @@ use arrow_array::builder::StringBuilder;
 use arrow_array::ArrayRef;
 use bytes::Bytes;
 
+use super::BatchFn;
 use crate::engine::error::IngestError;
 
 /// Rows per batch handed to the loader.
@@ -100,7 +101,7 @@ impl CsvFile {
     pub(crate) fn for_each_batch(
         &self,
         columns: &[&str],
-        f: &mut dyn FnMut(usize, &[ArrayRef]) -> Result<(), IngestError>,
+        f: &mut BatchFn<'_>,
     ) -> Result<(), IngestError> {
         let idx: Vec<usize> = columns
             .iter()

@@ -36,6 +36,12 @@ use crate::engine::store::EventStore;
 use events::{EventSink, RoleArrays};
 use partitions::{DataFile, Dataset};
 
+/// Receives one decoded batch: `(rows, arrays in the requested column order)`.
+pub(crate) type BatchFn<'a> = dyn FnMut(usize, &[ArrayRef]) -> Result<(), IngestError> + 'a;
+/// Like [`BatchFn`], with the name of the file the batch came from first.
+pub(crate) type FileBatchFn<'a> =
+    dyn FnMut(&str, usize, &[ArrayRef]) -> Result<(), IngestError> + 'a;
+
 /// One dropped file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputFile {
@@ -147,11 +153,7 @@ impl Opened {
         }
     }
 
-    fn for_each_batch(
-        &self,
-        columns: &[&str],
-        f: &mut dyn FnMut(usize, &[ArrayRef]) -> Result<(), IngestError>,
-    ) -> Result<(), IngestError> {
+    fn for_each_batch(&self, columns: &[&str], f: &mut BatchFn<'_>) -> Result<(), IngestError> {
         match &self.source {
             Source::Parquet(p) => p.for_each_batch(columns, f),
             Source::Csv(c) => c.for_each_batch(columns, f),
@@ -327,7 +329,7 @@ fn constant_array(value: Option<&str>, rows: usize) -> ArrayRef {
 fn for_each_batch(
     opened: &[Opened],
     columns: &[&str],
-    f: &mut dyn FnMut(&str, usize, &[ArrayRef]) -> Result<(), IngestError>,
+    f: &mut FileBatchFn<'_>,
 ) -> Result<(), IngestError> {
     for o in opened {
         let partition_value = |c: &str| {

@@ -11,6 +11,7 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::ProjectionMask;
 
+use super::BatchFn;
 use crate::engine::error::IngestError;
 
 /// Rows per decoded Arrow batch: large enough to amortise per-batch work, small enough that the
@@ -71,7 +72,7 @@ impl ParquetFile {
     pub(crate) fn for_each_batch(
         &self,
         columns: &[&str],
-        f: &mut dyn FnMut(usize, &[ArrayRef]) -> Result<(), IngestError>,
+        f: &mut BatchFn<'_>,
     ) -> Result<(), IngestError> {
         let schema = self.meta.schema().clone();
         let mut roots = Vec::with_capacity(columns.len());

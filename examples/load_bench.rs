@@ -1,0 +1,85 @@
+//! Load benchmark: bytes/event resident and load time at 1M and 10M events (native).
+//!
+//! `cargo run --release --example load_bench [events...]` (default: 1000000 10000000).
+//! Writes the seeded sample as zstd Parquet (row groups of 128k) and as CSV in memory, then times
+//! `inspect` + `load_events` for each and prints the store's resident bytes per event.
+
+use std::time::Instant;
+
+use parquet::basic::{Compression, ZstdLevel};
+use pulse::engine::ingest::{inspect, load_events, InputFile, LoadOptions};
+use pulse::engine::sample::{self, SampleConfig};
+
+/// Seed of the benchmark dataset.
+const SEED: u64 = 7;
+/// No memory limit for the benchmark: it measures, it does not guard.
+const NO_LIMIT: u64 = u64::MAX;
+
+fn run(label: &str, file: InputFile) {
+    let opts = LoadOptions {
+        now_ms: i64::MAX,
+        memory_limit_bytes: NO_LIMIT,
+    };
+    let size_mb = file.bytes.len() as f64 / 1e6;
+    let files = [file];
+    let t0 = Instant::now();
+    let schema = match inspect(&files) {
+        Ok(s) => s,
+        Err(e) => return println!("{label}: {e}"),
+    };
+    let mapping = match schema.detected.clone() {
+        Some(m) => m,
+        None => return println!("{label}: no mapping detected"),
+    };
+    let mut last = 0;
+    let loaded = load_events(&files, &mapping, &opts, &mut |p| last = p.rows_done);
+    let secs = t0.elapsed().as_secs_f64();
+    match loaded {
+        Ok(l) => {
+            let n = l.store.len();
+            let bytes = l.store.resident_bytes();
+            println!(
+                "{label:>14}: {n:>10} events, file {size_mb:7.1} MB, load {secs:6.2} s ({:5.2} M events/s), resident {:6.1} MB = {:5.2} bytes/event ({} users, {} duplicates)",
+                n as f64 / secs / 1e6,
+                bytes as f64 / 1e6,
+                bytes as f64 / n.max(1) as f64,
+                l.store.user_count(),
+                l.store.duplicate_rows.len(),
+            );
+        }
+        Err(e) => println!("{label}: {e} (after {last} rows)"),
+    }
+}
+
+fn main() {
+    let sizes: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![1_000_000, 10_000_000]
+    } else {
+        sizes
+    };
+    for target in sizes {
+        let cfg = SampleConfig::for_events(target, SEED);
+        let t = Instant::now();
+        let mut pq = Vec::new();
+        let zstd = Compression::ZSTD(ZstdLevel::default());
+        let written = sample::write_events_parquet(&cfg, &mut pq, zstd, 131_072);
+        let (n, _) = match written {
+            Ok(x) => x,
+            Err(e) => return println!("write failed: {e}"),
+        };
+        println!(
+            "generated + wrote {n} events as Parquet in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+        run("parquet zstd", InputFile::new("events.parquet", pq));
+        let mut csv = Vec::new();
+        if let Err(e) = sample::write_events_csv(&cfg, &mut csv) {
+            return println!("write failed: {e}");
+        }
+        run("csv", InputFile::new("events.csv", csv));
+    }
+}
