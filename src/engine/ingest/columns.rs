@@ -102,6 +102,96 @@ pub(crate) fn strings(arr: &dyn Array) -> Result<Vec<Option<&str>>, Unsupported>
     Err(Unsupported)
 }
 
+/// A label column of one batch, keeping dictionary encoding when the file had it, so that each
+/// distinct value is interned once per batch instead of once per row.
+pub(crate) enum Labels<'a> {
+    Plain(Vec<Option<&'a str>>),
+    Dict {
+        /// Per row: index into `values`, `None` for null.
+        keys: Vec<Option<usize>>,
+        values: Vec<Option<&'a str>>,
+    },
+}
+
+impl<'a> Labels<'a> {
+    pub(crate) fn new(arr: &'a dyn Array) -> Result<Labels<'a>, Unsupported> {
+        if let Some(d) = arr.as_any_dictionary_opt() {
+            let values = strings(d.values().as_ref())?;
+            if values.is_empty() {
+                return Ok(Labels::Plain(vec![None; arr.len()]));
+            }
+            let nulls = d.logical_nulls();
+            let keys = d
+                .normalized_keys()
+                .into_iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    let null = nulls.as_ref().is_some_and(|n| n.is_null(i));
+                    (!null).then_some(k)
+                })
+                .collect();
+            return Ok(Labels::Dict { keys, values });
+        }
+        Ok(Labels::Plain(strings(arr)?))
+    }
+
+    /// The number of distinct slots a memo for [`Labels::map`] needs.
+    pub(crate) fn memo_len(&self) -> usize {
+        match self {
+            Labels::Plain(_) => 0,
+            Labels::Dict { values, .. } => values.len(),
+        }
+    }
+
+    pub(crate) fn get(&self, i: usize) -> Option<&'a str> {
+        match self {
+            Labels::Plain(v) => v.get(i).copied().flatten(),
+            Labels::Dict { keys, values } => keys
+                .get(i)
+                .copied()
+                .flatten()
+                .and_then(|k| values.get(k).copied().flatten()),
+        }
+    }
+
+    pub(crate) fn nulls(&self) -> u64 {
+        let n = match self {
+            Labels::Plain(v) => v.len(),
+            Labels::Dict { keys, .. } => keys.len(),
+        };
+        (0..n).filter(|&i| self.get(i).is_none()).count() as u64
+    }
+
+    /// `f(value)` for row `i`, memoised per dictionary value in `memo` (sized
+    /// [`Labels::memo_len`]); `Ok(None)` for a null.
+    pub(crate) fn map<T: Copy, E>(
+        &self,
+        i: usize,
+        memo: &mut [Option<T>],
+        f: &mut impl FnMut(&'a str) -> Result<T, E>,
+    ) -> Result<Option<T>, E> {
+        match self {
+            Labels::Plain(v) => v.get(i).copied().flatten().map(&mut *f).transpose(),
+            Labels::Dict { keys, values } => {
+                let Some(k) = keys.get(i).copied().flatten() else {
+                    return Ok(None);
+                };
+                if let Some(Some(t)) = memo.get(k) {
+                    return Ok(Some(*t));
+                }
+                let Some(s) = values.get(k).copied().flatten() else {
+                    return Ok(None);
+                };
+                let t = f(s)?;
+                if let Some(slot) = memo.get_mut(k) {
+                    *slot = Some(t);
+                }
+                Ok(Some(t))
+            }
+        }
+    }
+}
+
 /// A string user id is an integer key when it is the canonical decimal spelling of an `i64`
 /// (`"42"`, `"-7"`; not `"007"` or `"+1"`), so a CSV's `42` and a Parquet integer 42 are the
 /// same user and integer ids sort numerically.

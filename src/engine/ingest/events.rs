@@ -4,10 +4,10 @@
 use arrow_array::ArrayRef;
 
 use super::columns::{
-    durations_ms, strings, times_ms, to_label_array, Unsupported, UserColumn, Val,
+    durations_ms, times_ms, to_label_array, user_key_of, Labels, Unsupported, UserColumn, Val,
 };
 use super::mapping::ColumnMapping;
-use crate::engine::builder::StoreBuilder;
+use crate::engine::builder::{StoreBuilder, UserKeyRef};
 use crate::engine::error::IngestError;
 use crate::engine::quality::{QualityReport, ABSURD_DURATION_MS, PLAUSIBLE_FROM_MS};
 use crate::engine::store::DurationMs;
@@ -56,14 +56,9 @@ fn wrong_type(
     }
 }
 
-/// Borrowed strings of a validated label array.
-fn as_strings(a: &Option<ArrayRef>) -> Option<Vec<Option<&str>>> {
-    a.as_ref().and_then(|a| strings(a.as_ref()).ok())
-}
-
-/// Row `i` of an optional label column.
-fn pick<'a>(v: &Option<Vec<Option<&'a str>>>, i: usize) -> Option<&'a str> {
-    v.as_ref().and_then(|v| v.get(i).copied().flatten())
+/// Borrowed labels of a validated label array.
+fn as_labels(a: &Option<ArrayRef>) -> Option<Labels<'_>> {
+    a.as_ref().and_then(|a| Labels::new(a.as_ref()).ok())
 }
 
 fn labels(arr: Option<&ArrayRef>) -> Result<Option<ArrayRef>, Unsupported> {
@@ -100,13 +95,21 @@ impl EventSink {
             &r.user,
             "a string or integer id",
         ))?;
-        let keys = users.keys().map_err(wrong_type(
-            file,
-            &mapping.user,
-            "user id",
-            &r.user,
-            "a string or integer id",
-        ))?;
+        let user_labels = match &users {
+            UserColumn::Ints(_) => None,
+            UserColumn::Strings(a) => Some(Labels::new(a.as_ref()).map_err(wrong_type(
+                file,
+                &mapping.user,
+                "user id",
+                &r.user,
+                "a string or integer id",
+            ))?),
+        };
+        let user_is_null = |i: usize| match (&users, &user_labels) {
+            (UserColumn::Ints(v), _) => v.get(i).copied().flatten().is_none(),
+            (_, Some(l)) => l.get(i).is_none(),
+            _ => true,
+        };
         let times = times_ms(&r.time).map_err(wrong_type(
             file,
             &mapping.time,
@@ -159,16 +162,18 @@ impl EventSink {
             None => None,
         };
         // Borrowed strings (label arrays were validated by `to_label_array`).
-        let actions = as_strings(&action_arr);
-        let pages = as_strings(&page_arr);
-        let versions = as_strings(&version_arr);
+        let actions = as_labels(&action_arr);
+        let pages = as_labels(&page_arr);
+        let versions = as_labels(&version_arr);
+        let memo_len = |l: &Option<Labels<'_>>| l.as_ref().map_or(0, Labels::memo_len);
+        let mut action_memo: Vec<Option<u16>> = vec![None; memo_len(&actions)];
+        let mut page_memo: Vec<Option<u32>> = vec![None; memo_len(&pages)];
+        let mut version_memo: Vec<Option<u16>> = vec![None; memo_len(&versions)];
+        let mut user_memo: Vec<Option<u32>> = vec![None; memo_len(&user_labels)];
 
         // Nulls per column, over every row read.
-        let count_none = |v: &Option<Vec<Option<&str>>>| {
-            v.as_ref()
-                .map_or(0, |v| v.iter().filter(|x| x.is_none()).count() as u64)
-        };
-        self.nulls[0] += keys.iter().filter(|k| k.is_none()).count() as u64;
+        let count_none = |v: &Option<Labels<'_>>| v.as_ref().map_or(0, Labels::nulls);
+        self.nulls[0] += (0..n).filter(|&i| user_is_null(i)).count() as u64;
         self.nulls[1] += times.iter().filter(|t| **t == Val::Null).count() as u64;
         self.nulls[2] += count_none(&actions);
         self.nulls[3] += count_none(&pages);
@@ -186,10 +191,10 @@ impl EventSink {
         let q = &mut self.report;
         q.rows_read += n as u64;
         for i in 0..n {
-            let Some(Some(key)) = keys.get(i) else {
+            if user_is_null(i) {
                 q.dropped_null_user += 1;
                 continue;
-            };
+            }
             let t = match times.get(i) {
                 Some(Val::Ok(t)) => *t,
                 Some(Val::Bad) => {
@@ -230,10 +235,41 @@ impl EventSink {
                 _ => DurationMs::NULL,
             };
             let b = &mut self.builder;
-            let u = b.user_index(*key);
-            let a = b.action_index(pick(&actions, i))?;
-            let p = b.page_index(pick(&pages, i));
-            let v = b.version_index(pick(&versions, i))?;
+            let u = match (&users, &user_labels) {
+                (UserColumn::Ints(v), _) => match v.get(i).copied().flatten() {
+                    Some(k) => b.user_index(UserKeyRef::Int(k)),
+                    None => continue,
+                },
+                (_, Some(l)) => {
+                    let mut f =
+                        |s: &str| Ok::<u32, IngestError>(b.user_index(user_key_of(s.trim())));
+                    match l.map(i, &mut user_memo, &mut f)? {
+                        Some(u) => u,
+                        None => continue,
+                    }
+                }
+                _ => continue,
+            };
+            let a = match &actions {
+                Some(l) => l
+                    .map(i, &mut action_memo, &mut |s| b.action_index(Some(s)))?
+                    .unwrap_or(0),
+                None => 0,
+            };
+            let p = match &pages {
+                Some(l) => l
+                    .map(i, &mut page_memo, &mut |s| {
+                        Ok::<u32, IngestError>(b.page_index(Some(s)))
+                    })?
+                    .unwrap_or(0),
+                None => 0,
+            };
+            let v = match &versions {
+                Some(l) => l
+                    .map(i, &mut version_memo, &mut |s| b.version_index(Some(s)))?
+                    .unwrap_or(0),
+                None => 0,
+            };
             b.push_indexed(u, t, a, p, duration, v);
             q.rows_loaded += 1;
             q.first_time_ms = Some(q.first_time_ms.map_or(t, |m| m.min(t)));

@@ -3,8 +3,10 @@
 //! decoded (a [`ProjectionMask`]), so at most one row group's worth of Arrow arrays is alive at a
 //! time next to the store being built.
 
+use std::sync::Arc;
+
 use arrow_array::ArrayRef;
-use arrow_schema::SchemaRef;
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
@@ -22,7 +24,31 @@ pub(crate) const BATCH_ROWS: usize = 65_536;
 pub(crate) struct ParquetFile {
     name: String,
     bytes: Bytes,
+    /// The footer with the file's own Arrow types (what `inspect` shows).
     meta: ArrowReaderMetadata,
+    /// The footer with text columns read as dictionaries (see [`dictionary_hint`]); the same as
+    /// `meta` when the hint cannot apply.
+    read_meta: ArrowReaderMetadata,
+}
+
+/// The file's schema with every text column read as `Dictionary(Int32, Utf8)`. Parquet writers
+/// dictionary-encode text pages, and keeping that encoding lets the loader intern each distinct
+/// user id, action, page or version once per batch instead of once per row.
+fn dictionary_hint(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                f.as_ref().clone().with_data_type(DataType::Dictionary(
+                    Box::new(DataType::Int32),
+                    Box::new(DataType::Utf8),
+                ))
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 fn corrupt(name: &str, e: impl std::fmt::Display) -> IngestError {
@@ -47,10 +73,14 @@ impl ParquetFile {
         }
         let meta = ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::new())
             .map_err(|e| corrupt(name, e))?;
+        let hinted = ArrowReaderOptions::new().with_schema(dictionary_hint(meta.schema()));
+        let read_meta = ArrowReaderMetadata::try_new(meta.metadata().clone(), hinted)
+            .unwrap_or_else(|_| meta.clone());
         Ok(ParquetFile {
             name: name.to_string(),
             bytes,
             meta,
+            read_meta,
         })
     }
 
@@ -96,7 +126,7 @@ impl ParquetFile {
         for rg in 0..self.row_groups() {
             let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
                 self.bytes.clone(),
-                self.meta.clone(),
+                self.read_meta.clone(),
             )
             .with_row_groups(vec![rg])
             .with_projection(mask.clone())
