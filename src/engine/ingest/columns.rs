@@ -492,6 +492,36 @@ mod tests {
         );
         let a: ArrayRef = Arc::new(arrow_array::BooleanArray::from(vec![true]));
         assert_eq!(times_ms(&a), Err(Unsupported));
+        let a: ArrayRef = Arc::new(arrow_array::Date32Array::from(vec![Some(19_358), None]));
+        assert_eq!(
+            times_ms(&a).unwrap(),
+            vec![Val::Ok(19_358 * DAY_MS), Val::Null]
+        );
+        let a: ArrayRef = Arc::new(arrow_array::Int32Array::from(vec![1_688_169_600]));
+        assert_eq!(times_ms(&a).unwrap(), vec![Val::Ok(1_688_169_600_000)]);
+        let a: ArrayRef = Arc::new(arrow_array::Float64Array::from(vec![1_688_169_600_123.0]));
+        assert_eq!(times_ms(&a).unwrap(), vec![Val::Ok(1_688_169_600_123)]);
+    }
+
+    #[test]
+    fn labels_memoise_dictionary_values() {
+        let d: DictionaryArray<Int32Type> = vec![Some("x"), None, Some("y"), Some("x")]
+            .into_iter()
+            .collect();
+        let l = Labels::new(&d).unwrap();
+        assert_eq!(l.memo_len(), 2);
+        assert_eq!(l.nulls(), 1);
+        let mut memo = vec![None; l.memo_len()];
+        let mut calls = 0;
+        let mut f = |s: &str| {
+            calls += 1;
+            Ok::<usize, ()>(s.len() + 10)
+        };
+        let got: Vec<Option<usize>> = (0..4)
+            .map(|i| l.map(i, &mut memo, &mut f).unwrap())
+            .collect();
+        assert_eq!(got, vec![Some(11), None, Some(11), Some(11)]);
+        assert_eq!(calls, 2, "x and y once each");
     }
 
     #[test]

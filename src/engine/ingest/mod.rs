@@ -66,6 +66,8 @@ impl InputFile {
 pub const PEAK_BYTES_PER_EVENT: u64 = 40;
 /// Peak bytes per metadata row (key string, hash slot, a few categorical columns).
 pub const PEAK_BYTES_PER_METADATA_ROW: u64 = 96;
+/// Upper bound on the rows allocated up front from a footer's row count (256 Mi rows).
+pub const MAX_PREALLOCATED_ROWS: u64 = 1 << 28;
 /// Default memory limit: wasm32 has a 4 GiB address space and the tab needs room besides the data.
 pub const DEFAULT_MEMORY_LIMIT_BYTES: u64 = 2 << 30;
 
@@ -412,9 +414,12 @@ pub fn load_events(
         pos(&mapping.duration),
         pos(&mapping.version),
     );
-    let capacity = usize::try_from(schema.rows)
-        .unwrap_or(usize::MAX)
-        .min(u32::MAX as usize);
+    // Allocate the columns once from the footer's row count, but never trust a (possibly corrupt)
+    // footer with more than the memory limit allows or MAX_PREALLOCATED_ROWS; beyond that the
+    // columns grow as rows arrive.
+    let by_limit = opts.memory_limit_bytes / PEAK_BYTES_PER_EVENT;
+    let capacity =
+        usize::try_from(schema.rows.min(by_limit).min(MAX_PREALLOCATED_ROWS)).unwrap_or(0);
     let mut sink = EventSink::new(capacity, opts.now_ms.saturating_add(FUTURE_TOLERANCE_MS));
     let mut rows_done = 0u64;
     let mut file_rows: Vec<FileRows> = Vec::new();
