@@ -12,6 +12,7 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use crate::engine::dataset::Dataset;
+use crate::engine::overview::DatasetOverview;
 use crate::engine::report::{compute, MetricsReport};
 use crate::engine::sample::SampleConfig;
 use crate::engine::Params;
@@ -19,8 +20,12 @@ use crate::engine::Params;
 const USAGE: &str = "\
 usage:
   pulse metrics --events <FILE | sample:N[:SEED]> [--metadata FILE] [--params QUERY] [--json]
+  pulse overview --events <FILE | sample | sample:N[:SEED]>
 
-  --events    events file, or sample:N[:SEED] for N generated events (seed 42 by default)
+  overview    the dataset's vital signs as JSON (what the app shows after a load)
+
+  --events    events file or folder; `sample` for the app's built-in dataset, or sample:N[:SEED]
+              for about N generated events (seed 42 by default)
   --metadata  user metadata file (the sample brings its own)
   --params    the permalink query string, e.g. 'gap=5m&def=core&tz=America%2FNew_York'
   --json      print the full report as JSON (schema: docs/METRICS.md)
@@ -101,6 +106,14 @@ fn run(args: Vec<OsString>) -> Result<(), String> {
             }
             Ok(())
         }
+        "overview" => {
+            let args = parse_metrics_args(parser)?;
+            let dataset = load(&args)?;
+            let overview = DatasetOverview::of(&dataset.events, args.events.clone());
+            let json = serde_json::to_string_pretty(&overview).map_err(|e| e.to_string())?;
+            println!("{json}");
+            Ok(())
+        }
         "help" => {
             print!("{USAGE}");
             Ok(())
@@ -126,6 +139,10 @@ fn parse_sample_source(s: &str) -> Option<Result<(u64, u64), String>> {
 }
 
 fn load(args: &MetricsArgs) -> Result<Dataset, String> {
+    if args.events == "sample" {
+        // The built-in dataset the app opens with.
+        return Dataset::sample(&SampleConfig::default()).map_err(|e| e.to_string());
+    }
     if let Some(sample) = parse_sample_source(&args.events) {
         let (n, seed) = sample?;
         if args.metadata.is_some() {

@@ -9,7 +9,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::ingest::{ColumnMapping, DatasetSchema};
 use crate::engine::overview::DatasetOverview;
+use crate::engine::quality::QualityReport;
 
 /// A request or response with the id that ties them together.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +38,18 @@ pub struct Progress {
     pub total: u64,
 }
 
+/// What the UI learns about a freshly loaded dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Loaded {
+    pub overview: DatasetOverview,
+    /// The files' schema; `None` for the generated sample.
+    pub schema: Option<DatasetSchema>,
+    /// The column mapping used; `None` for the generated sample.
+    pub mapping: Option<ColumnMapping>,
+    /// The data-quality report of ingestion; `None` for the generated sample.
+    pub quality: Option<QualityReport>,
+}
+
 /// What the worker answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -44,9 +58,11 @@ pub enum Response {
     Ready,
     Progress(Progress),
     /// A dataset was loaded and replaced the previous one.
-    Loaded(DatasetOverview),
+    Loaded(Box<Loaded>),
     /// The request failed; the previously loaded data is still in place.
-    Failed { message: String },
+    Failed {
+        message: String,
+    },
 }
 
 /// Encode a message as the JSON string that crosses the boundary.

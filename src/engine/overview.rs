@@ -1,4 +1,4 @@
-//! A dataset's vital signs, shown as soon as it is loaded: size, users, time span, schema, and
+//! A dataset's vital signs, shown as soon as it is loaded: size, users, time span, and
 //! events per UTC day. Independent of every metric knob.
 
 use serde::{Deserialize, Serialize};
@@ -6,13 +6,6 @@ use serde::{Deserialize, Serialize};
 use super::store::EventStore;
 
 const DAY_MS: i64 = 86_400_000;
-
-/// One column of the source file(s), as the file declares it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ColumnInfo {
-    pub name: String,
-    pub data_type: String,
-}
 
 /// Summary of the loaded dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,8 +15,6 @@ pub struct DatasetOverview {
     /// Rows in the store (after rows without a user or time were dropped).
     pub events: u64,
     pub users: u64,
-    /// Columns of the source as declared by the file.
-    pub columns: Vec<ColumnInfo>,
     /// Resident bytes of the event store ([`EventStore::resident_bytes`]).
     pub resident_bytes: u64,
     /// First UTC day (days since 1970-01-01) of `events_per_day`.
@@ -34,7 +25,7 @@ pub struct DatasetOverview {
 
 impl DatasetOverview {
     /// Summarise a store. Days are UTC calendar days `[00:00, 24:00)`.
-    pub fn of(store: &EventStore, source: String, columns: Vec<ColumnInfo>) -> Self {
+    pub fn of(store: &EventStore, source: String) -> Self {
         let (first_day, events_per_day) = match store.time_range() {
             Some((min, max)) => {
                 let first = min.0.div_euclid(DAY_MS);
@@ -51,7 +42,6 @@ impl DatasetOverview {
             source,
             events: store.len() as u64,
             users: store.user_count() as u64,
-            columns,
             resident_bytes: store.resident_bytes() as u64,
             first_day,
             events_per_day,
@@ -71,7 +61,7 @@ mod tests {
             b.push(UserKeyRef::Int(1), t, None, None, DurationMs::NULL, None)
                 .unwrap();
         }
-        let o = DatasetOverview::of(&b.finish(), "t".into(), vec![]);
+        let o = DatasetOverview::of(&b.finish(), "t".into());
         assert_eq!(o.first_day, 10);
         assert_eq!(o.events_per_day, vec![2, 0, 1]);
         assert_eq!((o.events, o.users), (3, 1));
@@ -79,7 +69,7 @@ mod tests {
 
     #[test]
     fn empty_store() {
-        let o = DatasetOverview::of(&EventStore::default(), "e".into(), vec![]);
+        let o = DatasetOverview::of(&EventStore::default(), "e".into());
         assert!(o.events_per_day.is_empty());
         assert_eq!(o.events, 0);
     }

@@ -1,0 +1,238 @@
+//! The UI's handle on the engine worker: sends requests, drops stale answers, restarts the
+//! worker if it dies.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use js_sys::{Array, Object, Reflect};
+use leptos::prelude::*;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{ErrorEvent, File, MessageEvent, Worker};
+
+use crate::engine::sample::SampleConfig;
+use crate::protocol::{self, Envelope, Request, Response};
+
+type Handler = Rc<dyn Fn(Response)>;
+
+struct Inner {
+    worker: RefCell<Option<Worker>>,
+    next_id: Cell<u64>,
+    /// Id of the newest load request; answers to older loads are stale and dropped.
+    current_load: Cell<u64>,
+    handler: Handler,
+    /// The worker's wasm starts asynchronously and drops messages posted before its handler is
+    /// installed, so requests wait here until it says `Ready`.
+    ready: Cell<bool>,
+    pending: RefCell<Vec<(String, Option<Array>)>>,
+    // Keep the JS callbacks alive as long as the worker.
+    callbacks: RefCell<Vec<Closure<dyn FnMut(JsValue)>>>,
+}
+
+/// A cheap, copyable handle (lives in the reactive owner, usable from any closure).
+#[derive(Clone, Copy)]
+pub struct EngineClient {
+    inner: StoredValue<Rc<Inner>, LocalStorage>,
+}
+
+impl EngineClient {
+    pub fn new(handler: impl Fn(Response) + 'static) -> Self {
+        let inner = Rc::new(Inner {
+            worker: RefCell::new(None),
+            next_id: Cell::new(1),
+            current_load: Cell::new(0),
+            handler: Rc::new(handler),
+            ready: Cell::new(false),
+            pending: RefCell::new(Vec::new()),
+            callbacks: RefCell::new(Vec::new()),
+        });
+        spawn_worker(&inner);
+        EngineClient {
+            inner: StoredValue::new_local(inner),
+        }
+    }
+
+    fn next_load_id(&self) -> u64 {
+        self.inner.with_value(|inner| {
+            let id = inner.next_id.get();
+            inner.next_id.set(id + 1);
+            inner.current_load.set(id);
+            id
+        })
+    }
+
+    /// Load the built-in sample dataset.
+    pub fn load_sample(&self) {
+        let id = self.next_load_id();
+        let cfg = SampleConfig::default();
+        let json = protocol::encode(
+            id,
+            &Request::LoadSample {
+                seed: cfg.seed,
+                users: cfg.users,
+            },
+        );
+        self.inner.with_value(|inner| post(inner, &json, None));
+    }
+
+    /// Read the files' bytes and transfer them (no copy) to the worker.
+    pub fn load_files(&self, files: Vec<File>) {
+        let id = self.next_load_id();
+        let inner = self.inner.get_value();
+        (inner.handler)(Response::Progress(protocol::Progress {
+            stage: "reading files".into(),
+            done: 0,
+            total: files.len() as u64,
+        }));
+        wasm_bindgen_futures::spawn_local(async move {
+            let names: Vec<String> = files
+                .iter()
+                .map(|f| {
+                    Reflect::get(f, &"webkitRelativePath".into())
+                        .ok()
+                        .and_then(|p| p.as_string())
+                        .filter(|p| !p.is_empty())
+                        .or_else(|| {
+                            Reflect::get(f, &"pulsePath".into())
+                                .ok()
+                                .and_then(|p| p.as_string())
+                        })
+                        .unwrap_or_else(|| f.name())
+                })
+                .collect();
+            let buffers = Array::new();
+            for file in &files {
+                match JsFuture::from(file.array_buffer()).await {
+                    Ok(buf) => {
+                        buffers.push(&buf);
+                    }
+                    Err(_) => {
+                        (inner.handler)(Response::Failed {
+                            message: format!("Could not read {} from disk.", file.name()),
+                        });
+                        return;
+                    }
+                }
+            }
+            if inner.current_load.get() != id {
+                return; // superseded while reading
+            }
+            let json = protocol::encode(id, &Request::LoadFiles { names });
+            post(&inner, &json, Some(buffers));
+        });
+    }
+}
+
+fn post(inner: &Inner, json: &str, buffers: Option<Array>) {
+    if !inner.ready.get() {
+        inner.pending.borrow_mut().push((json.to_owned(), buffers));
+        return;
+    }
+    let msg = Object::new();
+    let _ = Reflect::set(&msg, &"json".into(), &json.into());
+    let result = match (&*inner.worker.borrow(), buffers) {
+        (Some(worker), Some(buffers)) => {
+            let _ = Reflect::set(&msg, &"buffers".into(), &buffers);
+            worker.post_message_with_transfer(&msg, &buffers)
+        }
+        (Some(worker), None) => worker.post_message(&msg),
+        (None, _) => Err(JsValue::from_str("no worker")),
+    };
+    if let Err(e) = result {
+        (inner.handler)(Response::Failed {
+            message: format!("Could not reach the analysis engine: {e:?}"),
+        });
+    }
+}
+
+fn spawn_worker(inner: &Rc<Inner>) {
+    let worker = match Worker::new("./worker_loader.js") {
+        Ok(w) => w,
+        Err(e) => {
+            (inner.handler)(Response::Failed {
+                message: format!("The analysis engine could not start: {e:?}"),
+            });
+            return;
+        }
+    };
+    let weak = Rc::downgrade(inner);
+    let on_message = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+        let Some(inner) = weak.upgrade() else { return };
+        let event: MessageEvent = event.unchecked_into();
+        let json = Reflect::get(&event.data(), &"json".into())
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default();
+        match protocol::decode::<Response>(&json) {
+            Ok(Envelope { id, body }) => {
+                if id == 0 {
+                    if body == Response::Ready {
+                        inner.ready.set(true);
+                        let pending = std::mem::take(&mut *inner.pending.borrow_mut());
+                        for (json, buffers) in pending {
+                            post(&inner, &json, buffers);
+                        }
+                        return;
+                    }
+                    if let Response::Failed { .. } = body {
+                        // A crash report: the worker trapped and is gone.
+                        (inner.handler)(body);
+                        restart(&inner);
+                    }
+                    return;
+                }
+                if id == inner.current_load.get() {
+                    (inner.handler)(body);
+                }
+            }
+            Err(message) => (inner.handler)(Response::Failed { message }),
+        }
+    });
+    let weak = Rc::downgrade(inner);
+    let on_error = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+        let Some(inner) = weak.upgrade() else { return };
+        let detail = event
+            .dyn_ref::<ErrorEvent>()
+            .map(|e| e.message())
+            .unwrap_or_default();
+        (inner.handler)(Response::Failed {
+            message: format!(
+                "The analysis engine stopped ({detail}); restarting it with the sample data."
+            ),
+        });
+        restart(&inner);
+    });
+    worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    *inner.worker.borrow_mut() = Some(worker);
+    let mut callbacks = inner.callbacks.borrow_mut();
+    callbacks.clear();
+    callbacks.push(on_message);
+    callbacks.push(on_error);
+}
+
+fn restart(inner: &Rc<Inner>) {
+    if let Some(w) = inner.worker.borrow_mut().take() {
+        w.terminate();
+    }
+    inner.ready.set(false);
+    inner.pending.borrow_mut().clear();
+    // Drop the old callbacks only after this call returns (we may be running inside one).
+    let inner = inner.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        spawn_worker(&inner);
+        let id = inner.next_id.get();
+        inner.next_id.set(id + 1);
+        inner.current_load.set(id);
+        let cfg = SampleConfig::default();
+        let json = protocol::encode(
+            id,
+            &Request::LoadSample {
+                seed: cfg.seed,
+                users: cfg.users,
+            },
+        );
+        post(&inner, &json, None);
+    });
+}

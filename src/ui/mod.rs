@@ -1,0 +1,137 @@
+//! The Leptos dashboard (wasm32 only). Holds view state only; every derived number comes from
+//! the worker.
+
+use leptos::prelude::*;
+
+mod charts;
+mod client;
+mod dropzone;
+
+use crate::engine::ingest::DatasetSchema;
+use crate::engine::overview::DatasetOverview;
+use crate::protocol::{Progress, Response};
+use client::EngineClient;
+
+/// Mount the app on `<body>`.
+pub fn mount() {
+    leptos::mount::mount_to_body(App);
+}
+
+/// What the data panel shows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoadState {
+    Idle,
+    Loading(Progress),
+    Failed(String),
+}
+
+#[component]
+fn App() -> impl IntoView {
+    let (overview, set_overview) = signal::<Option<DatasetOverview>>(None);
+    let (schema, set_schema) = signal::<Option<DatasetSchema>>(None);
+    let (load_state, set_load_state) = signal(LoadState::Loading(Progress {
+        stage: "starting the engine".into(),
+        done: 0,
+        total: 1,
+    }));
+    let client = EngineClient::new(move |response| match response {
+        Response::Ready => {}
+        Response::Progress(p) => set_load_state.set(LoadState::Loading(p)),
+        Response::Loaded(loaded) => {
+            set_overview.set(Some(loaded.overview));
+            set_schema.set(loaded.schema);
+            set_load_state.set(LoadState::Idle);
+        }
+        Response::Failed { message } => set_load_state.set(LoadState::Failed(message)),
+    });
+    client.load_sample();
+    provide_context(client);
+
+    view! {
+        <header class="topbar">
+            <h1>"Pulse"</h1>
+            <span class="tagline">"Product analytics in your browser — your data never leaves this tab."</span>
+        </header>
+        <main class="layout">
+            <aside class="rail" aria-label="Data">
+                <dropzone::DropZone />
+                <LoadStatus state=load_state />
+                <DatasetFacts overview=overview schema=schema />
+            </aside>
+            <section class="charts" aria-label="Charts">
+                <charts::EventsPerDay overview=overview />
+            </section>
+        </main>
+    }
+}
+
+#[component]
+fn LoadStatus(state: ReadSignal<LoadState>) -> impl IntoView {
+    move || match state.get() {
+        LoadState::Idle => {
+            view! { <div class="status" id="status" data-state="idle"></div> }.into_any()
+        }
+        LoadState::Loading(p) => {
+            let pct = if p.total == 0 {
+                0.0
+            } else {
+                p.done as f64 * 100.0 / p.total as f64
+            };
+            view! {
+                <div class="status" id="status" data-state="loading">
+                    <label for="load-progress">{p.stage.clone()}</label>
+                    <progress id="load-progress" max="100" value=format!("{pct:.0}")></progress>
+                </div>
+            }
+            .into_any()
+        }
+        LoadState::Failed(message) => view! {
+            <div class="status error" id="status" data-state="error" role="alert">{message}</div>
+        }
+        .into_any(),
+    }
+}
+
+#[component]
+fn DatasetFacts(
+    overview: ReadSignal<Option<DatasetOverview>>,
+    schema: ReadSignal<Option<DatasetSchema>>,
+) -> impl IntoView {
+    move || {
+        overview.get().map(|o| {
+            let bytes_per_event = if o.events == 0 { 0.0 } else { o.resident_bytes as f64 / o.events as f64 };
+            view! {
+                <section class="facts" id="dataset" data-rows=o.events.to_string() data-users=o.users.to_string()>
+                    <h2>"Dataset"</h2>
+                    <dl>
+                        <dt>"Source"</dt><dd id="dataset-source">{o.source.clone()}</dd>
+                        <dt>"Events"</dt><dd id="dataset-rows">{format_count(o.events)}</dd>
+                        <dt>"Users"</dt><dd id="dataset-users">{format_count(o.users)}</dd>
+                        <dt>"Memory"</dt><dd>{format!("{:.1} MB ({bytes_per_event:.1} B/event)", o.resident_bytes as f64 / 1e6)}</dd>
+                    </dl>
+                    {schema.get().map(|s| view! {
+                        <details id="schema">
+                            <summary>{format!("Schema ({} columns, {} file(s), {} row group(s))", s.columns.len(), s.files.len(), s.row_groups)}</summary>
+                            <ul class="schema">
+                                {s.columns.iter().map(|c| view! { <li><code>{c.name.clone()}</code>" "<span class="type">{c.data_type.clone()}</span></li> }).collect_view()}
+                            </ul>
+                        </details>
+                    })}
+                </section>
+            }
+        })
+    }
+}
+
+/// 1234567 → "1,234,567".
+pub fn format_count(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,53 @@
+//! Loading dropped files: hand the bytes to the engine's ingestion and keep the result.
+
+use crate::engine::ingest::{self, InputFile, LoadOptions};
+use crate::engine::overview::DatasetOverview;
+use crate::engine::Dataset;
+use crate::protocol::{Loaded, Response};
+
+use super::{progress, STATE};
+
+pub(super) fn load_files(id: u64, names: Vec<String>, buffers: Vec<Vec<u8>>) -> Response {
+    let source = names.join(", ");
+    let files: Vec<InputFile> = names
+        .into_iter()
+        .zip(buffers)
+        .map(|(name, bytes)| InputFile::new(name, bytes))
+        .collect();
+    let opts = LoadOptions {
+        now_ms: js_sys::Date::now() as i64,
+        ..LoadOptions::default()
+    };
+    let result = ingest::inspect(&files).and_then(|schema| {
+        let mapping = schema.detect_mapping()?;
+        ingest::load_events(&files, &mapping, &opts, &mut |p| {
+            progress(
+                id,
+                &format!("decoding {}", p.file),
+                p.rows_done,
+                p.rows_total,
+            )
+        })
+    });
+    drop(files);
+    match result {
+        Ok(loaded) => {
+            let overview = DatasetOverview::of(&loaded.store, source);
+            STATE.with(|s| {
+                s.borrow_mut().dataset = Some(Dataset {
+                    events: loaded.store,
+                    metadata: None,
+                })
+            });
+            Response::Loaded(Box::new(Loaded {
+                overview,
+                schema: Some(loaded.schema),
+                mapping: Some(loaded.mapping),
+                quality: Some(loaded.quality),
+            }))
+        }
+        Err(err) => Response::Failed {
+            message: err.to_string(),
+        },
+    }
+}

@@ -1,0 +1,123 @@
+//! Web Worker glue: receive a request, call the engine, post the result. Owns the loaded dataset.
+//!
+//! Messages are `{ json: string, buffers?: ArrayBuffer[] }` objects (see [`crate::protocol`]).
+//! The worker runs one request at a time; the UI coalesces requests so none queue up here.
+//! A panic cannot be caught on wasm32 (it traps), so the panic hook first posts a `Failed`
+//! message; the UI then restarts the worker.
+
+use std::cell::RefCell;
+
+use js_sys::{Array, ArrayBuffer, Object, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+use crate::engine::overview::DatasetOverview;
+use crate::engine::sample::SampleConfig;
+use crate::engine::Dataset;
+use crate::protocol::{self, Envelope, Loaded, Progress, Request, Response};
+
+mod load;
+
+/// Everything the worker holds between requests.
+#[derive(Default)]
+pub(crate) struct State {
+    pub(crate) dataset: Option<Dataset>,
+}
+
+thread_local! {
+    pub(crate) static STATE: RefCell<State> = RefCell::new(State::default());
+}
+
+fn scope() -> DedicatedWorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+/// Post one response to the UI.
+fn post(id: u64, response: &Response) {
+    let msg = Object::new();
+    let _ = Reflect::set(&msg, &"json".into(), &protocol::encode(id, response).into());
+    let _ = scope().post_message(&msg);
+}
+
+/// Entry point of the worker binary.
+pub fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = format!(
+            "The analysis engine crashed ({info}). It has been restarted with the sample data; please report this."
+        );
+        web_sys::console::error_1(&message.clone().into());
+        post(0, &Response::Failed { message });
+    }));
+    let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(handle);
+    scope().set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    onmessage.forget();
+    post(0, &Response::Ready);
+}
+
+fn handle(event: MessageEvent) {
+    let data = event.data();
+    let json = Reflect::get(&data, &"json".into())
+        .ok()
+        .and_then(|v| v.as_string())
+        .unwrap_or_default();
+    let envelope: Envelope<Request> = match protocol::decode(&json) {
+        Ok(e) => e,
+        Err(message) => {
+            post(0, &Response::Failed { message });
+            return;
+        }
+    };
+    let id = envelope.id;
+    let response = match envelope.body {
+        Request::LoadSample { seed, users } => load_sample(id, seed, users),
+        Request::LoadFiles { names } => {
+            let buffers: Vec<Vec<u8>> = Reflect::get(&data, &"buffers".into())
+                .ok()
+                .map(|b| {
+                    Array::from(&b)
+                        .iter()
+                        .map(|buf| Uint8Array::new(&buf.unchecked_into::<ArrayBuffer>()).to_vec())
+                        .collect()
+                })
+                .unwrap_or_default();
+            load::load_files(id, names, buffers)
+        }
+    };
+    post(id, &response);
+}
+
+pub(crate) fn progress(id: u64, stage: &str, done: u64, total: u64) {
+    post(
+        id,
+        &Response::Progress(Progress {
+            stage: stage.to_owned(),
+            done,
+            total,
+        }),
+    );
+}
+
+fn load_sample(id: u64, seed: u64, users: u32) -> Response {
+    let cfg = SampleConfig {
+        seed,
+        users,
+        ..SampleConfig::default()
+    };
+    progress(id, "generating sample", 0, 1);
+    match Dataset::sample(&cfg) {
+        Ok(dataset) => {
+            let overview = DatasetOverview::of(&dataset.events, "sample".into());
+            STATE.with(|s| s.borrow_mut().dataset = Some(dataset));
+            Response::Loaded(Box::new(Loaded {
+                overview,
+                schema: None,
+                mapping: None,
+                quality: None,
+            }))
+        }
+        Err(err) => Response::Failed {
+            message: err.to_string(),
+        },
+    }
+}

@@ -1,0 +1,135 @@
+// Browser tests against the release build in dist/ (run `./pulse test`, which builds it first).
+// Usage: node tests/browser/run.mjs [name-filter]
+import fs from 'node:fs';
+import path from 'node:path';
+import os from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { serve, launch, openPage, runTests, assert, assertEqual } from './harness.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const DIST = path.join(ROOT, 'dist');
+assert(fs.existsSync(path.join(DIST, 'index.html')), 'dist/index.html missing: build first (./pulse build)');
+
+// Fixtures are written by the real writers (pyarrow, Polars, DuckDB) at test time.
+const FIX = fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-fixtures-'));
+execFileSync('python3', [path.join(ROOT, 'tests/fixtures/make_fixtures.py'), FIX], { stdio: 'inherit' });
+const manifest = JSON.parse(fs.readFileSync(path.join(FIX, 'manifest.json'), 'utf8'));
+const rowsOf = (name) => {
+  const n = manifest[name];
+  assert(Number.isInteger(n), `manifest has no row count for ${name}`);
+  return n;
+};
+
+// The sample the app opens with, as the native engine computes it.
+const sampleOverview = JSON.parse(execFileSync(path.join(ROOT, 'target/debug/pulse'), ['overview', '--events', 'sample'], { encoding: 'utf8' }));
+
+const { server, base } = await serve(DIST);
+const { context } = await launch();
+const LOAD_TIMEOUT = 60_000;
+
+/** Wait until the dataset panel shows `rows` events (and the status is not loading). */
+async function expectRows(page, rows, source) {
+  await page.waitForSelector(`#dataset[data-rows="${rows}"]`, { timeout: LOAD_TIMEOUT });
+  if (source) assertEqual(await page.textContent('#dataset-source'), source, 'dataset source');
+}
+
+async function expectError(page, fragment) {
+  const el = await page.waitForSelector('#status[data-state="error"]', { timeout: LOAD_TIMEOUT });
+  const text = await el.textContent();
+  assert(text.includes(fragment), `error message should mention "${fragment}", got: ${text}`);
+}
+
+/** Fraction of canvas pixels that differ from the top-left (background) pixel. */
+async function inkFraction(page, selector) {
+  return page.$eval(selector, (canvas) => {
+    const ctx = canvas.getContext('2d');
+    const { width, height } = canvas;
+    const data = ctx.getImageData(0, 0, width, height).data;
+    const bg = [data[0], data[1], data[2]];
+    let ink = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      if (Math.abs(data[i] - bg[0]) + Math.abs(data[i + 1] - bg[1]) + Math.abs(data[i + 2] - bg[2]) > 30) ink++;
+    }
+    return ink / (width * height);
+  });
+}
+
+async function dropFiles(page, files) {
+  // A synthetic drag-and-drop: build a DataTransfer with File objects in the page.
+  const payload = files.map((f) => ({ name: path.basename(f), b64: fs.readFileSync(f).toString('base64') }));
+  await page.evaluate((payload) => {
+    const dt = new DataTransfer();
+    for (const { name, b64 } of payload) {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      dt.items.add(new File([bytes], name));
+    }
+    const zone = document.querySelector('#dropzone');
+    zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, payload);
+}
+
+const tests = [
+  ['sample dataset loads with no console errors and a drawn chart', async () => {
+    const { page, errors } = await openPage(context, `${base}/`);
+    await expectRows(page, sampleOverview.events, 'sample');
+    assertEqual(await page.getAttribute('#dataset', 'data-users'), String(sampleOverview.users), 'sample users');
+    const fig = await page.waitForSelector(`#chart-events-per-day[data-total="${sampleOverview.events}"]`);
+    assertEqual(await fig.getAttribute('data-days'), String(sampleOverview.events_per_day.length), 'days in chart');
+    await page.waitForTimeout(200);
+    const ink = await inkFraction(page, '#chart-events-per-day canvas');
+    assert(ink > 0.02, `chart looks blank (ink ${ink})`);
+    const box = await page.$eval('#chart-events-per-day canvas', (c) => [c.clientWidth, c.clientHeight]);
+    assert(box[0] > 300 && box[1] > 150, `chart collapsed: ${box}`);
+    await page.screenshot({ path: path.join(os.tmpdir(), 'pulse-sample.png') });
+    assertEqual(errors, [], 'console errors');
+    await page.close();
+  }],
+  ['file input: snappy and zstd Parquet show the right row count', async () => {
+    const { page, errors } = await openPage(context, `${base}/`);
+    await expectRows(page, sampleOverview.events);
+    await page.setInputFiles('#file-input', path.join(FIX, 'spark_int96_snappy.parquet'));
+    await expectRows(page, rowsOf('spark_int96_snappy.parquet'), 'spark_int96_snappy.parquet');
+    await page.setInputFiles('#file-input', path.join(FIX, 'polars_zstd.parquet'));
+    await expectRows(page, rowsOf('polars_zstd.parquet'), 'polars_zstd.parquet');
+    assertEqual(errors, [], 'console errors');
+    await page.close();
+  }],
+  ['drag and drop of a Parquet file loads it', async () => {
+    const { page } = await openPage(context, `${base}/`);
+    await expectRows(page, sampleOverview.events);
+    await dropFiles(page, [path.join(FIX, 'polars_zstd.parquet')]);
+    await expectRows(page, rowsOf('polars_zstd.parquet'), 'polars_zstd.parquet');
+    await page.close();
+  }],
+  ['bad files show a clear error and the app keeps working', async () => {
+    const { page } = await openPage(context, `${base}/`);
+    await expectRows(page, sampleOverview.events);
+    await page.setInputFiles('#file-input', path.join(FIX, 'not_parquet.parquet'));
+    await expectError(page, 'not a Parquet or CSV file');
+    // The previous data is still there.
+    await expectRows(page, sampleOverview.events, 'sample');
+    await page.setInputFiles('#file-input', path.join(FIX, 'truncated.parquet'));
+    await expectError(page, 'truncated or corrupt');
+    await page.setInputFiles('#file-input', path.join(FIX, 'spark_int96_snappy.parquet'));
+    await expectRows(page, rowsOf('spark_int96_snappy.parquet'), 'spark_int96_snappy.parquet');
+    await page.close();
+  }],
+  ['release build works under a sub-path (/pulse/)', async () => {
+    const { page, errors } = await openPage(context, `${base}/pulse/`);
+    await expectRows(page, sampleOverview.events, 'sample');
+    assertEqual(errors, [], 'console errors');
+    await page.close();
+  }],
+];
+
+let failed = 1;
+try {
+  failed = await runTests(tests, process.argv[2]);
+} finally {
+  await context.close();
+  server.close();
+  fs.rmSync(FIX, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
