@@ -14,6 +14,7 @@ pub mod overview;
 pub mod params;
 pub mod quality;
 pub mod report;
+pub mod retention;
 pub mod sample;
 pub mod sessions;
 pub mod skew;

@@ -130,6 +130,39 @@ pub enum DuplicatePolicy {
     Drop,
 }
 
+/// Calendar granularity of retention and lifecycle periods (weeks start on `wstart`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Granularity {
+    Day,
+    #[default]
+    Week,
+    Month,
+}
+
+impl Granularity {
+    pub const ALL: [Granularity; 3] = [Granularity::Day, Granularity::Week, Granularity::Month];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Granularity::Day => "day",
+            Granularity::Week => "week",
+            Granularity::Month => "month",
+        }
+    }
+}
+
+/// What puts a user in a retention cohort / makes them "new" in the lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CohortBy {
+    /// The first period with a start event (retention) / the first active period (lifecycle).
+    #[default]
+    FirstSeen,
+    /// The period of the metadata `join_date`.
+    Join,
+}
+
 /// What a breakdown splits by.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "column")]
@@ -295,6 +328,25 @@ pub struct Params {
     pub partitions: u32,
     /// `topk` — heaviest users listed in the skew report (default 10).
     pub top_users: u32,
+    /// Retention/lifecycle period length (`rgran`, `lgran`).
+    pub retention_granularity: Granularity,
+    pub lifecycle_granularity: Granularity,
+    /// Retention cohorts: the last `rspan` periods of the axis.
+    pub retention_span: u32,
+    /// Cohort entry: first seen or metadata join date (`cohort`), shared with lifecycle "new".
+    pub cohort_by: CohortBy,
+    /// Retention start / return action sets (`rstart`, `rreturn`); empty = activity definition.
+    pub retention_start_actions: Vec<String>,
+    pub retention_return_actions: Vec<String>,
+    /// Power users: the top `power` percent.
+    pub power_pct: f64,
+    /// Metadata column of the power-user breakdown (`pseg`).
+    pub power_segment: String,
+    /// App versions listed before "other" (`vtop`).
+    pub top_versions: u32,
+    /// Anomaly robust-z threshold (`anomz`) and same-weekday baseline length in weeks (`anomk`).
+    pub anomaly_z: f64,
+    pub anomaly_weeks: u32,
 }
 
 impl Default for Params {
@@ -329,6 +381,17 @@ impl Default for Params {
             top_segments: 5,
             partitions: 200,
             top_users: 10,
+            retention_granularity: Granularity::Week,
+            lifecycle_granularity: Granularity::Week,
+            retention_span: 26,
+            cohort_by: CohortBy::FirstSeen,
+            retention_start_actions: Vec::new(),
+            retention_return_actions: Vec::new(),
+            power_pct: 1.0,
+            power_segment: "subscription_type".into(),
+            top_versions: 10,
+            anomaly_z: 3.5,
+            anomaly_weeks: 6,
         }
     }
 }
@@ -355,7 +418,7 @@ impl std::fmt::Display for ParamIssue {
 }
 
 /// Every key this module owns, in the order `to_query_pairs` writes them.
-pub const KEYS: [&str; 29] = [
+pub const KEYS: [&str; 40] = [
     "v",
     "gap",
     "maxlen",
@@ -385,6 +448,17 @@ pub const KEYS: [&str; 29] = [
     "topn",
     "partitions",
     "topk",
+    "rgran",
+    "lgran",
+    "rspan",
+    "cohort",
+    "rstart",
+    "rreturn",
+    "power",
+    "pseg",
+    "vtop",
+    "anomz",
+    "anomk",
 ];
 
 const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -633,6 +707,40 @@ impl Params {
                     "topn" => p.top_segments = parse_u32_in(v, 1, 100)?,
                     "partitions" => p.partitions = parse_u32_in(v, 1, 100_000)?,
                     "topk" => p.top_users = parse_u32_in(v, 1, 1000)?,
+                    "rgran" | "lgran" => {
+                        let g = Granularity::ALL
+                            .into_iter()
+                            .find(|x| x.key() == v)
+                            .ok_or("expected day, week or month")?;
+                        if k == "rgran" {
+                            p.retention_granularity = g;
+                        } else {
+                            p.lifecycle_granularity = g;
+                        }
+                    }
+                    "rspan" => p.retention_span = parse_u32_in(v, 1, 1000)?,
+                    "cohort" => {
+                        p.cohort_by = match v {
+                            "first" => CohortBy::FirstSeen,
+                            "join" => CohortBy::Join,
+                            _ => return Err("expected first or join".into()),
+                        }
+                    }
+                    "rstart" => p.retention_start_actions = parse_list(v, false)?,
+                    "rreturn" => p.retention_return_actions = parse_list(v, false)?,
+                    "power" => p.power_pct = parse_f64_in(v, 0.0, 100.0)?,
+                    "pseg" => {
+                        let ok = v.len() <= 64
+                            && v.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                        if !ok {
+                            return Err("a metadata column name (letters, digits, _ or -)".into());
+                        }
+                        p.power_segment = v.to_string();
+                    }
+                    "vtop" => p.top_versions = parse_u32_in(v, 1, 1000)?,
+                    "anomz" => p.anomaly_z = parse_f64_in(v, 0.0, 1000.0)?,
+                    "anomk" => p.anomaly_weeks = parse_u32_in(v, 1, 52)?,
                     _ => {}
                 }
                 Ok(())
@@ -719,6 +827,20 @@ impl Params {
             "topn" => self.top_segments.to_string(),
             "partitions" => self.partitions.to_string(),
             "topk" => self.top_users.to_string(),
+            "rgran" => self.retention_granularity.key().into(),
+            "lgran" => self.lifecycle_granularity.key().into(),
+            "rspan" => self.retention_span.to_string(),
+            "cohort" => match self.cohort_by {
+                CohortBy::FirstSeen => "first".into(),
+                CohortBy::Join => "join".into(),
+            },
+            "rstart" => self.retention_start_actions.join(","),
+            "rreturn" => self.retention_return_actions.join(","),
+            "power" => self.power_pct.to_string(),
+            "pseg" => self.power_segment.clone(),
+            "vtop" => self.top_versions.to_string(),
+            "anomz" => self.anomaly_z.to_string(),
+            "anomk" => self.anomaly_weeks.to_string(),
             _ => return None,
         })
     }
@@ -936,6 +1058,21 @@ mod tests {
                 top_segments: rng.random_range(1..=100),
                 partitions: rng.random_range(1..=100_000),
                 top_users: rng.random_range(1..=1000),
+                retention_granularity: Granularity::ALL[rng.random_range(0..3)],
+                lifecycle_granularity: Granularity::ALL[rng.random_range(0..3)],
+                retention_span: rng.random_range(1..=1000),
+                cohort_by: if rng.random_bool(0.5) {
+                    CohortBy::FirstSeen
+                } else {
+                    CohortBy::Join
+                },
+                retention_start_actions: pick_list(&mut rng, 0),
+                retention_return_actions: pick_list(&mut rng, 0),
+                power_pct: rng.random_range(0.001..99.999),
+                power_segment: ["country", "device_type", "plan_x"][rng.random_range(0..3)].into(),
+                top_versions: rng.random_range(1..=1000),
+                anomaly_z: rng.random_range(0.01..999.0),
+                anomaly_weeks: rng.random_range(1..=52),
             };
             let q = p.to_query();
             let (back, issues, rest) = Params::from_query(&q);

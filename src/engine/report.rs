@@ -26,7 +26,10 @@ use super::calendar::{self, DayCalendar};
 use super::join::{self, JoinReport, SegmentPlan, FILTERED};
 use super::metadata::MetadataTable;
 use super::outliers::{self, OutlierReport};
-use super::params::{ActivityDefinition, Date, DuplicatePolicy, OutlierDetector, Params};
+use super::params::{
+    ActivityDefinition, Date, DuplicatePolicy, Granularity, OutlierDetector, Params,
+};
+use super::retention::{self, LifecycleReport, PeriodAxis, RetentionReport, UserDays};
 use super::sessions::{CountDistribution, SessionMetrics, SessionRules};
 use super::skew::{self, SkewReport};
 use super::store::{DurationMs, EventStore};
@@ -124,6 +127,12 @@ pub struct MetricsReport {
     pub join: Option<JoinReport>,
     pub segments: Option<SegmentBreakdown>,
     pub skew: SkewReport,
+    /// Retention cohorts (docs/METRICS.md § Retention).
+    #[serde(default)]
+    pub retention: RetentionReport,
+    /// New / returning / resurrecting / dormant per period (§ Lifecycle).
+    #[serde(default)]
+    pub lifecycle: LifecycleReport,
 }
 
 /// Describe the chosen definition with its knob values.
@@ -366,6 +375,13 @@ pub fn compute(
         })
         .collect();
     let page_view = store.actions.position("page_view").map(|i| i as u16);
+    let flags = |list: &[String]| -> Option<Vec<bool>> {
+        (!list.is_empty()).then(|| names.iter().map(|a| in_list(list, a)).collect())
+    };
+    let start_flags = flags(&params.retention_start_actions);
+    let return_flags = flags(&params.retention_return_actions);
+    let meta_rows = join.as_ref().map(|j| &j.meta_row);
+    let mut user_days: Vec<UserDays> = Vec::new();
 
     // Event-duration threshold: known up front for the cap detector; otherwise a pre-pass.
     let mut buf: Vec<(u32, u32)> = Vec::new();
@@ -586,6 +602,40 @@ pub fn compute(
         intervals.clear();
         activity::active_intervals(&counts.0, window, min_count, &mut intervals);
         total.add_user(&intervals);
+        {
+            let active: Vec<(i32, i32)> = intervals
+                .iter()
+                .filter(|&&(a, b)| b >= first && a <= last)
+                .map(|&(a, b)| (a.max(first), b.min(last)))
+                .collect();
+            let join_day = match (meta_rows, metadata) {
+                (Some(mr), Some(m)) => mr
+                    .get(ui)
+                    .and_then(|&r| m.join_day.get(r as usize).copied().flatten()),
+                _ => None,
+            };
+            let start_day = start_flags.as_ref().and_then(|f| {
+                buf.iter()
+                    .find(|&&(row, _)| f[actions[row as usize] as usize])
+                    .map(|&(_, di)| first + di as i32)
+            });
+            let return_days = return_flags.as_ref().map(|f| {
+                let mut v: Vec<i32> = Vec::new();
+                for &(row, di) in buf.iter() {
+                    let d = first + di as i32;
+                    if f[actions[row as usize] as usize] && v.last() != Some(&d) {
+                        v.push(d);
+                    }
+                }
+                v
+            });
+            user_days.push(UserDays {
+                active,
+                join_day,
+                start_day,
+                return_days,
+            });
+        }
         if let Some(ub) = user_bucket {
             if let Some(s) = segs.get_mut(ub as usize) {
                 s.users += 1;
@@ -632,6 +682,32 @@ pub fn compute(
     let active_time =
         outliers::outlier_report("session_active_ms", &session_active, None, params).before;
     let activity = total.finish(&periods);
+    let last_partial = |g: Granularity| -> bool {
+        days > 0
+            && match g {
+                Granularity::Day => false,
+                Granularity::Week => calendar::weekday(last + 1) != params.week_start,
+                Granularity::Month => calendar::year_month(last + 1) == calendar::year_month(last),
+            }
+    };
+    let rg = params.retention_granularity;
+    let retention = retention::retention(
+        &user_days,
+        start_flags.is_some(),
+        &PeriodAxis::new(rg, first, days, &periods),
+        rg,
+        params.cohort_by,
+        params.retention_span,
+        last_partial(rg),
+    );
+    let lg = params.lifecycle_granularity;
+    let lifecycle = retention::lifecycle(
+        &user_days,
+        &PeriodAxis::new(lg, first, days, &periods),
+        lg,
+        params.cohort_by,
+        last_partial(lg),
+    );
 
     let segments = plan.as_ref().map(|p| SegmentBreakdown {
         column: p.column.clone(),
@@ -703,5 +779,7 @@ pub fn compute(
         join: join.map(|j| j.report),
         segments,
         skew,
+        retention,
+        lifecycle,
     })
 }
