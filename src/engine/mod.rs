@@ -2,6 +2,7 @@
 //! and to wasm32 for the Web Worker. Every metric is defined here, once.
 
 pub mod activity;
+pub mod anomalies;
 pub mod builder;
 pub mod calendar;
 pub mod dataset;
@@ -12,6 +13,7 @@ pub mod metadata;
 pub mod outliers;
 pub mod overview;
 pub mod params;
+pub mod power;
 pub mod quality;
 pub mod report;
 pub mod retention;
@@ -19,6 +21,7 @@ pub mod sample;
 pub mod sessions;
 pub mod skew;
 pub mod store;
+pub mod versions;
 
 pub use builder::{StoreBuilder, UserKeyRef};
 pub use dataset::Dataset;

@@ -22,6 +22,7 @@ use thiserror::Error;
 use super::activity::{
     self, ActiveSeries, ActivityAccumulator, DailyCounts, PeriodActives, Periods,
 };
+use super::anomalies::{self, AnomalyReport};
 use super::calendar::{self, DayCalendar};
 use super::join::{self, JoinReport, SegmentPlan, FILTERED};
 use super::metadata::MetadataTable;
@@ -29,10 +30,12 @@ use super::outliers::{self, OutlierReport};
 use super::params::{
     ActivityDefinition, Date, DuplicatePolicy, Granularity, OutlierDetector, Params,
 };
+use super::power::{self, PowerReport, UserTotals};
 use super::retention::{self, LifecycleReport, PeriodAxis, RetentionReport, UserDays};
 use super::sessions::{CountDistribution, SessionMetrics, SessionRules};
 use super::skew::{self, SkewReport};
 use super::store::{DurationMs, EventStore};
+use super::versions::{self, VersionReport};
 
 /// Version of the [`MetricsReport`] JSON schema (docs/METRICS.md).
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
@@ -133,6 +136,15 @@ pub struct MetricsReport {
     /// New / returning / resurrecting / dormant per period (§ Lifecycle).
     #[serde(default)]
     pub lifecycle: LifecycleReport,
+    /// Top users by interaction time and active days (§ Power users).
+    #[serde(default)]
+    pub power_users: PowerReport,
+    /// Duration percentiles per app version and device type (§ App versions).
+    #[serde(default)]
+    pub versions: VersionReport,
+    /// Days far from the same-weekday baseline (§ Anomalies).
+    #[serde(default)]
+    pub anomalies: AnomalyReport,
 }
 
 /// Describe the chosen definition with its knob values.
@@ -382,6 +394,14 @@ pub fn compute(
     let return_flags = flags(&params.retention_return_actions);
     let meta_rows = join.as_ref().map(|j| &j.meta_row);
     let mut user_days: Vec<UserDays> = Vec::new();
+    let mut user_totals: Vec<UserTotals> = Vec::new();
+    let mut version_events: Vec<(u16, u16, i32)> = Vec::new();
+    let power_col = metadata.and_then(|m| m.column(&params.power_segment));
+    let device_col = metadata.and_then(|m| m.column("device_type"));
+    let meta_value = |col: Option<&super::metadata::MetaColumn>, ui: usize| -> Option<u16> {
+        let r = *meta_rows?.get(ui)?;
+        col?.values.get(r as usize).copied()
+    };
 
     // Event-duration threshold: known up front for the cap detector; otherwise a pre-pass.
     let mut buf: Vec<(u32, u32)> = Vec::new();
@@ -491,6 +511,8 @@ pub fn compute(
         bounds.push((begin, n));
         sessions_per_user.push(bounds.len() as i64);
 
+        let user_device = meta_value(device_col, ui).unwrap_or(0);
+        let active_from = session_active.len();
         counts.clear();
         for &(b, e) in &bounds {
             let (rb, db) = buf[b];
@@ -524,6 +546,7 @@ pub fn compute(
                 events_per_day[di as usize] += 1;
                 match durations[row].get() {
                     Some(v) => {
+                        version_events.push((store.app_version[row], user_device, v as i32));
                         if !pre_pass {
                             event_durations.push(durations[row].0);
                         }
@@ -629,6 +652,17 @@ pub fn compute(
                 }
                 v
             });
+            user_totals.push(UserTotals {
+                key: store.users.get(ui).to_string(),
+                duration_ms: session_active[active_from..].iter().sum(),
+                active_days: active.iter().map(|&(a, b)| (b - a + 1) as u64).sum(),
+                label: power_col.zip(meta_value(power_col, ui)).map(|(c, id)| {
+                    match c.dict.get(id as usize) {
+                        "" => versions::NONE_LABEL.to_string(),
+                        s => s.to_string(),
+                    }
+                }),
+            });
             user_days.push(UserDays {
                 active,
                 join_day,
@@ -699,6 +733,24 @@ pub fn compute(
         params.cohort_by,
         params.retention_span,
         last_partial(rg),
+    );
+    let power_users = power::power_users(
+        &user_totals,
+        params.power_pct,
+        power_col.map(|c| c.name.clone()),
+    );
+    let versions = versions::version_report(
+        &version_events,
+        store.app_versions.values(),
+        device_col.map(|c| c.dict.values()),
+        params.top_versions,
+    );
+    let anomalies = anomalies::anomalies(
+        first,
+        &activity.dau,
+        &events_per_day,
+        params.anomaly_z,
+        params.anomaly_weeks,
     );
     let lg = params.lifecycle_granularity;
     let lifecycle = retention::lifecycle(
@@ -781,5 +833,8 @@ pub fn compute(
         skew,
         retention,
         lifecycle,
+        power_users,
+        versions,
+        anomalies,
     })
 }
