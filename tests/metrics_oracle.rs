@@ -26,11 +26,11 @@ const HOUR: i64 = 3_600_000;
 /// Parameter sets (permalink query strings). `seg=country` is always on so per-country DAU is
 /// compared too.
 const CASES: &[&str] = &[
-    "seg=country&topn=50",
+    "seg=country&topn=50&power=5&vtop=100",
     "tz=America%2FNew_York&gap=5m&def=core&k=2&mau=28&wstart=sun&seg=country&topn=50",
     "tz=America%2FNew_York&gap=10m&def=session&minsess=2m&midnight=1&seg=country&topn=50",
     "tz=Europe%2FBerlin&gap=1h&def=core&k=1&strict=1&from=2023-03-01&to=2023-11-15&seg=country&topn=50",
-    "def=custom&actions=create,edit&cmin=3&win=14&minsess=5m&outlier=pct&pct=95&policy=cap&seg=country&topn=50",
+    "def=custom&actions=create,edit&cmin=3&win=14&minsess=5m&outlier=pct&pct=95&policy=cap&seg=country&topn=50&rspan=8&power=10",
     "tz=America%2FNew_York&def=session&minsess=30m&gap=45m&maxlen=off&outlier=cap&cap=1h&policy=filter&dups=drop&wstart=wed&seg=country&topn=50",
     "gap=1m&inactive=&def=minimal&actions=page_view&mau=7&outlier=pct&pct=90&policy=filter&dups=drop&seg=country&topn=50",
 ];
@@ -370,6 +370,79 @@ fn compare(r: &MetricsReport, o: &Value, p: &Params) -> Vec<String> {
         });
         check(name, &mine == ov, format!("engine {mine} vs oracle {ov}"));
     }
+    let wk = |d: i32| (d as i64 + 3 - ws + 7_000_000) / 7;
+    if let Some(ret) = o.get("retention_weekly").and_then(|v| v.as_object()) {
+        let mine: serde_json::Map<String, Value> = r
+            .retention
+            .cohorts
+            .iter()
+            .filter(|c| c.size > 0)
+            .map(|c| {
+                let key = wk(c.start.map_or(0, |d| d.0)).to_string();
+                let v = serde_json::json!({"size": c.size, "retained": c.retained, "cumulative": c.cumulative});
+                (key, v)
+            })
+            .collect();
+        check(
+            "weekly retention",
+            &mine == ret,
+            format!("engine {mine:?} vs oracle {ret:?}"),
+        );
+        let life: serde_json::Map<String, Value> = r
+            .lifecycle
+            .periods
+            .iter()
+            .filter(|x| x.new + x.returning + x.resurrecting + x.dormant > 0)
+            .map(|x| {
+                let key = wk(x.start.map_or(0, |d| d.0)).to_string();
+                (
+                    key,
+                    serde_json::json!([x.new, x.returning, x.resurrecting, x.dormant]),
+                )
+            })
+            .collect();
+        let o_life = o["lifecycle_weekly"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        check(
+            "weekly lifecycle",
+            life == o_life,
+            format!("engine {life:?} vs oracle {o_life:?}"),
+        );
+    }
+    let pu = &r.power_users;
+    for (name, rank, key) in [
+        ("power users by duration", &pu.by_duration, "ms"),
+        ("power users by active days", &pu.by_active_days, "days"),
+    ] {
+        let mine = serde_json::json!([rank.users, rank.top_total, rank.all_total]);
+        check(
+            name,
+            mine == o["power"][key],
+            format!("engine {mine} vs oracle {}", o["power"][key]),
+        );
+    }
+    let o_v = o["versions"].as_object().expect("versions");
+    let mut listed = 0;
+    for g in r.versions.versions.iter().filter(|g| g.label != "other") {
+        listed += 1;
+        let mine = serde_json::json!([g.events, g.p50_ms, g.p95_ms, g.p99_ms]);
+        check(
+            "version percentiles",
+            o_v.get(&g.label) == Some(&mine),
+            format!(
+                "{}: engine {mine} vs oracle {:?}",
+                g.label,
+                o_v.get(&g.label)
+            ),
+        );
+    }
+    check(
+        "versions listed",
+        listed == o_v.len().min(p.top_versions as usize),
+        format!("{listed} vs {}", o_v.len()),
+    );
     let segs = r.segments.as_ref().expect("seg=country breakdown");
     let o_c = o["country_dau"].as_object().expect("country_dau");
     for (label, dau) in o_c {

@@ -202,6 +202,78 @@ def one_case(con, p):
     res["session_duration"] = stats("dur", "sess")
     res["event_duration"] = stats("duration_ms", "e2")
 
+
+    # Weekly retention (recurring and cumulative) and lifecycle, from the active days `act`.
+    wk = lambda d: f"(({d}) + 3 - {ws} + 7000000) // 7"
+    w_first = q(con, f"SELECT {wk(first)}")[0][0]
+    w_last = q(con, f"SELECT {wk(last)}")[0][0]
+    con.execute(f"CREATE OR REPLACE TABLE uw AS SELECT DISTINCT user_id, {wk('d')} AS w FROM act")
+    con.execute("CREATE OR REPLACE TABLE uf AS SELECT user_id, min(w) AS f, max(w) AS l FROM uw GROUP BY user_id")
+    if p["retention_granularity"] == "week" and p["cohort_by"] == "first_seen" and not p["retention_start_actions"] and not p["retention_return_actions"]:
+        c_min = max(w_first, w_last + 1 - p["retention_span"])
+        cohorts = {}
+        for c, size in q(con, f"SELECT f, count(*) FROM uf WHERE f >= {c_min} GROUP BY f"):
+            cohorts[c] = {"size": size, "retained": [0] * (w_last - c + 1), "cumulative": [0] * (w_last - c + 1)}
+        for c, n, k in q(con, f"SELECT f, w - f, count(*) FROM uw JOIN uf USING (user_id) WHERE f >= {c_min} GROUP BY ALL"):
+            cohorts[c]["retained"][n] = k
+        # Cumulative[n]: users whose last active week is ≥ cohort + n.
+        for c, n, k in q(con, f"""SELECT f, n, count(*) FROM (SELECT f, unnest(generate_series(0, l - f)) AS n FROM uf WHERE f >= {c_min})
+                                 GROUP BY ALL"""):
+            cohorts[c]["cumulative"][n] = k
+        res["retention_weekly"] = {str(c): v for c, v in cohorts.items()}
+        res["lifecycle_weekly"] = {}
+        for w, new, ret, resur in q(
+            con,
+            """SELECT a.w, count(*) FILTER (a.w = u.f), count(*) FILTER (a.w <> u.f AND b.user_id IS NOT NULL),
+                      count(*) FILTER (a.w <> u.f AND b.user_id IS NULL)
+               FROM uw a JOIN uf u USING (user_id) LEFT JOIN uw b ON b.user_id = a.user_id AND b.w = a.w - 1
+               GROUP BY a.w""",
+        ):
+            res["lifecycle_weekly"][str(w)] = [new, ret, resur, 0]
+        for w, n in q(
+            con,
+            f"""SELECT b.w + 1, count(*) FROM uw b LEFT JOIN uw a ON a.user_id = b.user_id AND a.w = b.w + 1
+                WHERE a.user_id IS NULL AND b.w + 1 <= {w_last} GROUP BY ALL""",
+        ):
+            res["lifecycle_weekly"].setdefault(str(w), [0, 0, 0, 0])[3] = n
+
+    # Power users: top ceil(users * pct / 100) by policy-applied duration and by active days.
+    t = threshold("duration_ms", "e2")
+    # NOT NULL: DuckDB's least() skips NULLs, so least(NULL, t) would be t.
+    expr, keep = "duration_ms", "duration_ms IS NOT NULL"
+    if t is not None and pol == "filter":
+        keep += f" AND duration_ms <= {t}"
+    if t is not None and pol == "cap":
+        expr = f"least(duration_ms, {t})"
+    con.execute(
+        f"""CREATE OR REPLACE TABLE ut AS
+            SELECT user_id, coalesce(sum({expr}) FILTER ({keep}), 0) AS ms,
+                   (SELECT count(*) FROM act a WHERE a.user_id = e2.user_id) AS days
+            FROM e2 GROUP BY user_id"""
+    )
+    n_users = q(con, "SELECT count(*) FROM ut")[0][0]
+    import math
+    n_top = min(n_users, math.ceil(n_users * p["power_pct"] / 100.0))
+    res["power"] = {}
+    for col in ["ms", "days"]:
+        top, total = q(
+            con,
+            f"""SELECT coalesce(sum({col}) FILTER (rn <= {n_top}), 0), coalesce(sum({col}), 0) FROM (
+                  SELECT {col}, row_number() OVER (ORDER BY {col} DESC, user_id) AS rn FROM ut)""",
+        )[0]
+        res["power"][col] = [n_top, int(top), int(total)]
+
+    # Raw event durations per app version: exact percentiles.
+    res["versions"] = {
+        v: [n, p50, p95, p99]
+        for v, n, p50, p95, p99 in q(
+            con,
+            """SELECT coalesce(app_version, '(none)'), count(*), quantile_cont(duration_ms, 0.5),
+                      quantile_cont(duration_ms, 0.95), quantile_cont(duration_ms, 0.99)
+               FROM e2 WHERE duration_ms IS NOT NULL GROUP BY 1""",
+        )
+    }
+
     # Per-country DAU: metadata de-duplicated by "last row wins"; users without a row are
     # "(no metadata)".
     con.execute(
