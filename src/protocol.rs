@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::ingest::{ColumnMapping, DatasetSchema};
 use crate::engine::overview::DatasetOverview;
-use crate::engine::quality::QualityReport;
+use crate::engine::quality::{MetadataCoverage, MetadataQuality, QualityReport};
 
 /// A request or response with the id that ties them together.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +28,8 @@ pub enum Request {
     LoadSample { seed: u64, users: u32 },
     /// Load event files; their bytes travel as transferred buffers in the order of `names`.
     LoadFiles { names: Vec<String> },
+    /// Load a user-metadata file (or folder) for the current events, same transfer convention.
+    LoadMetadata { names: Vec<String> },
 }
 
 /// Where a long operation is.
@@ -50,6 +52,16 @@ pub struct Loaded {
     pub quality: Option<QualityReport>,
 }
 
+/// What the UI learns about freshly loaded metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetadataLoaded {
+    pub source: String,
+    /// Categorical columns available for segments.
+    pub columns: Vec<String>,
+    pub quality: MetadataQuality,
+    pub coverage: MetadataCoverage,
+}
+
 /// What the worker answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -59,6 +71,8 @@ pub enum Response {
     Progress(Progress),
     /// A dataset was loaded and replaced the previous one.
     Loaded(Box<Loaded>),
+    /// User metadata was loaded and attached to the current events.
+    MetadataLoaded(Box<MetadataLoaded>),
     /// The request failed; the previously loaded data is still in place.
     Failed {
         message: String,

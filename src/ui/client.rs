@@ -16,6 +16,13 @@ use crate::protocol::{self, Envelope, Request, Response};
 
 type Handler = Rc<dyn Fn(Response)>;
 
+/// What dropped files are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Events,
+    Metadata,
+}
+
 struct Inner {
     worker: RefCell<Option<Worker>>,
     next_id: Cell<u64>,
@@ -77,7 +84,7 @@ impl EngineClient {
     }
 
     /// Read the files' bytes and transfer them (no copy) to the worker.
-    pub fn load_files(&self, files: Vec<File>) {
+    pub fn load_files(&self, files: Vec<File>, kind: FileKind) {
         let id = self.next_load_id();
         let inner = self.inner.get_value();
         (inner.handler)(Response::Progress(protocol::Progress {
@@ -118,7 +125,11 @@ impl EngineClient {
             if inner.current_load.get() != id {
                 return; // superseded while reading
             }
-            let json = protocol::encode(id, &Request::LoadFiles { names });
+            let request = match kind {
+                FileKind::Events => Request::LoadFiles { names },
+                FileKind::Metadata => Request::LoadMetadata { names },
+            };
+            let json = protocol::encode(id, &request);
             post(&inner, &json, Some(buffers));
         });
     }

@@ -11,7 +11,7 @@ use web_sys::{
     FileSystemFileEntry, HtmlInputElement,
 };
 
-use super::client::EngineClient;
+use super::client::{EngineClient, FileKind};
 
 #[component]
 pub fn DropZone() -> impl IntoView {
@@ -25,17 +25,19 @@ pub fn DropZone() -> impl IntoView {
         }
     });
 
-    let on_pick = move |ev: leptos::ev::Event| {
+    let pick = move |ev: leptos::ev::Event, kind: FileKind| {
         let input: HtmlInputElement = event_target(&ev);
         if let Some(list) = input.files() {
             let files: Vec<File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
             if !files.is_empty() {
-                client.load_files(files);
+                client.load_files(files, kind);
             }
         }
         // Allow picking the same file again.
         input.set_value("");
     };
+    let on_pick = move |ev| pick(ev, FileKind::Events);
+    let on_pick_metadata = move |ev| pick(ev, FileKind::Metadata);
     let on_drop = move |ev: DragEvent| {
         ev.prevent_default();
         set_hover.set(false);
@@ -64,7 +66,7 @@ pub fn DropZone() -> impl IntoView {
                 }
             }
             if !files.is_empty() {
-                client.load_files(files);
+                client.load_files(files, FileKind::Events);
             }
         });
     };
@@ -88,6 +90,10 @@ pub fn DropZone() -> impl IntoView {
                 <label class="button">
                     "Choose folder…"
                     <input id="folder-input" type="file" node_ref=folder_input on:change=on_pick class="visually-hidden" />
+                </label>
+                <label class="button secondary" title="A table of user_id, join_date, country, device_type, subscription_type">
+                    "Add user metadata…"
+                    <input id="metadata-input" type="file" multiple accept=".parquet,.csv,.tsv,.txt" on:change=on_pick_metadata class="visually-hidden" />
                 </label>
             </div>
         </section>

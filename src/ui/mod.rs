@@ -6,10 +6,11 @@ use leptos::prelude::*;
 mod charts;
 mod client;
 mod dropzone;
+mod quality;
 
 use crate::engine::ingest::DatasetSchema;
 use crate::engine::overview::DatasetOverview;
-use crate::protocol::{Progress, Response};
+use crate::protocol::{Loaded, MetadataLoaded, Progress, Response};
 use client::EngineClient;
 
 /// Mount the app on `<body>`.
@@ -29,6 +30,8 @@ pub enum LoadState {
 fn App() -> impl IntoView {
     let (overview, set_overview) = signal::<Option<DatasetOverview>>(None);
     let (schema, set_schema) = signal::<Option<DatasetSchema>>(None);
+    let (loaded, set_loaded) = signal::<Option<Loaded>>(None);
+    let (metadata, set_metadata) = signal::<Option<MetadataLoaded>>(None);
     let (load_state, set_load_state) = signal(LoadState::Loading(Progress {
         stage: "starting the engine".into(),
         done: 0,
@@ -37,9 +40,15 @@ fn App() -> impl IntoView {
     let client = EngineClient::new(move |response| match response {
         Response::Ready => {}
         Response::Progress(p) => set_load_state.set(LoadState::Loading(p)),
-        Response::Loaded(loaded) => {
-            set_overview.set(Some(loaded.overview));
-            set_schema.set(loaded.schema);
+        Response::Loaded(l) => {
+            set_overview.set(Some(l.overview.clone()));
+            set_schema.set(l.schema.clone());
+            set_loaded.set(Some(*l));
+            set_metadata.set(None);
+            set_load_state.set(LoadState::Idle);
+        }
+        Response::MetadataLoaded(m) => {
+            set_metadata.set(Some(*m));
             set_load_state.set(LoadState::Idle);
         }
         Response::Failed { message } => set_load_state.set(LoadState::Failed(message)),
@@ -60,6 +69,7 @@ fn App() -> impl IntoView {
             </aside>
             <section class="charts" aria-label="Charts">
                 <charts::EventsPerDay overview=overview />
+                <quality::QualityPanel loaded=loaded metadata=metadata />
             </section>
         </main>
     }

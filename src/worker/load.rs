@@ -3,21 +3,29 @@
 use crate::engine::ingest::{self, InputFile, LoadOptions};
 use crate::engine::overview::DatasetOverview;
 use crate::engine::Dataset;
-use crate::protocol::{Loaded, Response};
+use crate::protocol::{Loaded, MetadataLoaded, Response};
 
 use super::{progress, STATE};
 
-pub(super) fn load_files(id: u64, names: Vec<String>, buffers: Vec<Vec<u8>>) -> Response {
-    let source = names.join(", ");
-    let files: Vec<InputFile> = names
+fn input_files(names: Vec<String>, buffers: Vec<Vec<u8>>) -> Vec<InputFile> {
+    names
         .into_iter()
         .zip(buffers)
         .map(|(name, bytes)| InputFile::new(name, bytes))
-        .collect();
-    let opts = LoadOptions {
+        .collect()
+}
+
+fn options() -> LoadOptions {
+    LoadOptions {
         now_ms: js_sys::Date::now() as i64,
         ..LoadOptions::default()
-    };
+    }
+}
+
+pub(super) fn load_files(id: u64, names: Vec<String>, buffers: Vec<Vec<u8>>) -> Response {
+    let source = names.join(", ");
+    let files = input_files(names, buffers);
+    let opts = options();
     let result = ingest::inspect(&files).and_then(|schema| {
         let mapping = schema.detect_mapping()?;
         ingest::load_events(&files, &mapping, &opts, &mut |p| {
@@ -50,4 +58,48 @@ pub(super) fn load_files(id: u64, names: Vec<String>, buffers: Vec<Vec<u8>>) -> 
             message: err.to_string(),
         },
     }
+}
+
+pub(super) fn load_metadata(id: u64, names: Vec<String>, buffers: Vec<Vec<u8>>) -> Response {
+    let source = names.join(", ");
+    let files = input_files(names, buffers);
+    let result = ingest::load_metadata(&files, None, &options(), &mut |p| {
+        progress(
+            id,
+            &format!("decoding {}", p.file),
+            p.rows_done,
+            p.rows_total,
+        )
+    });
+    drop(files);
+    let loaded = match result {
+        Ok(l) => l,
+        Err(err) => {
+            return Response::Failed {
+                message: err.to_string(),
+            }
+        }
+    };
+    STATE.with(|s| {
+        let mut state = s.borrow_mut();
+        let Some(dataset) = state.dataset.as_mut() else {
+            return Response::Failed {
+                message: "Load events before their user metadata.".into(),
+            };
+        };
+        let coverage = ingest::metadata_coverage(&dataset.events, &loaded.table);
+        let columns = loaded
+            .table
+            .columns
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        dataset.metadata = Some(loaded.table);
+        Response::MetadataLoaded(Box::new(MetadataLoaded {
+            source,
+            columns,
+            quality: loaded.quality,
+            coverage,
+        }))
+    })
 }

@@ -71,20 +71,23 @@ fn handle(event: MessageEvent) {
     let id = envelope.id;
     let response = match envelope.body {
         Request::LoadSample { seed, users } => load_sample(id, seed, users),
-        Request::LoadFiles { names } => {
-            let buffers: Vec<Vec<u8>> = Reflect::get(&data, &"buffers".into())
-                .ok()
-                .map(|b| {
-                    Array::from(&b)
-                        .iter()
-                        .map(|buf| Uint8Array::new(&buf.unchecked_into::<ArrayBuffer>()).to_vec())
-                        .collect()
-                })
-                .unwrap_or_default();
-            load::load_files(id, names, buffers)
-        }
+        Request::LoadFiles { names } => load::load_files(id, names, buffers(&data)),
+        Request::LoadMetadata { names } => load::load_metadata(id, names, buffers(&data)),
     };
     post(id, &response);
+}
+
+/// Copy the transferred buffers into wasm memory (the one unavoidable copy).
+fn buffers(data: &JsValue) -> Vec<Vec<u8>> {
+    Reflect::get(data, &"buffers".into())
+        .ok()
+        .map(|b| {
+            Array::from(&b)
+                .iter()
+                .map(|buf| Uint8Array::new(&buf.unchecked_into::<ArrayBuffer>()).to_vec())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub(crate) fn progress(id: u64, stage: &str, done: u64, total: u64) {

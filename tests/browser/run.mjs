@@ -15,6 +15,7 @@ assert(fs.existsSync(path.join(DIST, 'index.html')), 'dist/index.html missing: b
 const FIX = fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-fixtures-'));
 execFileSync('python3', [path.join(ROOT, 'tests/fixtures/make_fixtures.py'), FIX], { stdio: 'inherit' });
 const manifest = JSON.parse(fs.readFileSync(path.join(FIX, 'manifest.json'), 'utf8'));
+const expected = JSON.parse(fs.readFileSync(path.join(FIX, 'expected.json'), 'utf8'));
 const rowsOf = (name) => {
   const n = manifest[name];
   assert(Number.isInteger(n), `manifest has no row count for ${name}`);
@@ -114,6 +115,34 @@ const tests = [
     await expectError(page, 'truncated or corrupt');
     await page.setInputFiles('#file-input', path.join(FIX, 'spark_int96_snappy.parquet'));
     await expectRows(page, rowsOf('spark_int96_snappy.parquet'), 'spark_int96_snappy.parquet');
+    await page.close();
+  }],
+  ['CSV with a header loads; the quality report counts read and dropped rows', async () => {
+    const { page, errors } = await openPage(context, `${base}/`);
+    await expectRows(page, sampleOverview.events);
+    await page.setInputFiles('#file-input', path.join(FIX, 'events.csv'));
+    await expectRows(page, expected['events.csv'].rows_loaded, 'events.csv');
+    assertEqual(await page.getAttribute('#q-rows-read', 'data-value'), String(rowsOf('events.csv')), 'rows read');
+    assertEqual(await page.getAttribute('#q-rows-loaded', 'data-value'), String(expected['events.csv'].rows_loaded), 'rows loaded');
+    assertEqual(await page.getAttribute('#dataset', 'data-users'), String(expected['events.csv'].users), 'users');
+    // Then user metadata for those events.
+    await page.setInputFiles('#metadata-input', path.join(FIX, 'metadata.csv'));
+    await page.waitForSelector(`#q-meta-users[data-value="${expected.metadata.rows_loaded}"]`, { timeout: LOAD_TIMEOUT });
+    assertEqual(await page.getAttribute('#q-meta-rows-read', 'data-value'), String(rowsOf('metadata.csv')), 'metadata rows read');
+    assertEqual(await page.getAttribute('#q-meta-duplicate-rows', 'data-value'), String(expected.metadata.duplicate_rows), 'metadata duplicates');
+    assertEqual(errors, [], 'console errors');
+    await page.close();
+  }],
+  ['a Spark output folder with Hive partitions loads as one dataset', async () => {
+    const { page, errors } = await openPage(context, `${base}/`);
+    await expectRows(page, sampleOverview.events);
+    await page.setInputFiles('#folder-input', path.join(FIX, 'partitioned'));
+    await page.waitForSelector(`#dataset[data-rows="${expected['partitioned/'].rows_loaded}"]`, { timeout: LOAD_TIMEOUT });
+    assertEqual(await page.getAttribute('#dataset', 'data-users'), String(expected['partitioned/'].users), 'users');
+    const schema = await page.textContent('#schema');
+    assert(schema.includes('date'), `partition column 'date' should be in the schema: ${schema}`);
+    assert(schema.includes('3 file(s)'), `three part files (bookkeeping files ignored): ${schema}`);
+    assertEqual(errors, [], 'console errors');
     await page.close();
   }],
   ['release build works under a sub-path (/pulse/)', async () => {
