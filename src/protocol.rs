@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::ingest::{ColumnMapping, DatasetSchema};
 use crate::engine::overview::DatasetOverview;
 use crate::engine::quality::{MetadataCoverage, MetadataQuality, QualityReport};
+use crate::engine::{MetricsReport, ParamIssue};
 
 /// A request or response with the id that ties them together.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +31,8 @@ pub enum Request {
     LoadFiles { names: Vec<String> },
     /// Load a user-metadata file (or folder) for the current events, same transfer convention.
     LoadMetadata { names: Vec<String> },
+    /// Compute every metric for the loaded data with the settings in a permalink query string.
+    Compute { query: String },
 }
 
 /// Where a long operation is.
@@ -62,6 +65,16 @@ pub struct MetadataLoaded {
     pub coverage: MetadataCoverage,
 }
 
+/// The result of a `Compute` request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Computed {
+    pub report: MetricsReport,
+    /// Settings that could not be used (their defaults were).
+    pub issues: Vec<ParamIssue>,
+    /// Engine time in milliseconds (measured by the worker).
+    pub compute_ms: f64,
+}
+
 /// What the worker answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -73,6 +86,8 @@ pub enum Response {
     Loaded(Box<Loaded>),
     /// User metadata was loaded and attached to the current events.
     MetadataLoaded(Box<MetadataLoaded>),
+    /// Every metric for the settings of a `Compute` request.
+    Computed(Box<Computed>),
     /// The request failed; the previously loaded data is still in place.
     Failed {
         message: String,

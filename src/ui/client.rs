@@ -15,6 +15,7 @@ use crate::engine::sample::SampleConfig;
 use crate::protocol::{self, Envelope, Request, Response};
 
 type Handler = Rc<dyn Fn(Response)>;
+type JsCallback = Closure<dyn FnMut(JsValue)>;
 
 /// What dropped files are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,9 +33,13 @@ struct Inner {
     /// The worker's wasm starts asynchronously and drops messages posted before its handler is
     /// installed, so requests wait here until it says `Ready`.
     ready: Cell<bool>,
+    /// Id of the compute request the worker is working on (0: none). Only one is in flight;
+    /// newer settings wait in `compute_pending`, replacing older ones, so work never queues up.
+    compute_in_flight: Cell<u64>,
+    compute_pending: RefCell<Option<String>>,
     pending: RefCell<Vec<(String, Option<Array>)>>,
     // Keep the JS callbacks alive as long as the worker.
-    callbacks: RefCell<Vec<Closure<dyn FnMut(JsValue)>>>,
+    callbacks: RefCell<Vec<JsCallback>>,
 }
 
 /// A cheap, copyable handle (lives in the reactive owner, usable from any closure).
@@ -51,6 +56,8 @@ impl EngineClient {
             current_load: Cell::new(0),
             handler: Rc::new(handler),
             ready: Cell::new(false),
+            compute_in_flight: Cell::new(0),
+            compute_pending: RefCell::new(None),
             pending: RefCell::new(Vec::new()),
             callbacks: RefCell::new(Vec::new()),
         });
@@ -81,6 +88,16 @@ impl EngineClient {
             },
         );
         self.inner.with_value(|inner| post(inner, &json, None));
+    }
+
+    /// Compute every metric for a permalink query; coalesced (see `compute_in_flight`).
+    pub fn compute(&self, query: String) {
+        let inner = self.inner.get_value();
+        if inner.compute_in_flight.get() != 0 {
+            *inner.compute_pending.borrow_mut() = Some(query);
+        } else {
+            send_compute(&inner, query);
+        }
     }
 
     /// Read the files' bytes and transfer them (no copy) to the worker.
@@ -133,6 +150,17 @@ impl EngineClient {
             post(&inner, &json, Some(buffers));
         });
     }
+}
+
+fn send_compute(inner: &Inner, query: String) {
+    let id = inner.next_id.get();
+    inner.next_id.set(id + 1);
+    inner.compute_in_flight.set(id);
+    post(
+        inner,
+        &protocol::encode(id, &Request::Compute { query }),
+        None,
+    );
 }
 
 fn post(inner: &Inner, json: &str, buffers: Option<Array>) {
@@ -193,7 +221,14 @@ fn spawn_worker(inner: &Rc<Inner>) {
                     }
                     return;
                 }
-                if id == inner.current_load.get() {
+                if id == inner.compute_in_flight.get() {
+                    inner.compute_in_flight.set(0);
+                    let pending = inner.compute_pending.borrow_mut().take();
+                    if let Some(query) = pending {
+                        send_compute(&inner, query);
+                    }
+                    (inner.handler)(body);
+                } else if id == inner.current_load.get() {
                     (inner.handler)(body);
                 }
             }
@@ -229,6 +264,7 @@ fn restart(inner: &Rc<Inner>) {
     }
     inner.ready.set(false);
     inner.pending.borrow_mut().clear();
+    inner.compute_in_flight.set(0);
     // Drop the old callbacks only after this call returns (we may be running inside one).
     let inner = inner.clone();
     wasm_bindgen_futures::spawn_local(async move {

@@ -5,13 +5,20 @@ use leptos::prelude::*;
 
 mod charts;
 mod client;
+mod controls;
 mod dropzone;
+mod permalink;
 mod quality;
 
 use crate::engine::ingest::DatasetSchema;
 use crate::engine::overview::DatasetOverview;
-use crate::protocol::{Loaded, MetadataLoaded, Progress, Response};
+use crate::engine::ParamIssue;
+use crate::protocol::{Computed, Loaded, MetadataLoaded, Progress, Response};
 use client::EngineClient;
+use controls::SetParam;
+use permalink::Nav;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 /// Mount the app on `<body>`.
 pub fn mount() {
@@ -32,6 +39,14 @@ fn App() -> impl IntoView {
     let (schema, set_schema) = signal::<Option<DatasetSchema>>(None);
     let (loaded, set_loaded) = signal::<Option<Loaded>>(None);
     let (metadata, set_metadata) = signal::<Option<MetadataLoaded>>(None);
+    let (computed, set_computed) = signal::<Option<Computed>>(None);
+    // The URL is the state. A malformed link: say which setting was wrong, use its default,
+    // and show the corrected link.
+    let (initial, initial_issues) = permalink::canonical(&permalink::current_search());
+    permalink::write(&initial, Nav::Replace);
+    let (query, set_query) = signal(initial);
+    let (issues, set_issues) = signal::<Vec<ParamIssue>>(initial_issues);
+    let (has_data, set_has_data) = signal(false);
     let (load_state, set_load_state) = signal(LoadState::Loading(Progress {
         stage: "starting the engine".into(),
         done: 0,
@@ -40,7 +55,9 @@ fn App() -> impl IntoView {
     let client = EngineClient::new(move |response| match response {
         Response::Ready => {}
         Response::Progress(p) => set_load_state.set(LoadState::Loading(p)),
+        Response::Computed(c) => set_computed.set(Some(*c)),
         Response::Loaded(l) => {
+            set_has_data.set(true);
             set_overview.set(Some(l.overview.clone()));
             set_schema.set(l.schema.clone());
             set_loaded.set(Some(*l));
@@ -56,6 +73,34 @@ fn App() -> impl IntoView {
     client.load_sample();
     provide_context(client);
 
+    // Recompute whenever the settings or the data change (coalesced in the client).
+    Effect::new(move |_| {
+        let q = query.get();
+        if has_data.get() {
+            client.compute(q);
+        }
+    });
+    provide_context(SetParam(Callback::new(
+        move |(key, value, nav): (&'static str, Option<String>, Nav)| {
+            let next = permalink::with_value(&query.get_untracked(), key, value.as_deref());
+            if next != query.get_untracked() {
+                permalink::write(&next, nav);
+                set_issues.set(Vec::new());
+                set_query.set(next);
+            }
+        },
+    )));
+    // Back / Forward: the address bar changed; adopt it.
+    let on_pop = Closure::<dyn FnMut()>::new(move || {
+        let (q, found) = permalink::canonical(&permalink::current_search());
+        set_issues.set(found);
+        set_query.set(q);
+    });
+    if let Some(w) = web_sys::window() {
+        let _ = w.add_event_listener_with_callback("popstate", on_pop.as_ref().unchecked_ref());
+    }
+    on_pop.forget();
+
     view! {
         <header class="topbar">
             <h1>"Pulse"</h1>
@@ -65,13 +110,35 @@ fn App() -> impl IntoView {
             <aside class="rail" aria-label="Data">
                 <dropzone::DropZone />
                 <LoadStatus state=load_state />
+                <controls::Controls query=query />
                 <DatasetFacts overview=overview schema=schema />
             </aside>
             <section class="charts" aria-label="Charts">
+                <ParamIssues issues=issues />
+                <charts::ActiveUsers computed=computed />
+                <charts::SessionsPerDay computed=computed />
                 <charts::EventsPerDay overview=overview />
                 <quality::QualityPanel loaded=loaded metadata=metadata />
             </section>
         </main>
+    }
+}
+
+/// Settings from the link that could not be used.
+#[component]
+fn ParamIssues(issues: ReadSignal<Vec<ParamIssue>>) -> impl IntoView {
+    move || {
+        let list = issues.get();
+        (!list.is_empty()).then(|| {
+            view! {
+                <div class="status error" id="param-issues" role="alert">
+                    <strong>"Some settings in this link could not be used:"</strong>
+                    <ul>
+                        {list.into_iter().map(|i| view! { <li data-key=i.key.clone()>{i.to_string()}</li> }).collect_view()}
+                    </ul>
+                </div>
+            }
+        })
     }
 }
 
@@ -138,7 +205,7 @@ pub fn format_count(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -14,8 +14,8 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::engine::overview::DatasetOverview;
 use crate::engine::sample::SampleConfig;
-use crate::engine::Dataset;
-use crate::protocol::{self, Envelope, Loaded, Progress, Request, Response};
+use crate::engine::{self, Dataset, Params};
+use crate::protocol::{self, Computed, Envelope, Loaded, Progress, Request, Response};
 
 mod load;
 
@@ -73,8 +73,41 @@ fn handle(event: MessageEvent) {
         Request::LoadSample { seed, users } => load_sample(id, seed, users),
         Request::LoadFiles { names } => load::load_files(id, names, buffers(&data)),
         Request::LoadMetadata { names } => load::load_metadata(id, names, buffers(&data)),
+        Request::Compute { query } => compute(&query),
     };
     post(id, &response);
+}
+
+/// Parse the permalink settings and compute every metric on the loaded dataset.
+fn compute(query: &str) -> Response {
+    let (params, issues, _ui_keys) = Params::from_query(query);
+    let started = now_ms();
+    STATE.with(|s| {
+        let state = s.borrow();
+        let Some(dataset) = state.dataset.as_ref() else {
+            return Response::Failed {
+                message: "No data is loaded yet.".into(),
+            };
+        };
+        match engine::compute(&dataset.events, dataset.metadata.as_ref(), &params) {
+            Ok(report) => Response::Computed(Box::new(Computed {
+                report,
+                issues,
+                compute_ms: now_ms() - started,
+            })),
+            Err(err) => Response::Failed {
+                message: err.to_string(),
+            },
+        }
+    })
+}
+
+fn now_ms() -> f64 {
+    js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+        .ok()
+        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
+        .map(|p| p.now())
+        .unwrap_or(0.0)
 }
 
 /// Copy the transferred buffers into wasm memory (the one unavoidable copy).

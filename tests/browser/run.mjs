@@ -25,6 +25,29 @@ const rowsOf = (name) => {
 // The sample the app opens with, as the native engine computes it.
 const sampleOverview = JSON.parse(execFileSync(path.join(ROOT, 'target/debug/pulse'), ['overview', '--events', 'sample'], { encoding: 'utf8' }));
 
+/** Every metric for the sample as the native CLI computes it with permalink `params`. */
+const cliCache = new Map();
+function cliMetrics(params) {
+  if (!cliCache.has(params)) {
+    const out = execFileSync(path.join(ROOT, 'target/debug/pulse'), ['metrics', '--events', 'sample', '--params', params, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 28 });
+    cliCache.set(params, JSON.parse(out));
+  }
+  return cliCache.get(params);
+}
+const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+
+/** Wait until the active-users and sessions charts show the engine's numbers for `params`. */
+async function expectMetrics(page, params) {
+  const r = cliMetrics(params);
+  await page.waitForSelector(`#chart-active-users[data-query="${r.query}"][data-dau-sum="${sum(r.activity.dau)}"]`, { timeout: LOAD_TIMEOUT });
+  assertEqual(await page.getAttribute('#chart-active-users', 'data-mau-sum'), String(sum(r.activity.mau)), `MAU sum for ${params}`);
+  assertEqual(await page.getAttribute('#chart-active-users', 'data-wau-sum'), String(sum(r.activity.wau)), `WAU sum for ${params}`);
+  assertEqual(await page.getAttribute('#chart-sessions', 'data-sessions'), String(r.sessions.count), `sessions for ${params}`);
+  return r;
+}
+
+const search = (page) => new URL(page.url()).search.replace(/^\?/, '');
+
 const { server, base } = await serve(DIST);
 const { context } = await launch();
 const LOAD_TIMEOUT = 60_000;
@@ -143,6 +166,66 @@ const tests = [
     assert(schema.includes('date'), `partition column 'date' should be in the schema: ${schema}`);
     assert(schema.includes('3 file(s)'), `three part files (bookkeeping files ignored): ${schema}`);
     assertEqual(errors, [], 'console errors');
+    await page.close();
+  }],
+  ['dashboard: default metrics equal the engine, charts drawn', async () => {
+    const { page, errors } = await openPage(context, `${base}/`);
+    await expectMetrics(page, '');
+    for (const id of ['#chart-active-users', '#chart-sessions']) {
+      const ink = await inkFraction(page, `${id} canvas`);
+      assert(ink > 0.01, `${id} looks blank (ink ${ink})`);
+    }
+    await page.screenshot({ path: path.join(os.tmpdir(), 'pulse-dashboard.png'), fullPage: true });
+    assertEqual(errors, [], 'console errors');
+    await page.close();
+  }],
+  ['session gap: typed value updates the URL and sessions; reload and Back restore', async () => {
+    const { page } = await openPage(context, `${base}/`);
+    await expectMetrics(page, '');
+    await page.fill('#gap-input', '10');
+    await page.press('#gap-input', 'Enter');
+    await expectMetrics(page, 'gap=10m');
+    assertEqual(search(page), 'gap=10m', 'URL after changing the gap');
+    await page.reload();
+    await expectMetrics(page, 'gap=10m');
+    assertEqual(await page.inputValue('#gap-input'), '10', 'gap input after reload');
+    await page.goBack();
+    await expectMetrics(page, '');
+    assertEqual(search(page), '', 'URL after Back');
+    await page.close();
+  }],
+  ['gap slider drag: every step recomputes, Back returns to the value before the drag', async () => {
+    const { page } = await openPage(context, `${base}/`);
+    await expectMetrics(page, '');
+    for (const v of ['20', '15', '5']) {
+      await page.$eval('#gap-range', (el, v) => { el.value = v; el.dispatchEvent(new Event('input', { bubbles: true })); }, v);
+    }
+    await page.$eval('#gap-range', (el) => el.dispatchEvent(new Event('change', { bubbles: true })));
+    await expectMetrics(page, 'gap=5m');
+    assertEqual(search(page), 'gap=5m', 'URL after the drag');
+    await page.goBack();
+    await expectMetrics(page, '');
+    await page.close();
+  }],
+  ['activity definition, MAU window and time zone selects equal the engine', async () => {
+    const { page } = await openPage(context, `${base}/`);
+    await expectMetrics(page, '');
+    await page.selectOption('#ctl-def', 'core');
+    await expectMetrics(page, 'def=core');
+    await page.selectOption('#ctl-mau', '28');
+    await expectMetrics(page, 'def=core&mau=28');
+    await page.selectOption('#ctl-tz', 'America/New_York');
+    const r = await expectMetrics(page, 'tz=America%2FNew_York&def=core&mau=28');
+    assertEqual(search(page), r.query, 'URL is the canonical query');
+    await page.close();
+  }],
+  ['a malformed link names the bad settings and uses defaults', async () => {
+    const { page } = await openPage(context, `${base}/?gap=abc&tz=Mars%2FOlympus&def=core`);
+    await expectMetrics(page, 'def=core');
+    const text = await page.textContent('#param-issues');
+    assert(text.includes('gap') && text.includes('abc'), `names the bad gap: ${text}`);
+    assert(text.includes('tz') && text.includes('Mars/Olympus'), `names the bad time zone: ${text}`);
+    assertEqual(search(page), 'def=core', 'the corrected link keeps the good setting');
     await page.close();
   }],
   ['release build works under a sub-path (/pulse/)', async () => {
