@@ -782,7 +782,7 @@ impl Params {
     }
 
     /// The value of `key` as it would be written in the URL (`None` for an unset option).
-    fn value_of(&self, key: &str) -> Option<String> {
+    pub fn value_of(&self, key: &str) -> Option<String> {
         Some(match key {
             "v" => self.version.to_string(),
             "gap" => format_minutes(self.session_gap_mins),
