@@ -7,6 +7,9 @@
 //! Prints, per size: generation (stands in for load) and sort times, then the median of
 //! [`RUNS`] full recomputes ([`pulse::engine::compute`]) for several knob settings — each
 //! recompute is what a slider change costs after the one-time sort.
+//!
+//! `BENCH_SETTINGS=0,6` runs only those settings (indices into [`SETTINGS`]); `BENCH_RUNS=9`
+//! changes the number of recomputes per setting (default [`RUNS`]).
 
 use std::time::Instant;
 
@@ -42,6 +45,14 @@ fn main() {
     } else {
         sizes
     };
+    let only: Option<Vec<usize>> = std::env::var("BENCH_SETTINGS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect());
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(RUNS)
+        .max(1);
     for n in sizes {
         let cfg = SampleConfig::for_events(n, 42);
         // Generation into the builder (what a file load does, minus decoding).
@@ -76,12 +87,15 @@ fn main() {
             gen_ms,
             sort_ms
         );
-        for q in SETTINGS {
+        for (si, q) in SETTINGS.iter().copied().enumerate() {
+            if only.as_ref().is_some_and(|o| !o.contains(&si)) {
+                continue;
+            }
             let (p, issues, _) = Params::from_query(q);
             assert!(issues.is_empty(), "{q}: {issues:?}");
-            let mut times = Vec::with_capacity(RUNS);
+            let mut times = Vec::with_capacity(runs);
             let mut sessions = 0;
-            for _ in 0..RUNS {
+            for _ in 0..runs {
                 let t = Instant::now();
                 let r = compute(&ds.events, ds.metadata.as_ref(), &p).expect("compute");
                 times.push(t.elapsed().as_secs_f64() * 1e3);

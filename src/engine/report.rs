@@ -299,15 +299,66 @@ struct SegAcc {
     acc: ActivityAccumulator,
 }
 
+/// The large per-event and per-session vectors of a recompute, kept between recomputes on the
+/// same thread (see [`compute`]): a slider change then writes into memory that is already mapped
+/// instead of faulting in fresh pages (at 10M events these are ~170 MB). Contents never carry
+/// over: every vector is cleared before use.
+#[derive(Default)]
+struct Scratch {
+    buf: Vec<(u32, u32)>,
+    event_durations: Vec<i32>,
+    version_events: Vec<(u16, u16, i32)>,
+    session_durations: Vec<i64>,
+    session_active: Vec<i64>,
+    events_per_session: Vec<i64>,
+    sessions_per_user: Vec<i64>,
+    user_events: Vec<(u32, u64)>,
+}
+
+impl Scratch {
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.event_durations.clear();
+        self.version_events.clear();
+        self.session_durations.clear();
+        self.session_active.clear();
+        self.events_per_session.clear();
+        self.sessions_per_user.clear();
+        self.user_events.clear();
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
 /// Compute every metric of the report for `params`.
 ///
 /// Errors: an unknown time zone, a breakdown column the metadata lacks (or no metadata for a
 /// per-user column), a day axis over [`MAX_DAYS`], or knob values out of range when `params`
 /// was built by hand rather than parsed. Never panics on user data.
+///
+/// Memory: the large scratch vectors (per event and per session) are kept in a thread-local
+/// between calls and reused, so repeated recomputes on one thread (the worker, the benchmark)
+/// allocate them once; they hold no data between calls.
 pub fn compute(
     store: &EventStore,
     metadata: Option<&MetadataTable>,
     params: &Params,
+) -> Result<MetricsReport, MetricsError> {
+    let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    scratch.clear();
+    let out = compute_with(store, metadata, params, &mut scratch);
+    scratch.clear();
+    SCRATCH.with(|s| *s.borrow_mut() = scratch);
+    out
+}
+
+fn compute_with(
+    store: &EventStore,
+    metadata: Option<&MetadataTable>,
+    params: &Params,
+    scratch: &mut Scratch,
 ) -> Result<MetricsReport, MetricsError> {
     let tz = validate(params)?;
 
@@ -395,7 +446,8 @@ pub fn compute(
     let meta_rows = join.as_ref().map(|j| &j.meta_row);
     let mut user_days: Vec<UserDays> = Vec::new();
     let mut user_totals: Vec<UserTotals> = Vec::new();
-    let mut version_events: Vec<(u16, u16, i32)> = Vec::new();
+    let version_events = &mut scratch.version_events;
+    version_events.reserve(store.len());
     let power_col = metadata.and_then(|m| m.column(&params.power_segment));
     let device_col = metadata.and_then(|m| m.column("device_type"));
     let meta_value = |col: Option<&super::metadata::MetaColumn>, ui: usize| -> Option<u16> {
@@ -404,16 +456,17 @@ pub fn compute(
     };
 
     // Event-duration threshold: known up front for the cap detector; otherwise a pre-pass.
-    let mut buf: Vec<(u32, u32)> = Vec::new();
+    let buf = &mut scratch.buf;
     // i32 like the store column: half the memory traffic of i64 in the percentile passes.
-    let mut event_durations: Vec<i32> = Vec::with_capacity(store.len());
+    let event_durations = &mut scratch.event_durations;
+    event_durations.reserve(store.len());
     let pre_pass = params.outlier_detector != OutlierDetector::Cap;
     if pre_pass {
         let mut dc = 0;
         let mut fc = FilterCounts::default();
         for (u, rows) in store.users_with_rows() {
-            filter.user_events(u.0 as usize, rows, &mut dc, &mut fc, &mut buf);
-            for &(row, _) in &buf {
+            filter.user_events(u.0 as usize, rows, &mut dc, &mut fc, buf);
+            for &(row, _) in buf.iter() {
                 let d = store.duration_ms[row as usize];
                 if !d.is_null() {
                     event_durations.push(d.0);
@@ -422,7 +475,7 @@ pub fn compute(
         }
     }
     let event_threshold = if pre_pass {
-        outliers::detect_threshold(&event_durations, params)
+        outliers::detect_threshold(event_durations, params)
     } else {
         Some(params.outlier_cap_mins as i64 * 60_000)
     };
@@ -452,11 +505,11 @@ pub fn compute(
 
     let mut events_per_day = vec![0u64; days];
     let mut sessions_per_day = vec![0u64; days];
-    let mut session_durations: Vec<i64> = Vec::new();
-    let mut session_active: Vec<i64> = Vec::new();
-    let mut events_per_session: Vec<i64> = Vec::new();
-    let mut sessions_per_user: Vec<i64> = Vec::new();
-    let mut user_events: Vec<(u32, u64)> = Vec::new();
+    let session_durations = &mut scratch.session_durations;
+    let session_active = &mut scratch.session_active;
+    let events_per_session = &mut scratch.events_per_session;
+    let sessions_per_user = &mut scratch.sessions_per_user;
+    let user_events = &mut scratch.user_events;
     let mut counts = DailyCounts::default();
     let mut intervals: Vec<(i32, i32)> = Vec::new();
     let mut bounds: Vec<(usize, usize)> = Vec::new();
@@ -470,7 +523,7 @@ pub fn compute(
 
     for (u, rows) in store.users_with_rows() {
         let ui = u.0 as usize;
-        filter.user_events(ui, rows, &mut dup_cursor, &mut fc, &mut buf);
+        filter.user_events(ui, rows, &mut dup_cursor, &mut fc, buf);
         if buf.is_empty() {
             continue;
         }
@@ -700,21 +753,21 @@ pub fn compute(
     }
 
     // Results.
-    let session_threshold = outliers::detect_threshold(&session_durations, params);
+    let session_threshold = outliers::detect_threshold(session_durations, params);
     let session_report = outliers::outlier_report(
         "session_duration_ms",
-        &session_durations,
+        session_durations,
         session_threshold,
         params,
     );
     let event_report = outliers::outlier_report(
         "event_duration_ms",
-        &event_durations,
+        event_durations,
         event_threshold.filter(|_| !event_durations.is_empty()),
         params,
     );
     let active_time =
-        outliers::outlier_report("session_active_ms", &session_active, None, params).before;
+        outliers::outlier_report("session_active_ms", session_active, None, params).before;
     let activity = total.finish(&periods);
     let last_partial = |g: Granularity| -> bool {
         days > 0
@@ -740,7 +793,7 @@ pub fn compute(
         power_col.map(|c| c.name.clone()),
     );
     let versions = versions::version_report(
-        &version_events,
+        version_events,
         store.app_versions.values(),
         device_col.map(|c| c.dict.values()),
         params.top_versions,
@@ -821,8 +874,8 @@ pub fn compute(
         sessions: SessionMetrics {
             count: session_durations.len() as u64,
             per_day: sessions_per_day,
-            per_user: CountDistribution::from_values(&sessions_per_user),
-            events_per_session: CountDistribution::from_values(&events_per_session),
+            per_user: CountDistribution::from_values(sessions_per_user),
+            events_per_session: CountDistribution::from_values(events_per_session),
             duration: session_report,
             active_time,
         },

@@ -107,50 +107,42 @@ pub fn version_report(
             _ => NONE_LABEL.to_string(),
         }
     };
-    let mut by_version: Vec<Vec<i32>> = vec![Vec::new(); versions.len().max(1)];
-    for &(v, _, d) in events {
-        let v = (v as usize).min(by_version.len() - 1);
-        by_version[v].push(d);
-    }
+    let by_version = Groups::new(events, versions.len().max(1), |e| e.0);
     let mut ids: Vec<usize> = (0..by_version.len())
-        .filter(|&i| !by_version[i].is_empty())
+        .filter(|&i| !by_version.get(i).is_empty())
         .collect();
     let distinct = ids.len() as u64;
     let name = |i: usize| label(versions, i as u16);
     ids.sort_by(|&a, &b| {
-        by_version[b]
+        by_version
+            .get(b)
             .len()
-            .cmp(&by_version[a].len())
+            .cmp(&by_version.get(a).len())
             .then_with(|| version_cmp(&name(b), &name(a)))
     });
     let rest = ids.split_off(ids.len().min(top_n as usize));
     ids.sort_by(|&a, &b| version_cmp(&name(a), &name(b)));
     let mut out: Vec<GroupStats> = ids
         .iter()
-        .map(|&i| stats(&name(i), &by_version[i]))
+        .map(|&i| stats(&name(i), by_version.get(i)))
         .collect();
     if !rest.is_empty() {
         let pooled: Vec<i32> = rest
             .iter()
-            .flat_map(|&i| by_version[i].iter().copied())
+            .flat_map(|&i| by_version.get(i).iter().copied())
             .collect();
         out.push(stats(OTHER_LABEL, &pooled));
     }
     let devices = devices.map(|names| {
-        let mut by_dev: Vec<Vec<i32>> = vec![Vec::new(); names.len().max(1)];
-        for &(_, dv, d) in events {
-            let dv = (dv as usize).min(by_dev.len() - 1);
-            by_dev[dv].push(d);
-        }
-        let mut groups: Vec<(String, &Vec<i32>)> = by_dev
-            .iter()
-            .enumerate()
+        let by_dev = Groups::new(events, names.len().max(1), |e| e.1);
+        let mut groups: Vec<(String, &[i32])> = (0..by_dev.len())
+            .map(|i| (i, by_dev.get(i)))
             .filter(|(_, v)| !v.is_empty())
             .map(|(i, v)| (label(names, i as u16), v))
             .collect();
         groups.sort_by(|a, b| a.0.cmp(&b.0));
         DevicePerformance {
-            eta_squared: eta_squared(&groups.iter().map(|g| g.1.as_slice()).collect::<Vec<_>>()),
+            eta_squared: eta_squared(&groups.iter().map(|g| g.1).collect::<Vec<_>>()),
             groups: groups.iter().map(|(l, v)| stats(l, v)).collect(),
         }
     });
@@ -158,6 +150,47 @@ pub fn version_report(
         distinct_versions: distinct,
         versions: out,
         devices,
+    }
+}
+
+/// The durations of `events` grouped by `key` (clamped to `groups − 1`), each group in event
+/// order: a counting pass, then one scatter into a single exactly-sized buffer (no per-group
+/// vector growth).
+struct Groups {
+    values: Vec<i32>,
+    starts: Vec<usize>,
+}
+
+impl Groups {
+    fn new(
+        events: &[(u16, u16, i32)],
+        groups: usize,
+        key: impl Fn(&(u16, u16, i32)) -> u16,
+    ) -> Self {
+        let slot = |e: &(u16, u16, i32)| (key(e) as usize).min(groups - 1);
+        let mut starts = vec![0usize; groups + 1];
+        for e in events {
+            starts[slot(e) + 1] += 1;
+        }
+        for i in 0..groups {
+            starts[i + 1] += starts[i];
+        }
+        let mut next = starts.clone();
+        let mut values = vec![0i32; events.len()];
+        for e in events {
+            let g = slot(e);
+            values[next[g]] = e.2;
+            next[g] += 1;
+        }
+        Groups { values, starts }
+    }
+
+    fn len(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    fn get(&self, i: usize) -> &[i32] {
+        &self.values[self.starts[i]..self.starts[i + 1]]
     }
 }
 
