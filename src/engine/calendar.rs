@@ -163,7 +163,6 @@ impl DayCursor<'_> {
         self.advance(t_ms)
     }
 
-    #[cold]
     fn advance(&mut self, t_ms: i64) -> i32 {
         let starts = &self.cal.starts;
         let inside = t_ms >= starts[0] && t_ms < starts[starts.len() - 1];

@@ -12,9 +12,11 @@
 //! **Cost.** After the one-time sort of the store, a recompute is linear in events (plus days,
 //! users and metadata rows): one pass per user over its contiguous rows cuts sessions, buckets
 //! days (a table of local midnights, one comparison per event), counts activity units, and feeds
-//! difference arrays; percentiles use a two-pass bucket selection instead of sorting. A second
-//! pass over events happens only when the event-duration outlier detector needs the data
-//! (`pct`, `z`, `mad`) before sessions can sum capped durations.
+//! difference arrays; percentiles use a two-pass bucket selection instead of sorting (a sort of
+//! a copy below 16,384 values). When the event-duration outlier detector needs the data (`pct`,
+//! `z`, `mad`), the pass also records each session's count of durations, and the sessions'
+//! active time is summed under the policy afterwards from the collected durations — no second
+//! pass over the store. Scratch vectors are reused between recomputes (see [`compute`]).
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -310,6 +312,8 @@ struct Scratch {
     version_events: Vec<(u16, u16, i32)>,
     session_durations: Vec<i64>,
     session_active: Vec<i64>,
+    /// Non-null durations per session, when the outlier threshold is known only after the pass.
+    session_nonnull: Vec<u32>,
     events_per_session: Vec<i64>,
     sessions_per_user: Vec<i64>,
     user_events: Vec<(u32, u64)>,
@@ -322,6 +326,7 @@ impl Scratch {
         self.version_events.clear();
         self.session_durations.clear();
         self.session_active.clear();
+        self.session_nonnull.clear();
         self.events_per_session.clear();
         self.sessions_per_user.clear();
         self.user_events.clear();
@@ -455,27 +460,18 @@ fn compute_with(
         col?.values.get(r as usize).copied()
     };
 
-    // Event-duration threshold: known up front for the cap detector; otherwise a pre-pass.
+    // Event-duration threshold: known up front for the cap detector. The other detectors need
+    // every considered duration first, so the fused pass collects them and records how many
+    // each session has; the sessions' active time is summed under the policy after the pass
+    // (same values, same order — so the same sums — without a second filtering pass).
     let buf = &mut scratch.buf;
     // i32 like the store column: half the memory traffic of i64 in the percentile passes.
     let event_durations = &mut scratch.event_durations;
     event_durations.reserve(store.len());
-    let pre_pass = params.outlier_detector != OutlierDetector::Cap;
-    if pre_pass {
-        let mut dc = 0;
-        let mut fc = FilterCounts::default();
-        for (u, rows) in store.users_with_rows() {
-            filter.user_events(u.0 as usize, rows, &mut dc, &mut fc, buf);
-            for &(row, _) in buf.iter() {
-                let d = store.duration_ms[row as usize];
-                if !d.is_null() {
-                    event_durations.push(d.0);
-                }
-            }
-        }
-    }
-    let event_threshold = if pre_pass {
-        outliers::detect_threshold(event_durations, params)
+    let deferred = params.outlier_detector != OutlierDetector::Cap;
+    let session_nonnull = &mut scratch.session_nonnull;
+    let mut event_threshold = if deferred {
+        None
     } else {
         Some(params.outlier_cap_mins as i64 * 60_000)
     };
@@ -590,6 +586,7 @@ fn compute_with(
                 }
             }
             let mut active_sum: i64 = 0;
+            let durations_from = event_durations.len();
             let mut has_qual = false;
             let mut qual_mask: u128 = 0;
             for i in b..e {
@@ -600,11 +597,11 @@ fn compute_with(
                 match durations[row].get() {
                     Some(v) => {
                         version_events.push((store.app_version[row], user_device, v as i32));
-                        if !pre_pass {
-                            event_durations.push(durations[row].0);
-                        }
-                        if let Some(x) = outliers::apply_policy(v, event_threshold, policy) {
-                            active_sum += x;
+                        event_durations.push(durations[row].0);
+                        if !deferred {
+                            if let Some(x) = outliers::apply_policy(v, event_threshold, policy) {
+                                active_sum += x;
+                            }
                         }
                     }
                     None => null_durations += 1,
@@ -672,6 +669,9 @@ fn compute_with(
                 }
             }
             session_active.push(active_sum);
+            if deferred {
+                session_nonnull.push((event_durations.len() - durations_from) as u32);
+            }
         }
 
         // Activity.
@@ -749,6 +749,28 @@ fn compute_with(
                 bucket_counts[bk].clear();
             }
             bucket_touched.clear();
+        }
+    }
+
+    if deferred {
+        event_threshold = outliers::detect_threshold(event_durations, params);
+        let mut k = 0;
+        for (active, &c) in session_active.iter_mut().zip(session_nonnull.iter()) {
+            let end = k + c as usize;
+            let mut sum: i64 = 0;
+            for &v in &event_durations[k..end] {
+                if let Some(x) = outliers::apply_policy(v as i64, event_threshold, policy) {
+                    sum += x;
+                }
+            }
+            *active = sum;
+            k = end;
+        }
+        let mut j = 0;
+        for (totals, &sessions) in user_totals.iter_mut().zip(sessions_per_user.iter()) {
+            let end = j + sessions as usize;
+            totals.duration_ms = session_active[j..end].iter().sum();
+            j = end;
         }
     }
 
