@@ -2,6 +2,9 @@
 //!
 //! ```text
 //! pulse metrics --events <F|sample:N[:SEED]> [--metadata F] [--params '<query>'] [--json]
+//! pulse export-spark --params '<query>' [--events F|sample:N] [--metadata F] [--target-gb N] [--node 16x64x5]
+//! pulse spark-sizing [--events F|sample:N] [--target-gb N] [--node 16x64x5] [--json]
+//! pulse gen --events N [--seed S] --out DIR
 //! ```
 //!
 //! `--params` takes exactly the permalink's query string (`gap=5m&tz=Europe%2FBerlin`); a bad
@@ -15,12 +18,23 @@ use crate::engine::dataset::Dataset;
 use crate::engine::overview::DatasetOverview;
 use crate::engine::report::{compute, MetricsReport};
 use crate::engine::sample::SampleConfig;
+use crate::engine::sizing::{advise, NodeShape, GB};
+use crate::engine::spark::{export_pyspark, SkewInputs};
 use crate::engine::Params;
 
 const USAGE: &str = "\
 usage:
   pulse metrics --events <FILE | sample:N[:SEED]> [--metadata FILE] [--params QUERY] [--json]
   pulse overview --events <FILE | sample | sample:N[:SEED]>
+  pulse export-spark [--params QUERY] [--events F|sample:N] [--metadata F] [--target-gb N] [--node CxGBxN]
+  pulse spark-sizing [--events F|sample:N] [--target-gb N] [--node CxGBxN] [--json]
+  pulse gen --events N [--seed S] --out DIR
+
+  export-spark  print a self-contained PySpark job computing these metrics with these settings;
+                with --events the skew (salted user ids) is measured on that data
+  spark-sizing  spark-submit settings for --target-gb (default 100) on --node CORESxGBxCOUNT
+                (default 16x64x5), extrapolated from the loaded data's size and event count
+  gen           write DIR/events.parquet and DIR/metadata.parquet (built-in generator)
 
   overview    the dataset's vital signs as JSON (what the app shows after a load)
 
@@ -114,12 +128,200 @@ fn run(args: Vec<OsString>) -> Result<(), String> {
             println!("{json}");
             Ok(())
         }
+        "export-spark" | "spark-sizing" => {
+            let args = parse_spark_args(parser)?;
+            let (params, issues, _) = Params::from_query(&args.params);
+            for issue in &issues {
+                eprintln!("pulse: warning: {issue}");
+            }
+            let (bytes, events, skew) = match &args.events {
+                Some(src) => {
+                    let margs = MetricsArgs {
+                        events: src.clone(),
+                        metadata: args.metadata.clone(),
+                        ..MetricsArgs::default()
+                    };
+                    let dataset = load(&margs)?;
+                    let report = compute(&dataset.events, dataset.metadata.as_ref(), &params)
+                        .map_err(|e| e.to_string())?;
+                    let n = dataset.events.len() as u64;
+                    let bytes = if src == "sample" || src.starts_with("sample:") {
+                        n * SAMPLE_BYTES_PER_EVENT
+                    } else {
+                        disk_bytes(src)?
+                    };
+                    (bytes, n, Some(SkewInputs::from_report(&report.skew)))
+                }
+                None => (
+                    args.target_bytes,
+                    args.target_bytes / SAMPLE_BYTES_PER_EVENT,
+                    None,
+                ),
+            };
+            let advice = advise(bytes, events, args.target_bytes, args.node);
+            if cmd == "spark-sizing" {
+                if args.json {
+                    let json = serde_json::to_string_pretty(&advice).map_err(|e| e.to_string())?;
+                    println!("{json}");
+                } else {
+                    for l in &advice.lines {
+                        println!("{l}");
+                    }
+                    println!();
+                    println!(
+                        "{}",
+                        advice.submit_command("pulse_job.py --events ... --out ...")
+                    );
+                }
+            } else {
+                print!("{}", export_pyspark(&params, skew.as_ref(), &advice));
+            }
+            Ok(())
+        }
+        "gen" => gen(parser),
         "help" => {
             print!("{USAGE}");
             Ok(())
         }
         other => Err(format!("unknown command {other:?}\n{USAGE}")),
     }
+}
+
+/// Bytes per event assumed for generated data and when no data is given (zstd/snappy Parquet
+/// of the six event columns is ~30–50 bytes an event).
+const SAMPLE_BYTES_PER_EVENT: u64 = 40;
+
+/// Options of `pulse export-spark` / `pulse spark-sizing`.
+#[derive(Debug, PartialEq)]
+struct SparkArgs {
+    params: String,
+    events: Option<String>,
+    metadata: Option<String>,
+    target_bytes: u64,
+    node: NodeShape,
+    json: bool,
+}
+
+fn parse_spark_args(mut parser: lexopt::Parser) -> Result<SparkArgs, String> {
+    use lexopt::prelude::*;
+    let mut out = SparkArgs {
+        params: String::new(),
+        events: None,
+        metadata: None,
+        target_bytes: 100 * GB,
+        node: NodeShape::default(),
+        json: false,
+    };
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        let value = |p: &mut lexopt::Parser| -> Result<String, String> {
+            p.value()
+                .map_err(|e| e.to_string())?
+                .into_string()
+                .map_err(|_| "arguments must be UTF-8".to_string())
+        };
+        match arg {
+            Long("params") => out.params = value(&mut parser)?,
+            Long("events") => out.events = Some(value(&mut parser)?),
+            Long("metadata") => out.metadata = Some(value(&mut parser)?),
+            Long("target-gb") => {
+                let v = value(&mut parser)?;
+                let gb: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|g: &f64| *g > 0.0 && g.is_finite())
+                    .ok_or_else(|| format!("--target-gb expects a positive number, got {v:?}"))?;
+                out.target_bytes = (gb * GB as f64).round() as u64;
+            }
+            Long("node") => out.node = NodeShape::parse(&value(&mut parser)?)?,
+            Long("json") => out.json = true,
+            Long("help") | Short('h') => return Err(USAGE.to_string()),
+            other => return Err(format!("{}\n{USAGE}", other.unexpected())),
+        }
+    }
+    Ok(out)
+}
+
+/// Total size of a file or of the files under a folder.
+fn disk_bytes(path: &str) -> Result<u64, String> {
+    let root = std::path::Path::new(path);
+    let meta = std::fs::metadata(root).map_err(|e| format!("{path}: {e}"))?;
+    if meta.is_file() {
+        return Ok(meta.len());
+    }
+    let mut total = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+            let p = entry.map_err(|e| e.to_string())?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                total += std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// `pulse gen --events N [--seed S] --out DIR`: the built-in generator as Parquet files.
+fn gen(mut parser: lexopt::Parser) -> Result<(), String> {
+    use lexopt::prelude::*;
+    let (mut events, mut seed, mut out) = (None, 42u64, None);
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        let value = |parser: &mut lexopt::Parser| -> Result<String, String> {
+            parser
+                .value()
+                .map_err(|e| e.to_string())?
+                .into_string()
+                .map_err(|_| "arguments must be UTF-8".to_string())
+        };
+        match arg {
+            Long("events") => {
+                let v = value(&mut parser)?;
+                events = Some(
+                    v.parse::<u64>()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or_else(|| format!("--events expects a positive count, got {v:?}"))?,
+                );
+            }
+            Long("seed") => {
+                let v = value(&mut parser)?;
+                seed = v
+                    .parse()
+                    .map_err(|_| format!("--seed expects a number, got {v:?}"))?;
+            }
+            Long("out") => out = Some(value(&mut parser)?),
+            Long("help") | Short('h') => return Err(USAGE.to_string()),
+            other => return Err(format!("{}\n{USAGE}", other.unexpected())),
+        }
+    }
+    let events = events.ok_or_else(|| format!("--events is required\n{USAGE}"))?;
+    let out = out.ok_or_else(|| format!("--out is required\n{USAGE}"))?;
+    let dir = std::path::Path::new(&out);
+    std::fs::create_dir_all(dir).map_err(|e| format!("{out}: {e}"))?;
+    let cfg = SampleConfig::for_events(events, seed);
+    let create = |name: &str| {
+        let p = dir.join(name);
+        std::fs::File::create(&p)
+            .map(std::io::BufWriter::new)
+            .map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let compression = parquet::basic::Compression::SNAPPY;
+    let (n, users) = crate::engine::sample::write_events_parquet(
+        &cfg,
+        create("events.parquet")?,
+        compression,
+        0,
+    )
+    .map_err(|e| e.to_string())?;
+    crate::engine::sample::write_metadata_parquet(&users, create("metadata.parquet")?, compression)
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "pulse: wrote {n} events and {} metadata rows to {out}",
+        users.len()
+    );
+    Ok(())
 }
 
 /// `sample:N[:SEED]` → (events, seed).
@@ -286,5 +488,30 @@ mod tests {
         assert_eq!(a.params, "gap=5m");
         assert!(a.json);
         assert!(parse_metrics_args(lexopt::Parser::from_args(["--json"])).is_err());
+    }
+
+    #[test]
+    fn spark_args() {
+        let p = lexopt::Parser::from_args([
+            "--params",
+            "gap=5m",
+            "--target-gb",
+            "1000",
+            "--node",
+            "8x32x20",
+        ]);
+        let a = parse_spark_args(p).unwrap();
+        assert_eq!(a.params, "gap=5m");
+        assert_eq!(a.target_bytes, 1000 * GB);
+        assert_eq!(
+            a.node,
+            NodeShape {
+                cores: 8,
+                memory_gb: 32,
+                count: 20
+            }
+        );
+        assert!(parse_spark_args(lexopt::Parser::from_args(["--node", "x"])).is_err());
+        assert!(parse_spark_args(lexopt::Parser::from_args(["--target-gb", "-1"])).is_err());
     }
 }

@@ -19,7 +19,9 @@ pub mod report;
 pub mod retention;
 pub mod sample;
 pub mod sessions;
+pub mod sizing;
 pub mod skew;
+pub mod spark;
 pub mod store;
 pub mod versions;
 
