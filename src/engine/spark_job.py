@@ -87,8 +87,10 @@ def check_events_schema(df):
         F.col("action_type").cast("string").alias("action"),
         F.col("page_id").cast("string").alias("page"),
         # The engine stores durations as 32-bit integers, clamped on load.
-        F.greatest(F.least(F.col("duration_ms").cast("long"), F.lit(2147483647)),
-                   F.lit(-2147483647)).alias("duration_ms"),
+        # (CASE, not least/greatest: those skip nulls.)
+        F.when(F.col("duration_ms").cast("long") > 2147483647, F.lit(2147483647).cast("long"))
+         .when(F.col("duration_ms").cast("long") < -2147483647, F.lit(-2147483647).cast("long"))
+         .otherwise(F.col("duration_ms").cast("long")).alias("duration_ms"),
         F.col("app_version").cast("string").alias("app_version"),
     )
 
@@ -220,7 +222,7 @@ def policy_expr(col, t):
         return c
     if OUTLIER_POLICY == "filter":
         return F.when(c <= t, c)
-    return F.least(c, F.lit(t))
+    return F.when(c > t, F.lit(t)).otherwise(c)  # least() would turn a null into t
 
 
 # ---- calendar -----------------------------------------------------------------------------------

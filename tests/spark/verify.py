@@ -109,7 +109,7 @@ def main():
     from pyspark.sql import SparkSession
     t1 = time.time()
     spark = (SparkSession.builder.master("local[2]").appName("pulse-verify")
-             .config("spark.ui.enabled", "false").config("spark.driver.memory", "2g")
+             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").config("spark.driver.memory", "2g")
              .config("spark.sql.session.timeZone", "UTC").getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
     print(f"spark {spark.version} started in {time.time() - t1:.1f} s", flush=True)
