@@ -52,16 +52,27 @@ const { server, base } = await serve(DIST);
 const { context } = await launch();
 const LOAD_TIMEOUT = 60_000;
 
-/** Wait until the dataset panel shows `rows` events (and the status is not loading). */
+/** Wait until the dataset panel shows `rows` events from `source` (both at once: two files
+ * can have the same row count, so the rows alone do not prove the new file is loaded). */
 async function expectRows(page, rows, source) {
-  await page.waitForSelector(`#dataset[data-rows="${rows}"]`, { timeout: LOAD_TIMEOUT });
-  if (source) assertEqual(await page.textContent('#dataset-source'), source, 'dataset source');
+  await page.waitForFunction(([rows, source]) => {
+    const ds = document.querySelector('#dataset');
+    const src = document.querySelector('#dataset-source');
+    return ds && ds.dataset.rows === String(rows) && (!source || (src && src.textContent === source));
+  }, [rows, source], { timeout: LOAD_TIMEOUT });
 }
 
+/** Wait for an error mentioning `fragment` (an earlier error may still be showing). */
 async function expectError(page, fragment) {
-  const el = await page.waitForSelector('#status[data-state="error"]', { timeout: LOAD_TIMEOUT });
-  const text = await el.textContent();
-  assert(text.includes(fragment), `error message should mention "${fragment}", got: ${text}`);
+  try {
+    await page.waitForFunction((fragment) => {
+      const el = document.querySelector('#status[data-state="error"]');
+      return el && el.textContent.includes(fragment);
+    }, fragment, { timeout: LOAD_TIMEOUT });
+  } catch (e) {
+    const shown = await page.textContent('#status').catch(() => '(no status)');
+    throw new Error(`expected an error mentioning "${fragment}", the status shows: ${shown}`);
+  }
 }
 
 /** Fraction of canvas pixels that differ from the top-left (background) pixel. */
