@@ -65,21 +65,23 @@ struct MetricsArgs {
     json: bool,
 }
 
+/// The value of the option just read, as UTF-8.
+fn option_value(p: &mut lexopt::Parser) -> Result<String, String> {
+    p.value()
+        .map_err(|e| e.to_string())?
+        .into_string()
+        .map_err(|_| "arguments must be UTF-8".to_string())
+}
+
 fn parse_metrics_args(mut parser: lexopt::Parser) -> Result<MetricsArgs, String> {
     use lexopt::prelude::*;
     let mut out = MetricsArgs::default();
     let mut events = None;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
-        let value = |p: &mut lexopt::Parser| -> Result<String, String> {
-            p.value()
-                .map_err(|e| e.to_string())?
-                .into_string()
-                .map_err(|_| "arguments must be UTF-8".to_string())
-        };
         match arg {
-            Long("events") => events = Some(value(&mut parser)?),
-            Long("metadata") => out.metadata = Some(value(&mut parser)?),
-            Long("params") => out.params = value(&mut parser)?,
+            Long("events") => events = Some(option_value(&mut parser)?),
+            Long("metadata") => out.metadata = Some(option_value(&mut parser)?),
+            Long("params") => out.params = option_value(&mut parser)?,
             Long("json") => out.json = true,
             Long("help") | Short('h') => return Err(USAGE.to_string()),
             other => return Err(format!("{}\n{USAGE}", other.unexpected())),
@@ -213,18 +215,12 @@ fn parse_spark_args(mut parser: lexopt::Parser) -> Result<SparkArgs, String> {
         json: false,
     };
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
-        let value = |p: &mut lexopt::Parser| -> Result<String, String> {
-            p.value()
-                .map_err(|e| e.to_string())?
-                .into_string()
-                .map_err(|_| "arguments must be UTF-8".to_string())
-        };
         match arg {
-            Long("params") => out.params = value(&mut parser)?,
-            Long("events") => out.events = Some(value(&mut parser)?),
-            Long("metadata") => out.metadata = Some(value(&mut parser)?),
+            Long("params") => out.params = option_value(&mut parser)?,
+            Long("events") => out.events = Some(option_value(&mut parser)?),
+            Long("metadata") => out.metadata = Some(option_value(&mut parser)?),
             Long("target-gb") => {
-                let v = value(&mut parser)?;
+                let v = option_value(&mut parser)?;
                 let gb: f64 = v
                     .parse()
                     .ok()
@@ -232,7 +228,7 @@ fn parse_spark_args(mut parser: lexopt::Parser) -> Result<SparkArgs, String> {
                     .ok_or_else(|| format!("--target-gb expects a positive number, got {v:?}"))?;
                 out.target_bytes = (gb * GB as f64).round() as u64;
             }
-            Long("node") => out.node = NodeShape::parse(&value(&mut parser)?)?,
+            Long("node") => out.node = NodeShape::parse(&option_value(&mut parser)?)?,
             Long("json") => out.json = true,
             Long("help") | Short('h') => return Err(USAGE.to_string()),
             other => return Err(format!("{}\n{USAGE}", other.unexpected())),
@@ -268,16 +264,9 @@ fn gen(mut parser: lexopt::Parser) -> Result<(), String> {
     use lexopt::prelude::*;
     let (mut events, mut seed, mut out) = (None, 42u64, None);
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
-        let value = |parser: &mut lexopt::Parser| -> Result<String, String> {
-            parser
-                .value()
-                .map_err(|e| e.to_string())?
-                .into_string()
-                .map_err(|_| "arguments must be UTF-8".to_string())
-        };
         match arg {
             Long("events") => {
-                let v = value(&mut parser)?;
+                let v = option_value(&mut parser)?;
                 events = Some(
                     v.parse::<u64>()
                         .ok()
@@ -286,12 +275,12 @@ fn gen(mut parser: lexopt::Parser) -> Result<(), String> {
                 );
             }
             Long("seed") => {
-                let v = value(&mut parser)?;
+                let v = option_value(&mut parser)?;
                 seed = v
                     .parse()
                     .map_err(|_| format!("--seed expects a number, got {v:?}"))?;
             }
-            Long("out") => out = Some(value(&mut parser)?),
+            Long("out") => out = Some(option_value(&mut parser)?),
             Long("help") | Short('h') => return Err(USAGE.to_string()),
             other => return Err(format!("{}\n{USAGE}", other.unexpected())),
         }
