@@ -14,6 +14,7 @@ pub mod outliers;
 pub mod overview;
 pub mod params;
 pub mod power;
+pub mod profile;
 pub mod quality;
 pub mod report;
 pub mod retention;
