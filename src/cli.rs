@@ -41,7 +41,8 @@ usage:
   --events    events file or folder; `sample` for the app's built-in dataset, or sample:N[:SEED]
               for about N generated events (seed 42 by default)
   --metadata  user metadata file (the sample brings its own)
-  --params    the permalink query string, e.g. 'gap=5m&def=core&tz=America%2FNew_York'
+  --params    the permalink query string, e.g. 'gap=5m&def=core&tz=America%2FNew_York';
+              its col.* keys choose the columns (col.user=uid&col.time=received_at)
   --json      print the full report as JSON (schema: docs/METRICS.md)
 ";
 
@@ -343,10 +344,20 @@ fn load(args: &MetricsArgs) -> Result<Dataset, String> {
         }
         return Dataset::sample(&SampleConfig::for_events(n, seed)).map_err(|e| e.to_string());
     }
-    use crate::engine::ingest::{load_events_auto, load_metadata, LoadOptions};
+    use crate::engine::ingest::{inspect, load_events, load_metadata, LoadOptions};
     let opts = LoadOptions::default();
     let events = read_files(&args.events)?;
-    let loaded = load_events_auto(&events, &opts, &mut |_| {}).map_err(|e| e.to_string())?;
+    // The permalink's `col.*` keys pick the columns, exactly as in the app.
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(args.params.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let schema = inspect(&events).map_err(|e| e.to_string())?;
+    let resolved = schema.resolve_mapping(&pairs).map_err(|e| e.to_string())?;
+    if let Some(note) = &resolved.note {
+        eprintln!("note: {note}");
+    }
+    let loaded =
+        load_events(&events, &resolved.mapping, &opts, &mut |_| {}).map_err(|e| e.to_string())?;
     let metadata = match &args.metadata {
         Some(path) => {
             let files = read_files(path)?;

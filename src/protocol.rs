@@ -28,7 +28,12 @@ pub enum Request {
     /// Generate and load the built-in sample dataset.
     LoadSample { seed: u64, users: u32 },
     /// Load event files; their bytes travel as transferred buffers in the order of `names`.
-    LoadFiles { names: Vec<String> },
+    /// `mapping` holds the permalink's `col.*` pairs (column-role overrides; empty: detect).
+    LoadFiles {
+        names: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mapping: Vec<(String, String)>,
+    },
     /// Load a user-metadata file (or folder) for the current events, same transfer convention.
     LoadMetadata { names: Vec<String> },
     /// Compute every metric for the loaded data with the settings in a permalink query string.
@@ -51,6 +56,12 @@ pub struct Loaded {
     pub schema: Option<DatasetSchema>,
     /// The column mapping used; `None` for the generated sample.
     pub mapping: Option<ColumnMapping>,
+    /// What detection alone picks; the editor marks roles that differ as overridden.
+    #[serde(default)]
+    pub detected: Option<ColumnMapping>,
+    /// Why the link's column mapping was not used (it named columns this data lacks).
+    #[serde(default)]
+    pub mapping_note: Option<String>,
     /// The data-quality report of ingestion; `None` for the generated sample.
     pub quality: Option<QualityReport>,
 }
@@ -63,6 +74,14 @@ pub struct MetadataLoaded {
     pub columns: Vec<String>,
     pub quality: MetadataQuality,
     pub coverage: MetadataCoverage,
+}
+
+/// Files that need a column mapping chosen by the user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MappingNeeded {
+    pub schema: DatasetSchema,
+    /// Why the current mapping does not work, naming the columns found.
+    pub message: String,
 }
 
 /// The result of a `Compute` request.
@@ -86,6 +105,9 @@ pub enum Response {
     Loaded(Box<Loaded>),
     /// User metadata was loaded and attached to the current events.
     MetadataLoaded(Box<MetadataLoaded>),
+    /// The event files were read, but no column mapping fits them yet: the UI shows the
+    /// editor for `schema`; the previously loaded data is still in place.
+    MappingNeeded(Box<MappingNeeded>),
     /// Every metric for the settings of a `Compute` request.
     Computed(Box<Computed>),
     /// The request failed; the previously loaded data is still in place.
@@ -119,6 +141,7 @@ mod tests {
     fn round_trips() {
         let req = Request::LoadFiles {
             names: vec!["a.parquet".into()],
+            mapping: vec![],
         };
         let json = encode(7, &req);
         assert_eq!(
@@ -127,6 +150,16 @@ mod tests {
         );
         let back: Envelope<Request> = decode(&json).unwrap();
         assert_eq!(back, Envelope { id: 7, body: req });
+        let req = Request::LoadFiles {
+            names: vec!["a.csv".into()],
+            mapping: vec![("col.time".into(), "received_at".into())],
+        };
+        let json = encode(8, &req);
+        assert_eq!(
+            json,
+            r#"{"id":8,"body":{"kind":"load_files","names":["a.csv"],"mapping":[["col.time","received_at"]]}}"#
+        );
+        assert_eq!(decode::<Request>(&json).unwrap().body, req);
         let resp = Response::Failed {
             message: "x".into(),
         };

@@ -29,6 +29,8 @@ pub enum IngestError {
         found: String,
         expected: &'static str,
     },
+    #[error("The column mapping in the link is not valid: {detail}.")]
+    BadMapping { detail: String },
     #[error("{file}: column '{column}' does not exist. Columns found: {found}.")]
     NoSuchColumn {
         file: String,
@@ -49,4 +51,20 @@ pub enum IngestError {
     NoUsableRows { detail: String },
     #[error("Writing the file failed: {detail}.")]
     WriteFailed { detail: String },
+}
+
+impl IngestError {
+    /// The file was read, but the column roles do not fit it (missing, wrong type, unknown
+    /// column, malformed link mapping, or no row readable with this mapping): choosing other
+    /// columns can fix it, so the UI offers the mapping editor.
+    pub fn is_mapping_problem(&self) -> bool {
+        matches!(
+            self,
+            IngestError::MissingRole { .. }
+                | IngestError::WrongType { .. }
+                | IngestError::NoSuchColumn { .. }
+                | IngestError::BadMapping { .. }
+                | IngestError::NoUsableRows { .. }
+        )
+    }
 }

@@ -38,6 +38,11 @@ struct Inner {
     compute_in_flight: Cell<u64>,
     compute_pending: RefCell<Option<String>>,
     pending: RefCell<Vec<(String, Option<Array>)>>,
+    /// The event files of the newest load, kept (as cheap `File` handles) so that a change of
+    /// the column mapping can decode them again.
+    event_files: RefCell<Vec<File>>,
+    /// The permalink's `col.*` pairs, sent with every event load.
+    mapping: RefCell<Vec<(String, String)>>,
     // Keep the JS callbacks alive as long as the worker.
     callbacks: RefCell<Vec<JsCallback>>,
 }
@@ -59,6 +64,8 @@ impl EngineClient {
             compute_in_flight: Cell::new(0),
             compute_pending: RefCell::new(None),
             pending: RefCell::new(Vec::new()),
+            event_files: RefCell::new(Vec::new()),
+            mapping: RefCell::new(Vec::new()),
             callbacks: RefCell::new(Vec::new()),
         });
         spawn_worker(&inner);
@@ -78,6 +85,8 @@ impl EngineClient {
 
     /// Load the built-in sample dataset.
     pub fn load_sample(&self) {
+        self.inner
+            .with_value(|inner| inner.event_files.borrow_mut().clear());
         let id = self.next_load_id();
         let cfg = SampleConfig::default();
         let json = protocol::encode(
@@ -100,10 +109,40 @@ impl EngineClient {
         }
     }
 
+    /// Set the column-role overrides (`col.*` pairs) for event loads. Returns whether they
+    /// changed.
+    pub fn set_mapping(&self, pairs: Vec<(String, String)>) -> bool {
+        self.inner.with_value(|inner| {
+            let mut current = inner.mapping.borrow_mut();
+            let changed = *current != pairs;
+            *current = pairs;
+            changed
+        })
+    }
+
+    /// Whether event files (rather than the sample) were loaded or are being loaded.
+    pub fn has_event_files(&self) -> bool {
+        self.inner
+            .with_value(|inner| !inner.event_files.borrow().is_empty())
+    }
+
+    /// Decode the current event files again (the column mapping changed).
+    pub fn reload_events(&self) {
+        let files = self
+            .inner
+            .with_value(|inner| inner.event_files.borrow().clone());
+        if !files.is_empty() {
+            self.load_files(files, FileKind::Events);
+        }
+    }
+
     /// Read the files' bytes and transfer them (no copy) to the worker.
     pub fn load_files(&self, files: Vec<File>, kind: FileKind) {
         let id = self.next_load_id();
         let inner = self.inner.get_value();
+        if kind == FileKind::Events {
+            *inner.event_files.borrow_mut() = files.clone();
+        }
         (inner.handler)(Response::Progress(protocol::Progress {
             stage: "reading files".into(),
             done: 0,
@@ -143,7 +182,10 @@ impl EngineClient {
                 return; // superseded while reading
             }
             let request = match kind {
-                FileKind::Events => Request::LoadFiles { names },
+                FileKind::Events => Request::LoadFiles {
+                    names,
+                    mapping: inner.mapping.borrow().clone(),
+                },
                 FileKind::Metadata => Request::LoadMetadata { names },
             };
             let json = protocol::encode(id, &request);
@@ -264,6 +306,7 @@ fn restart(inner: &Rc<Inner>) {
     }
     inner.ready.set(false);
     inner.pending.borrow_mut().clear();
+    inner.event_files.borrow_mut().clear();
     inner.compute_in_flight.set(0);
     // Drop the old callbacks only after this call returns (we may be running inside one).
     let inner = inner.clone();

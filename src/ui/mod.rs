@@ -7,6 +7,7 @@ mod charts;
 mod client;
 mod controls;
 mod dropzone;
+mod mapping;
 mod permalink;
 mod quality;
 
@@ -40,6 +41,7 @@ fn App() -> impl IntoView {
     let (loaded, set_loaded) = signal::<Option<Loaded>>(None);
     let (metadata, set_metadata) = signal::<Option<MetadataLoaded>>(None);
     let (computed, set_computed) = signal::<Option<Computed>>(None);
+    let (mapping_view, set_mapping_view) = signal::<Option<mapping::MappingView>>(None);
     // The URL is the state. A malformed link: say which setting was wrong, use its default,
     // and show the corrected link.
     let (initial, initial_issues) = permalink::canonical(&permalink::current_search());
@@ -57,6 +59,19 @@ fn App() -> impl IntoView {
         Response::Progress(p) => set_load_state.set(LoadState::Loading(p)),
         Response::Computed(c) => set_computed.set(Some(*c)),
         Response::Loaded(l) => {
+            let view = mapping::MappingView::of_loaded(&l);
+            // The URL carries the mapping in effect (a link made for another file falls back
+            // to detection, and the note says so).
+            let pairs = view.as_ref().and_then(|v| v.url_pairs());
+            set_mapping_view.set(view);
+            if let Some(pairs) = pairs {
+                let current = query.get_untracked();
+                if mapping::url_pairs(&current) != pairs {
+                    let next = mapping::with_pairs(&current, &pairs);
+                    permalink::write(&next, Nav::Replace);
+                    set_query.set(next);
+                }
+            }
             set_has_data.set(true);
             set_overview.set(Some(l.overview.clone()));
             set_schema.set(l.schema.clone());
@@ -68,11 +83,26 @@ fn App() -> impl IntoView {
             set_metadata.set(Some(*m));
             set_load_state.set(LoadState::Idle);
         }
+        Response::MappingNeeded(m) => {
+            set_load_state.set(LoadState::Failed(m.message.clone()));
+            set_mapping_view.set(Some(mapping::MappingView::of_needed(&m)));
+        }
         Response::Failed { message } => set_load_state.set(LoadState::Failed(message)),
     });
     client.load_sample();
     provide_context(client);
 
+    // The column mapping in the URL changed (editor, Back/Forward): decode the files again.
+    Effect::new(move |_| {
+        let pairs = mapping::url_pairs(&query.get());
+        let applied = mapping_view.get_untracked().and_then(|v| v.url_pairs());
+        if client.set_mapping(pairs.clone())
+            && client.has_event_files()
+            && applied.as_ref() != Some(&pairs)
+        {
+            client.reload_events();
+        }
+    });
     // Recompute whenever the settings or the data change (coalesced in the client).
     Effect::new(move |_| {
         let q = query.get();
@@ -110,6 +140,7 @@ fn App() -> impl IntoView {
             <aside class="rail" aria-label="Data">
                 <dropzone::DropZone />
                 <LoadStatus state=load_state />
+                <mapping::MappingEditor view=mapping_view query=query />
                 <controls::Controls query=query />
                 <DatasetFacts overview=overview schema=schema />
             </aside>

@@ -16,11 +16,21 @@ pub fn current_search() -> String {
 
 /// Canonical form of a query and the settings that could not be used.
 pub fn canonical(query: &str) -> (String, Vec<ParamIssue>) {
-    let (params, issues, rest) = Params::from_query(query);
+    let (params, mut issues, rest) = Params::from_query(query);
+    // Column-mapping keys are checked here too: a bad one is dropped (detection applies).
+    let bad = crate::engine::ingest::mapping::url_key_issues(&rest);
     let mut s = form_urlencoded::Serializer::new(params.to_query());
     for (k, v) in rest {
-        s.append_pair(&k, &v);
+        if !bad.iter().any(|(bk, _, _)| *bk == k) {
+            s.append_pair(&k, &v);
+        }
     }
+    issues.extend(bad.into_iter().map(|(key, value, reason)| ParamIssue {
+        key,
+        value,
+        reason,
+        used: "the detected column".into(),
+    }));
     (s.finish(), issues)
 }
 

@@ -3,7 +3,7 @@
 use crate::engine::ingest::{self, InputFile, LoadOptions};
 use crate::engine::overview::DatasetOverview;
 use crate::engine::Dataset;
-use crate::protocol::{Loaded, MetadataLoaded, Response};
+use crate::protocol::{Loaded, MappingNeeded, MetadataLoaded, Response};
 
 use super::{progress, STATE};
 
@@ -22,13 +22,25 @@ fn options() -> LoadOptions {
     }
 }
 
-pub(super) fn load_files(id: u64, names: Vec<String>, buffers: Vec<Vec<u8>>) -> Response {
+pub(super) fn load_files(
+    id: u64,
+    names: Vec<String>,
+    url_mapping: &[(String, String)],
+    buffers: Vec<Vec<u8>>,
+) -> Response {
     let source = names.join(", ");
     let files = input_files(names, buffers);
     let opts = options();
-    let result = ingest::inspect(&files).and_then(|schema| {
-        let mapping = schema.detect_mapping()?;
-        ingest::load_events(&files, &mapping, &opts, &mut |p| {
+    let schema = match ingest::inspect(&files) {
+        Ok(schema) => schema,
+        Err(err) => {
+            return Response::Failed {
+                message: err.to_string(),
+            }
+        }
+    };
+    let result = schema.resolve_mapping(url_mapping).and_then(|resolved| {
+        ingest::load_events(&files, &resolved.mapping, &opts, &mut |p| {
             progress(
                 id,
                 &format!("decoding {}", p.file),
@@ -36,10 +48,11 @@ pub(super) fn load_files(id: u64, names: Vec<String>, buffers: Vec<Vec<u8>>) -> 
                 p.rows_total,
             )
         })
+        .map(|loaded| (resolved, loaded))
     });
     drop(files);
     match result {
-        Ok(loaded) => {
+        Ok((resolved, loaded)) => {
             let overview = DatasetOverview::of(&loaded.store, source);
             STATE.with(|s| {
                 s.borrow_mut().dataset = Some(Dataset {
@@ -51,9 +64,16 @@ pub(super) fn load_files(id: u64, names: Vec<String>, buffers: Vec<Vec<u8>>) -> 
                 overview,
                 schema: Some(loaded.schema),
                 mapping: Some(loaded.mapping),
+                detected: resolved.detected,
+                mapping_note: resolved.note,
                 quality: Some(loaded.quality),
             }))
         }
+        // The files are readable but the roles do not fit: show the editor for these files.
+        Err(err) if err.is_mapping_problem() => Response::MappingNeeded(Box::new(MappingNeeded {
+            schema,
+            message: err.to_string(),
+        })),
         Err(err) => Response::Failed {
             message: err.to_string(),
         },

@@ -71,7 +71,9 @@ fn handle(event: MessageEvent) {
     let id = envelope.id;
     let response = match envelope.body {
         Request::LoadSample { seed, users } => load_sample(id, seed, users),
-        Request::LoadFiles { names } => load::load_files(id, names, buffers(&data)),
+        Request::LoadFiles { names, mapping } => {
+            load::load_files(id, names, &mapping, buffers(&data))
+        }
         Request::LoadMetadata { names } => load::load_metadata(id, names, buffers(&data)),
         Request::Compute { query } => compute(&query),
     };
@@ -149,6 +151,8 @@ fn load_sample(id: u64, seed: u64, users: u32) -> Response {
                 overview,
                 schema: None,
                 mapping: None,
+                detected: None,
+                mapping_note: None,
                 quality: None,
             }))
         }

@@ -275,6 +275,130 @@ impl MetaMapping {
     }
 }
 
+/// The roles in [`QUERY_KEYS`] order, for the mapping editor: (query key, label, required).
+pub const ROLES: [(&str, &str, bool); 6] = [
+    ("col.user", "User id", true),
+    ("col.time", "Event time", true),
+    ("col.action", "Action", false),
+    ("col.page", "Page", false),
+    ("col.duration", "Duration (ms)", false),
+    ("col.version", "App version", false),
+];
+
+/// Whether a column of `kind` can play the role with query key `key` (the same rule the
+/// loader enforces; the editor offers only these columns).
+pub fn role_fits(key: &str, kind: ColumnKind) -> bool {
+    match key {
+        "col.user" => kind.can_be_user(),
+        "col.time" => kind.can_be_time(),
+        "col.duration" => kind.can_be_duration(),
+        _ => kind.can_be_label(),
+    }
+}
+
+/// Check the `col.*` keys of a permalink before any data is loaded: each bad key with the
+/// reason (unknown role, or an empty user id / event time). Other keys are ignored.
+pub fn url_key_issues(pairs: &[(String, String)]) -> Vec<(String, String, String)> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k.starts_with("col."))
+        .filter_map(|(k, v)| {
+            ColumnMapping::from_query_pairs(
+                &[(k.clone(), v.clone())],
+                Some(&ColumnMapping {
+                    user: "-".into(),
+                    time: "-".into(),
+                    action: None,
+                    page: None,
+                    duration: None,
+                    version: None,
+                }),
+            )
+            .err()
+            .map(|reason| {
+                let reason = reason
+                    .strip_prefix(&format!("{k}: "))
+                    .map(str::to_string)
+                    .unwrap_or(reason);
+                (k.clone(), v.clone(), reason)
+            })
+        })
+        .collect()
+}
+
+/// The mapping a load uses, and how it was reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedMapping {
+    pub mapping: ColumnMapping,
+    /// What detection alone picks (`None`: no usable user id or time column).
+    pub detected: Option<ColumnMapping>,
+    /// Set when the permalink's `col.*` keys named columns this data lacks and detection was
+    /// used instead — a link made for another file must not block loading this one.
+    pub note: Option<String>,
+}
+
+impl ResolvedMapping {
+    /// The `col.*` pairs the URL should carry for this mapping: only where it differs from
+    /// detection, so a link without overrides keeps following detection.
+    pub fn url_pairs(&self) -> Vec<(String, String)> {
+        match &self.detected {
+            Some(d) => self.mapping.overrides(d),
+            None => self.mapping.to_query_pairs(),
+        }
+    }
+}
+
+impl DatasetSchema {
+    /// Apply the permalink's `col.*` pairs (other keys are ignored) on top of detection.
+    ///
+    /// Rules: no `col.*` pairs → detection (its error names the columns found when it fails);
+    /// a malformed `col.*` key → [`IngestError::BadMapping`]; pairs naming columns the data does
+    /// not have → detection plus a note (the link was made for another file); otherwise the
+    /// overridden mapping (types are checked by the loader, with a specific message).
+    pub fn resolve_mapping(
+        &self,
+        pairs: &[(String, String)],
+    ) -> Result<ResolvedMapping, IngestError> {
+        let detected = self.detected.clone();
+        let col_pairs: Vec<(String, String)> = pairs
+            .iter()
+            .filter(|(k, _)| k.starts_with("col."))
+            .cloned()
+            .collect();
+        if col_pairs.is_empty() {
+            return Ok(ResolvedMapping {
+                mapping: self.detect_mapping()?,
+                detected,
+                note: None,
+            });
+        }
+        let mapping = ColumnMapping::from_query_pairs(&col_pairs, detected.as_ref())
+            .map_err(|detail| IngestError::BadMapping { detail })?;
+        let missing: Vec<String> = col_pairs
+            .iter()
+            .filter(|(_, v)| !v.trim().is_empty() && self.column(v.trim()).is_none())
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if missing.is_empty() {
+            return Ok(ResolvedMapping {
+                mapping,
+                detected,
+                note: None,
+            });
+        }
+        let fallback = self.detect_mapping()?;
+        Ok(ResolvedMapping {
+            mapping: fallback,
+            detected,
+            note: Some(format!(
+                "The link's column mapping ({}) names columns this data does not have, so the detected mapping is used. Columns found: {}.",
+                missing.join(", "),
+                self.column_list()
+            )),
+        })
+    }
+}
+
 impl DatasetSchema {
     /// Run detection again, returning the [`IngestError::MissingRole`] that explains a `None`
     /// in [`DatasetSchema::detected`].
@@ -448,5 +572,153 @@ mod tests {
         let m = MetaMapping::detect("m", &cols).unwrap();
         assert_eq!(m.user, "user_id");
         assert_eq!(m.join_date.as_deref(), Some("join_date"));
+    }
+
+    fn schema(cols: Vec<ColumnInfo>) -> DatasetSchema {
+        let detected = ColumnMapping::detect("events.parquet", &cols).ok();
+        DatasetSchema {
+            format: super::super::schema::FileFormat::Parquet,
+            files: vec!["events.parquet".into()],
+            ignored_files: vec![],
+            columns: cols,
+            partition_columns: vec![],
+            rows: 10,
+            rows_exact: true,
+            total_bytes: 100,
+            row_groups: 1,
+            detected,
+        }
+    }
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn two_times() -> DatasetSchema {
+        schema(vec![
+            col("user_id", ColumnKind::String),
+            col("timestamp", ColumnKind::Timestamp),
+            col("received_at", ColumnKind::Timestamp),
+            col("event", ColumnKind::String),
+            col("screen", ColumnKind::String),
+        ])
+    }
+
+    #[test]
+    fn resolve_without_overrides_is_detection() {
+        let s = two_times();
+        let r = s.resolve_mapping(&pairs(&[("gap", "10m")])).unwrap();
+        assert_eq!(r.mapping.time, "timestamp");
+        assert_eq!(r.mapping.action.as_deref(), Some("event"));
+        assert_eq!(r.mapping.page, None);
+        assert_eq!(r.note, None);
+        assert!(r.url_pairs().is_empty());
+    }
+
+    #[test]
+    fn resolve_applies_overrides_and_round_trips_through_the_url() {
+        let s = two_times();
+        let r = s
+            .resolve_mapping(&pairs(&[
+                ("col.time", "received_at"),
+                ("col.page", "screen"),
+                ("col.action", ""),
+            ]))
+            .unwrap();
+        assert_eq!(r.mapping.time, "received_at");
+        assert_eq!(r.mapping.page.as_deref(), Some("screen"));
+        assert_eq!(r.mapping.action, None);
+        assert_eq!(r.note, None);
+        let url = r.url_pairs();
+        assert_eq!(
+            url,
+            pairs(&[
+                ("col.time", "received_at"),
+                ("col.action", ""),
+                ("col.page", "screen")
+            ])
+        );
+        // The URL pairs reproduce the same mapping.
+        assert_eq!(s.resolve_mapping(&url).unwrap().mapping, r.mapping);
+    }
+
+    #[test]
+    fn resolve_falls_back_to_detection_when_the_link_names_other_columns() {
+        let s = two_times();
+        let r = s
+            .resolve_mapping(&pairs(&[("col.user", "uid"), ("col.time", "received_at")]))
+            .unwrap();
+        assert_eq!(r.mapping, s.detected.clone().unwrap());
+        assert_eq!(
+            r.note.as_deref(),
+            Some("The link's column mapping (col.user=uid) names columns this data does not have, so the detected mapping is used. Columns found: user_id, timestamp, received_at, event, screen.")
+        );
+    }
+
+    #[test]
+    fn resolve_rejects_malformed_keys() {
+        let s = two_times();
+        let err = s.resolve_mapping(&pairs(&[("col.usr", "x")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "The column mapping in the link is not valid: col.usr: unknown column role (expected one of col.user, col.time, col.action, col.page, col.duration, col.version)."
+        );
+        let err = s.resolve_mapping(&pairs(&[("col.time", "")])).unwrap_err();
+        assert!(err.to_string().contains("cannot be empty"), "{err}");
+    }
+
+    #[test]
+    fn overrides_rescue_a_file_detection_cannot_read() {
+        let s = schema(vec![
+            col("who", ColumnKind::Integer),
+            col("when", ColumnKind::Timestamp),
+        ]);
+        assert!(s.detected.is_none());
+        let err = s.resolve_mapping(&[]).unwrap_err();
+        assert!(
+            err.to_string().contains("Columns found: who, when"),
+            "{err}"
+        );
+        let r = s
+            .resolve_mapping(&pairs(&[("col.user", "who"), ("col.time", "when")]))
+            .unwrap();
+        assert_eq!(r.mapping.user, "who");
+        assert_eq!(r.mapping.time, "when");
+        assert_eq!(
+            r.url_pairs(),
+            pairs(&[
+                ("col.user", "who"),
+                ("col.time", "when"),
+                ("col.action", ""),
+                ("col.page", ""),
+                ("col.duration", ""),
+                ("col.version", "")
+            ])
+        );
+    }
+
+    #[test]
+    fn role_fit_follows_the_loader() {
+        assert!(role_fits("col.time", ColumnKind::Timestamp));
+        assert!(!role_fits("col.duration", ColumnKind::Timestamp));
+        assert!(role_fits("col.user", ColumnKind::Integer));
+    }
+
+    #[test]
+    fn url_keys_are_checked_one_by_one() {
+        let issues = url_key_issues(&pairs(&[
+            ("col.user", "uid"),
+            ("col.usr", "x"),
+            ("col.time", " "),
+            ("gap", "5m"),
+        ]));
+        let keys: Vec<&str> = issues.iter().map(|(k, _, _)| k.as_str()).collect();
+        assert_eq!(keys, ["col.usr", "col.time"]);
+        assert_eq!(
+            issues[0].2,
+            "unknown column role (expected one of col.user, col.time, col.action, col.page, col.duration, col.version)"
+        );
     }
 }
