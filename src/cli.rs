@@ -18,8 +18,8 @@ use crate::engine::dataset::Dataset;
 use crate::engine::overview::DatasetOverview;
 use crate::engine::report::{compute, MetricsReport};
 use crate::engine::sample::SampleConfig;
-use crate::engine::sizing::{advise, NodeShape, GB};
-use crate::engine::spark::{export_pyspark, SkewInputs};
+use crate::engine::sizing::{advise, parse_target_gb, NodeShape, GB, SAMPLE_BYTES_PER_EVENT};
+use crate::engine::spark::{export_pyspark, scale_out, JOB_FILE};
 use crate::engine::Params;
 
 const USAGE: &str = "\
@@ -137,7 +137,7 @@ fn run(args: Vec<OsString>) -> Result<(), String> {
             for issue in &issues {
                 eprintln!("pulse: warning: {issue}");
             }
-            let (bytes, events, skew) = match &args.events {
+            let (bytes, events, scale) = match &args.events {
                 Some(src) => {
                     let margs = MetricsArgs {
                         events: src.clone(),
@@ -149,19 +149,29 @@ fn run(args: Vec<OsString>) -> Result<(), String> {
                         .map_err(|e| e.to_string())?;
                     let n = dataset.events.len() as u64;
                     let bytes = if src == "sample" || src.starts_with("sample:") {
-                        n * SAMPLE_BYTES_PER_EVENT
+                        None
                     } else {
-                        disk_bytes(src)?
+                        Some(disk_bytes(src)?)
                     };
-                    (bytes, n, Some(SkewInputs::from_report(&report.skew)))
+                    // The same call the app's "Run at scale" panel makes.
+                    let scale = scale_out(&params, &report, n, bytes, args.target_bytes, args.node);
+                    (bytes, n, Some(scale))
                 }
                 None => (
-                    args.target_bytes,
+                    Some(args.target_bytes),
                     args.target_bytes / SAMPLE_BYTES_PER_EVENT,
                     None,
                 ),
             };
-            let advice = advise(bytes, events, args.target_bytes, args.node);
+            let advice = match &scale {
+                Some(s) => s.advice.clone(),
+                None => advise(
+                    bytes.unwrap_or(args.target_bytes),
+                    events,
+                    args.target_bytes,
+                    args.node,
+                ),
+            };
             if cmd == "spark-sizing" {
                 if args.json {
                     let json = serde_json::to_string_pretty(&advice).map_err(|e| e.to_string())?;
@@ -173,11 +183,14 @@ fn run(args: Vec<OsString>) -> Result<(), String> {
                     println!();
                     println!(
                         "{}",
-                        advice.submit_command("pulse_job.py --events ... --out ...")
+                        advice.submit_command(&format!("{JOB_FILE} --events ... --out ..."))
                     );
                 }
             } else {
-                print!("{}", export_pyspark(&params, skew.as_ref(), &advice));
+                match scale {
+                    Some(s) => print!("{}", s.job),
+                    None => print!("{}", export_pyspark(&params, None, &advice)),
+                }
             }
             Ok(())
         }
@@ -189,10 +202,6 @@ fn run(args: Vec<OsString>) -> Result<(), String> {
         other => Err(format!("unknown command {other:?}\n{USAGE}")),
     }
 }
-
-/// Bytes per event assumed for generated data and when no data is given (zstd/snappy Parquet
-/// of the six event columns is ~30–50 bytes an event).
-const SAMPLE_BYTES_PER_EVENT: u64 = 40;
 
 /// Options of `pulse export-spark` / `pulse spark-sizing`.
 #[derive(Debug, PartialEq)]
@@ -222,12 +231,7 @@ fn parse_spark_args(mut parser: lexopt::Parser) -> Result<SparkArgs, String> {
             Long("metadata") => out.metadata = Some(option_value(&mut parser)?),
             Long("target-gb") => {
                 let v = option_value(&mut parser)?;
-                let gb: f64 = v
-                    .parse()
-                    .ok()
-                    .filter(|g: &f64| *g > 0.0 && g.is_finite())
-                    .ok_or_else(|| format!("--target-gb expects a positive number, got {v:?}"))?;
-                out.target_bytes = (gb * GB as f64).round() as u64;
+                out.target_bytes = parse_target_gb(&v).map_err(|e| format!("--target-gb: {e}"))?;
             }
             Long("node") => out.node = NodeShape::parse(&option_value(&mut parser)?)?,
             Long("json") => out.json = true,

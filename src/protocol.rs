@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::ingest::{ColumnMapping, DatasetSchema};
 use crate::engine::overview::DatasetOverview;
 use crate::engine::quality::{MetadataCoverage, MetadataQuality, QualityReport};
+use crate::engine::spark::ScaleOut;
 use crate::engine::{MetricsReport, ParamIssue};
 
 /// A request or response with the id that ties them together.
@@ -38,6 +39,15 @@ pub enum Request {
     LoadMetadata { names: Vec<String> },
     /// Compute every metric for the loaded data with the settings in a permalink query string.
     Compute { query: String },
+    /// "Run at scale": Spark sizing for `target_gb` on nodes `node` (`16x64x5`) and the PySpark
+    /// job for the settings in `query`. `dataset_bytes`: the loaded files' size (`None` for the
+    /// generated sample).
+    ExportSpark {
+        query: String,
+        target_gb: String,
+        node: String,
+        dataset_bytes: Option<u64>,
+    },
 }
 
 /// Where a long operation is.
@@ -108,6 +118,8 @@ pub enum Response {
     /// The event files were read, but no column mapping fits them yet: the UI shows the
     /// editor for `schema`; the previously loaded data is still in place.
     MappingNeeded(Box<MappingNeeded>),
+    /// The answer to `ExportSpark`: the advice and job, or why not.
+    ScaleOut(Box<Result<ScaleOut, String>>),
     /// Every metric for the settings of a `Compute` request.
     Computed(Box<Computed>),
     /// The request failed; the previously loaded data is still in place.

@@ -22,6 +22,21 @@ pub const OVERHEAD_FRACTION: f64 = 0.15;
 /// Heap ceiling (GB): above ~32 GB the JVM loses compressed pointers and GC pauses grow.
 pub const MAX_HEAP_GB: u32 = 31;
 
+/// Bytes per event assumed for generated data and when no file size is known (zstd/snappy
+/// Parquet of the six event columns is ~30–50 bytes an event).
+pub const SAMPLE_BYTES_PER_EVENT: u64 = 40;
+
+/// The full-scale volume to size for, in GB (decimal, as cloud storage bills it): a positive
+/// finite number. Returns bytes.
+pub fn parse_target_gb(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|g| *g > 0.0 && g.is_finite() && *g <= 1e9)
+        .map(|g| (g * GB as f64).round() as u64)
+        .ok_or_else(|| format!("expected a positive number of GB like 100 or 1000, got {s:?}"))
+}
+
 /// One worker node's shape and how many there are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeShape {
@@ -49,6 +64,13 @@ impl NodeShape {
             }),
             _ => Err(bad()),
         }
+    }
+}
+
+impl std::fmt::Display for NodeShape {
+    /// The form [`NodeShape::parse`] reads: `16x64x5`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}x{}", self.cores, self.memory_gb, self.count)
     }
 }
 

@@ -15,7 +15,7 @@ use super::params::{
     ActivityDefinition, CohortBy, DuplicatePolicy, Granularity, OutlierDetector, OutlierPolicy,
     Params, Segment,
 };
-use super::sizing::SizingAdvice;
+use super::sizing::{advise, NodeShape, SizingAdvice};
 use super::skew::SkewReport;
 
 /// The fixed body of every exported job.
@@ -38,6 +38,41 @@ pub struct SkewInputs {
     pub broadcast: bool,
     pub skew_hint: bool,
     pub notes: Vec<String>,
+}
+
+/// What "Run at scale" shows and `pulse export-spark` prints: the sizing advice for the target
+/// volume and node shape, the PySpark job with these settings (advice in its header), and the
+/// `spark-submit` command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScaleOut {
+    pub advice: SizingAdvice,
+    pub job: String,
+    pub submit: String,
+}
+
+/// The file name the job is saved under and the one the submit command runs.
+pub const JOB_FILE: &str = "pulse_job.py";
+
+/// Size and export for a loaded dataset: `dataset_bytes` is its size on disk (`None` for
+/// generated data: `events` × [`super::sizing::SAMPLE_BYTES_PER_EVENT`]); the skew inputs come
+/// from the report computed with the same `params`.
+pub fn scale_out(
+    params: &Params,
+    report: &super::report::MetricsReport,
+    events: u64,
+    dataset_bytes: Option<u64>,
+    target_bytes: u64,
+    node: NodeShape,
+) -> ScaleOut {
+    let bytes =
+        dataset_bytes.unwrap_or(events.saturating_mul(super::sizing::SAMPLE_BYTES_PER_EVENT));
+    let advice = advise(bytes, events, target_bytes, node);
+    let skew = SkewInputs::from_report(&report.skew);
+    ScaleOut {
+        job: export_pyspark(params, Some(&skew), &advice),
+        submit: advice.submit_command(&format!("{JOB_FILE} --events ... --out ...")),
+        advice,
+    }
 }
 
 impl SkewInputs {

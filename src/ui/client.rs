@@ -37,6 +37,8 @@ struct Inner {
     /// newer settings wait in `compute_pending`, replacing older ones, so work never queues up.
     compute_in_flight: Cell<u64>,
     compute_pending: RefCell<Option<String>>,
+    /// Id of the newest "Run at scale" request; older answers are dropped.
+    current_export: Cell<u64>,
     pending: RefCell<Vec<(String, Option<Array>)>>,
     /// The event files of the newest load, kept (as cheap `File` handles) so that a change of
     /// the column mapping can decode them again.
@@ -63,6 +65,7 @@ impl EngineClient {
             ready: Cell::new(false),
             compute_in_flight: Cell::new(0),
             compute_pending: RefCell::new(None),
+            current_export: Cell::new(0),
             pending: RefCell::new(Vec::new()),
             event_files: RefCell::new(Vec::new()),
             mapping: RefCell::new(Vec::new()),
@@ -107,6 +110,16 @@ impl EngineClient {
         } else {
             send_compute(&inner, query);
         }
+    }
+
+    /// Ask for Spark sizing and the PySpark job (see `Request::ExportSpark`).
+    pub fn export_spark(&self, request: Request) {
+        self.inner.with_value(|inner| {
+            let id = inner.next_id.get();
+            inner.next_id.set(id + 1);
+            inner.current_export.set(id);
+            post(inner, &protocol::encode(id, &request), None);
+        });
     }
 
     /// Set the column-role overrides (`col.*` pairs) for event loads. Returns whether they
@@ -270,7 +283,7 @@ fn spawn_worker(inner: &Rc<Inner>) {
                         send_compute(&inner, query);
                     }
                     (inner.handler)(body);
-                } else if id == inner.current_load.get() {
+                } else if id == inner.current_load.get() || id == inner.current_export.get() {
                     (inner.handler)(body);
                 }
             }

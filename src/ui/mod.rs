@@ -10,6 +10,7 @@ mod dropzone;
 mod mapping;
 mod permalink;
 mod quality;
+mod scale;
 
 use crate::engine::ingest::DatasetSchema;
 use crate::engine::overview::DatasetOverview;
@@ -42,6 +43,7 @@ fn App() -> impl IntoView {
     let (metadata, set_metadata) = signal::<Option<MetadataLoaded>>(None);
     let (computed, set_computed) = signal::<Option<Computed>>(None);
     let (mapping_view, set_mapping_view) = signal::<Option<mapping::MappingView>>(None);
+    let (scale_out, set_scale_out) = signal(None);
     // The URL is the state. A malformed link: say which setting was wrong, use its default,
     // and show the corrected link.
     let (initial, initial_issues) = permalink::canonical(&permalink::current_search());
@@ -87,6 +89,7 @@ fn App() -> impl IntoView {
             set_load_state.set(LoadState::Failed(m.message.clone()));
             set_mapping_view.set(Some(mapping::MappingView::of_needed(&m)));
         }
+        Response::ScaleOut(r) => set_scale_out.set(Some(*r)),
         Response::Failed { message } => set_load_state.set(LoadState::Failed(message)),
     });
     client.load_sample();
@@ -150,6 +153,7 @@ fn App() -> impl IntoView {
                 <charts::SessionsPerDay computed=computed />
                 <charts::EventsPerDay overview=overview />
                 <quality::QualityPanel loaded=loaded metadata=metadata />
+                <scale::RunAtScale query=query loaded=loaded result=scale_out />
             </section>
         </main>
     }

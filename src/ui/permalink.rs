@@ -17,20 +17,25 @@ pub fn current_search() -> String {
 /// Canonical form of a query and the settings that could not be used.
 pub fn canonical(query: &str) -> (String, Vec<ParamIssue>) {
     let (params, mut issues, rest) = Params::from_query(query);
-    // Column-mapping keys are checked here too: a bad one is dropped (detection applies).
-    let bad = crate::engine::ingest::mapping::url_key_issues(&rest);
+    // Keys outside the engine's Params are checked as strictly: a bad one is reported and
+    // dropped, so its default applies (column mapping: detection).
+    let mut bad: Vec<ParamIssue> = crate::engine::ingest::mapping::url_key_issues(&rest)
+        .into_iter()
+        .map(|(key, value, reason)| ParamIssue {
+            key,
+            value,
+            reason,
+            used: "the detected column".into(),
+        })
+        .collect();
+    bad.extend(super::scale::link_issues(&rest));
     let mut s = form_urlencoded::Serializer::new(params.to_query());
     for (k, v) in rest {
-        if !bad.iter().any(|(bk, _, _)| *bk == k) {
+        if !bad.iter().any(|b| b.key == k) {
             s.append_pair(&k, &v);
         }
     }
-    issues.extend(bad.into_iter().map(|(key, value, reason)| ParamIssue {
-        key,
-        value,
-        reason,
-        used: "the detected column".into(),
-    }));
+    issues.extend(bad);
     (s.finish(), issues)
 }
 

@@ -76,6 +76,17 @@ fn handle(event: MessageEvent) {
         }
         Request::LoadMetadata { names } => load::load_metadata(id, names, buffers(&data)),
         Request::Compute { query } => compute(&query),
+        Request::ExportSpark {
+            query,
+            target_gb,
+            node,
+            dataset_bytes,
+        } => Response::ScaleOut(Box::new(export_spark(
+            &query,
+            &target_gb,
+            &node,
+            dataset_bytes,
+        ))),
     };
     post(id, &response);
 }
@@ -101,6 +112,33 @@ fn compute(query: &str) -> Response {
                 message: err.to_string(),
             },
         }
+    })
+}
+
+/// Sizing advice and the PySpark job for the loaded data (skew measured on it).
+fn export_spark(
+    query: &str,
+    target_gb: &str,
+    node: &str,
+    dataset_bytes: Option<u64>,
+) -> Result<engine::spark::ScaleOut, String> {
+    let target = engine::sizing::parse_target_gb(target_gb)?;
+    let node = engine::sizing::NodeShape::parse(node)?;
+    let (params, _, _) = Params::from_query(query);
+    STATE.with(|s| {
+        let state = s.borrow();
+        let dataset = state.dataset.as_ref().ok_or("No data is loaded yet.")?;
+        let report = engine::compute(&dataset.events, dataset.metadata.as_ref(), &params)
+            .map_err(|e| e.to_string())?;
+        let events = dataset.events.len() as u64;
+        Ok(engine::spark::scale_out(
+            &params,
+            &report,
+            events,
+            dataset_bytes,
+            target,
+            node,
+        ))
     })
 }
 

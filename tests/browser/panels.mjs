@@ -37,6 +37,14 @@ function cliOverview(file, params) {
   return JSON.parse(execFileSync(PULSE, ['overview', '--events', file, '--params', params], { encoding: 'utf8' }));
 }
 
+/** The CLI's `spark-sizing --json` / `export-spark` for the sample with these settings. */
+function cliScale(params, gb, node) {
+  const common = ['--events', 'sample', '--target-gb', gb, '--node', node];
+  const sizing = JSON.parse(execFileSync(PULSE, ['spark-sizing', ...common, '--params', params, '--json'], { encoding: 'utf8' }));
+  const job = execFileSync(PULSE, ['export-spark', ...common, '--params', params], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  return { sizing, job };
+}
+
 const { server, base } = await serve(DIST);
 const { context } = await launch();
 
@@ -112,6 +120,53 @@ const tests = [
     const text = await page.textContent('#param-issues');
     assert(text.includes('unknown column role'), text);
     assertEqual(search(page), 'gap=10m', 'corrected link');
+    await page.close();
+  }],
+
+  ['run at scale: sizing and the PySpark job equal the CLI, settings in the URL', async () => {
+    const { page, errors } = await openPage(context, `${base}/?gap=10m&scale.gb=1000&scale.node=8x32x10`);
+    await page.waitForSelector('#dataset[data-rows]', { timeout: LOAD_TIMEOUT });
+    await page.click('#scale-panel summary');
+    const check = async (params, gb, node) => {
+      const { sizing, job } = cliScale(params, gb, node);
+      await page.waitForSelector(`#scale-advice[data-node="${node}"][data-target-gb="${gb}"]`, { timeout: LOAD_TIMEOUT });
+      const attr = (a) => page.getAttribute('#scale-advice', a);
+      assertEqual(await attr('data-executors'), String(sizing.executors), 'executors');
+      assertEqual(await attr('data-cores-per-executor'), String(sizing.cores_per_executor), 'cores per executor');
+      assertEqual(await attr('data-heap-gb'), String(sizing.executor_heap_gb), 'executor heap');
+      assertEqual(await attr('data-shuffle-partitions'), String(sizing.shuffle_partitions), 'shuffle partitions');
+      assertEqual(await attr('data-recommended-nodes'), String(sizing.recommended_nodes), 'nodes');
+      const submit = await page.textContent('#scale-submit');
+      assert(submit.startsWith('spark-submit') && submit.includes(`--executor-memory ${sizing.executor_heap_gb}g`), submit);
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#scale-download')]);
+      assertEqual(download.suggestedFilename(), 'pulse_job.py', 'job file name');
+      const text = fs.readFileSync(await download.path(), 'utf8');
+      assert(text === job, `downloaded job differs from \`pulse export-spark\` (${text.length} vs ${job.length} bytes)`);
+    };
+    await check('gap=10m', '1000', '8x32x10');
+    assertEqual(await page.inputValue('#scale-node'), '8x32x10', 'node shape from the link');
+
+    await page.selectOption('#scale-gb', '500');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('scale.gb') === '500');
+    await check('gap=10m', '500', '8x32x10');
+    await page.fill('#scale-node', '16x128x4');
+    await page.press('#scale-node', 'Enter');
+    await page.locator('#scale-node').blur();
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('scale.node') === '16x128x4');
+    await check('gap=10m', '500', '16x128x4');
+    // The job follows the dashboard's settings.
+    await page.goto(page.url().replace('gap=10m', 'gap=5m'));
+    await page.click('#scale-panel summary');
+    await check('gap=5m', '500', '16x128x4');
+    assertEqual(errors, [], 'console errors');
+    await page.close();
+  }],
+
+  ['run at scale: a malformed node shape in a link is reported and the default used', async () => {
+    const { page } = await openPage(context, `${base}/?scale.node=lots&scale.gb=-1`);
+    await page.waitForSelector('#param-issues li[data-key="scale.node"]', { timeout: LOAD_TIMEOUT });
+    await page.waitForSelector('#param-issues li[data-key="scale.gb"]');
+    assertEqual(search(page), '', 'corrected link');
     await page.close();
   }],
 ];
