@@ -14,8 +14,9 @@
 use std::time::Instant;
 
 use pulse::engine::dataset::Dataset;
+use pulse::engine::profile::SystemClock;
 use pulse::engine::sample::SampleConfig;
-use pulse::engine::{compute, Params, StoreBuilder};
+use pulse::engine::{compute_with_clock, Params, StoreBuilder};
 
 /// Recomputes per setting; the median is reported.
 const RUNS: usize = 5;
@@ -95,11 +96,15 @@ fn main() {
             assert!(issues.is_empty(), "{q}: {issues:?}");
             let mut times = Vec::with_capacity(runs);
             let mut sessions = 0;
+            let mut profile = None;
             for _ in 0..runs {
                 let t = Instant::now();
-                let r = compute(&ds.events, ds.metadata.as_ref(), &p).expect("compute");
+                let clock = SystemClock::default();
+                let r = compute_with_clock(&ds.events, ds.metadata.as_ref(), &p, &clock)
+                    .expect("compute");
                 times.push(t.elapsed().as_secs_f64() * 1e3);
                 sessions = r.sessions.count;
+                profile = Some(r.profile);
             }
             println!(
                 "  recompute [{}]: median {:.1} ms (min {:.1}, {} sessions)",
@@ -108,6 +113,16 @@ fn main() {
                 times.iter().copied().fold(f64::INFINITY, f64::min),
                 sessions
             );
+            if std::env::var_os("BENCH_PROFILE").is_some() {
+                for st in profile.iter().flat_map(|p| &p.stages) {
+                    println!(
+                        "    {:>8.1} ms  {:<10} {}",
+                        st.wall_ms,
+                        st.kind.label(),
+                        st.detail
+                    );
+                }
+            }
         }
     }
 }

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use crate::engine::dataset::Dataset;
 use crate::engine::overview::DatasetOverview;
-use crate::engine::report::{compute, MetricsReport};
+use crate::engine::report::{compute, compute_with_clock, MetricsReport};
 use crate::engine::sample::SampleConfig;
 use crate::engine::sizing::{advise, NodeShape, GB};
 use crate::engine::spark::{export_pyspark, SkewInputs};
@@ -112,8 +112,10 @@ fn run(args: Vec<OsString>) -> Result<(), String> {
             for (k, _) in &rest {
                 eprintln!("pulse: note: parameter {k:?} is not an engine setting; ignored");
             }
-            let report = compute(&dataset.events, dataset.metadata.as_ref(), &params)
-                .map_err(|e| e.to_string())?;
+            let clock = crate::engine::profile::SystemClock::default();
+            let report =
+                compute_with_clock(&dataset.events, dataset.metadata.as_ref(), &params, &clock)
+                    .map_err(|e| e.to_string())?;
             if args.json {
                 let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
                 println!("{json}");

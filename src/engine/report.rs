@@ -33,6 +33,7 @@ use super::params::{
     ActivityDefinition, Date, DuplicatePolicy, Granularity, OutlierDetector, Params,
 };
 use super::power::{self, PowerReport, UserTotals};
+use super::profile::{Clock, NoClock, Profile, Profiler, StageKind};
 use super::retention::{self, LifecycleReport, PeriodAxis, RetentionReport, UserDays};
 use super::sessions::{CountDistribution, SessionMetrics, SessionRules};
 use super::skew::{self, SkewReport};
@@ -147,6 +148,10 @@ pub struct MetricsReport {
     /// Days far from the same-weekday baseline (§ Anomalies).
     #[serde(default)]
     pub anomalies: AnomalyReport,
+    /// Where this recompute spent its time (§ Profile). Wall times are the truth of one run:
+    /// compare reports without it (or compute with [`NoClock`], where every time is 0).
+    #[serde(default)]
+    pub profile: Profile,
 }
 
 /// Describe the chosen definition with its knob values.
@@ -346,14 +351,29 @@ thread_local! {
 /// Memory: the large scratch vectors (per event and per session) are kept in a thread-local
 /// between calls and reused, so repeated recomputes on one thread (the worker, the benchmark)
 /// allocate them once; they hold no data between calls.
+///
+/// The report's `profile` has every stage with 0 ms (no clock is read, so results are
+/// deterministic); use [`compute_with_clock`] to time the stages.
 pub fn compute(
     store: &EventStore,
     metadata: Option<&MetadataTable>,
     params: &Params,
 ) -> Result<MetricsReport, MetricsError> {
+    compute_with_clock(store, metadata, params, &NoClock)
+}
+
+/// [`compute`], timing each stage of the recompute with `clock` into the report's `profile`
+/// (`SystemClock` natively; the worker passes `performance.now()` — `std::time::Instant` panics
+/// on wasm32).
+pub fn compute_with_clock(
+    store: &EventStore,
+    metadata: Option<&MetadataTable>,
+    params: &Params,
+    clock: &dyn Clock,
+) -> Result<MetricsReport, MetricsError> {
     let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
     scratch.clear();
-    let out = compute_with(store, metadata, params, &mut scratch);
+    let out = compute_with(store, metadata, params, &mut scratch, clock);
     scratch.clear();
     SCRATCH.with(|s| *s.borrow_mut() = scratch);
     out
@@ -364,7 +384,9 @@ fn compute_with(
     metadata: Option<&MetadataTable>,
     params: &Params,
     scratch: &mut Scratch,
+    clock: &dyn Clock,
 ) -> Result<MetricsReport, MetricsError> {
+    let mut prof = Profiler::new(clock);
     let tz = validate(params)?;
 
     // Day axis.
@@ -418,6 +440,15 @@ fn compute_with(
         seg: plan.as_ref(),
         seg_column,
     };
+
+    let n_store = store.len() as u64;
+    prof.stage_detail(
+        StageKind::Join,
+        "day axis, metadata join, segment plan".into(),
+        n_store,
+        store.user_count() as u64,
+        join.as_ref().map_or(0, |j| j.meta_row.len() as u64 * 4),
+    );
 
     // Action flags.
     let names = store.actions.values();
@@ -752,6 +783,20 @@ fn compute_with(
         }
     }
 
+    let scratch_bytes = |v: usize, size: usize| (v * size) as u64;
+    prof.stage_detail(
+        StageKind::Sessionize,
+        "fused pass: filter, local days, sessions, activity units, durations".into(),
+        n_store,
+        session_durations.len() as u64,
+        scratch_bytes(buf.capacity(), 8)
+            + scratch_bytes(event_durations.capacity(), 4)
+            + scratch_bytes(version_events.capacity(), 8)
+            + scratch_bytes(session_durations.capacity(), 8) * 4
+            + scratch_bytes(user_days.capacity(), std::mem::size_of::<UserDays>())
+            + scratch_bytes(user_totals.capacity(), std::mem::size_of::<UserTotals>()),
+    );
+
     if deferred {
         event_threshold = outliers::detect_threshold(event_durations, params);
         let mut k = 0;
@@ -790,7 +835,21 @@ fn compute_with(
     );
     let active_time =
         outliers::outlier_report("session_active_ms", session_active, None, params).before;
+    prof.stage_detail(
+        StageKind::Aggregate,
+        "outliers and percentiles (events, sessions, active time)".into(),
+        event_durations.len() as u64 + session_durations.len() as u64,
+        3,
+        0,
+    );
     let activity = total.finish(&periods);
+    prof.stage_detail(
+        StageKind::Activity,
+        "DAU/WAU/MAU, periods, stickiness, L7/L30".into(),
+        user_days.len() as u64,
+        days as u64,
+        0,
+    );
     let last_partial = |g: Granularity| -> bool {
         days > 0
             && match g {
@@ -809,16 +868,37 @@ fn compute_with(
         params.retention_span,
         last_partial(rg),
     );
+    prof.stage_detail(
+        StageKind::Aggregate,
+        "retention".into(),
+        user_days.len() as u64,
+        retention.cohorts.len() as u64,
+        0,
+    );
     let power_users = power::power_users(
         &user_totals,
         params.power_pct,
         power_col.map(|c| c.name.clone()),
+    );
+    prof.stage_detail(
+        StageKind::Aggregate,
+        "power users".into(),
+        user_totals.len() as u64,
+        power_users.by_duration.users,
+        0,
     );
     let versions = versions::version_report(
         version_events,
         store.app_versions.values(),
         device_col.map(|c| c.dict.values()),
         params.top_versions,
+    );
+    prof.stage_detail(
+        StageKind::Aggregate,
+        "app-version and device percentiles".into(),
+        version_events.len() as u64,
+        versions.versions.len() as u64,
+        scratch_bytes(version_events.capacity(), 8),
     );
     let anomalies = anomalies::anomalies(
         first,
@@ -836,6 +916,13 @@ fn compute_with(
         last_partial(lg),
     );
 
+    prof.stage_detail(
+        StageKind::Aggregate,
+        "anomalies, lifecycle".into(),
+        user_days.len() as u64,
+        lifecycle.periods.len() as u64,
+        0,
+    );
     let segments = plan.as_ref().map(|p| SegmentBreakdown {
         column: p.column.clone(),
         per_user: p.per_user,
@@ -859,6 +946,13 @@ fn compute_with(
             .collect(),
     });
 
+    prof.stage_detail(
+        StageKind::Join,
+        "segment series".into(),
+        n_buckets as u64,
+        segments.as_ref().map_or(0, |s| s.segments.len() as u64),
+        0,
+    );
     let per_user_keys: Vec<(&str, u64)> = user_events
         .iter()
         .map(|&(u, e)| (store.users.get(u as usize), e))
@@ -871,6 +965,14 @@ fn compute_with(
     );
     let considered: u64 = user_events.iter().map(|u| u.1).sum();
 
+    prof.stage_detail(
+        StageKind::Aggregate,
+        "skew".into(),
+        user_events.len() as u64,
+        skew.partitioning.sizes.len() as u64,
+        0,
+    );
+    let profile = prof.finish();
     Ok(MetricsReport {
         schema_version: REPORT_SCHEMA_VERSION,
         params: params.clone(),
@@ -911,5 +1013,58 @@ fn compute_with(
         power_users,
         versions,
         anomalies,
+        profile,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::dataset::Dataset;
+    use crate::engine::sample::SampleConfig;
+    use std::cell::Cell;
+
+    /// A clock that advances by 1 ms on every reading.
+    struct StepClock(Cell<f64>);
+    impl Clock for StepClock {
+        fn now_ms(&self) -> f64 {
+            let t = self.0.get();
+            self.0.set(t + 1.0);
+            t
+        }
+    }
+
+    #[test]
+    fn profile_stages_are_in_order_contiguous_and_within_the_total() {
+        let ds = Dataset::sample(&SampleConfig::for_events(5_000, 1)).expect("sample");
+        let (p, _, _) = Params::from_query("seg=country");
+        let clock = StepClock(Cell::new(1000.0));
+        let r = compute_with_clock(&ds.events, ds.metadata.as_ref(), &p, &clock).expect("compute");
+        let stages = &r.profile.stages;
+        let kinds: Vec<StageKind> = stages.iter().map(|s| s.kind).collect();
+        for k in [
+            StageKind::Join,
+            StageKind::Sessionize,
+            StageKind::Activity,
+            StageKind::Aggregate,
+        ] {
+            assert!(kinds.contains(&k), "{k:?} missing from {kinds:?}");
+        }
+        assert_eq!(stages[0].start_ms, 0.0);
+        for w in stages.windows(2) {
+            assert_eq!(w[1].start_ms, w[0].start_ms + w[0].wall_ms, "{w:?}");
+        }
+        let sum: f64 = stages.iter().map(|s| s.wall_ms).sum();
+        assert!(stages.iter().all(|s| s.wall_ms >= 1.0));
+        assert!(sum <= r.profile.total_ms);
+        assert!(stages
+            .iter()
+            .any(|s| s.kind == StageKind::Sessionize && s.rows_in == ds.events.len() as u64));
+        // Without a clock every time is 0 and the rest of the report is the same.
+        let mut cold = compute(&ds.events, ds.metadata.as_ref(), &p).expect("compute");
+        assert!(cold.profile.stages.iter().all(|s| s.wall_ms == 0.0));
+        assert_eq!(cold.profile.stages.len(), stages.len());
+        cold.profile = r.profile.clone();
+        assert_eq!(cold, r);
+    }
 }

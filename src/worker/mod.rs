@@ -80,6 +80,14 @@ fn handle(event: MessageEvent) {
 
 /// Parse the permalink settings and compute every metric on the loaded dataset.
 fn compute(query: &str) -> Response {
+    /// `performance.now()` of the worker: the engine's profile clock (`Instant` panics on
+    /// wasm32).
+    struct PerformanceClock;
+    impl engine::profile::Clock for PerformanceClock {
+        fn now_ms(&self) -> f64 {
+            now_ms()
+        }
+    }
     let (params, issues, _ui_keys) = Params::from_query(query);
     let started = now_ms();
     STATE.with(|s| {
@@ -89,7 +97,13 @@ fn compute(query: &str) -> Response {
                 message: "No data is loaded yet.".into(),
             };
         };
-        match engine::compute(&dataset.events, dataset.metadata.as_ref(), &params) {
+        let clock = PerformanceClock;
+        match engine::compute_with_clock(
+            &dataset.events,
+            dataset.metadata.as_ref(),
+            &params,
+            &clock,
+        ) {
             Ok(report) => Response::Computed(Box::new(Computed {
                 report,
                 issues,
