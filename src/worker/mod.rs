@@ -88,6 +88,9 @@ fn compute(query: &str) -> Response {
             now_ms()
         }
     }
+    thread_local! {
+        static CACHE: RefCell<engine::MetricsCache> = RefCell::new(engine::MetricsCache::new());
+    }
     let (params, issues, _ui_keys) = Params::from_query(query);
     let started = now_ms();
     STATE.with(|s| {
@@ -98,12 +101,13 @@ fn compute(query: &str) -> Response {
             };
         };
         let clock = PerformanceClock;
-        match engine::compute_with_clock(
-            &dataset.events,
-            dataset.metadata.as_ref(),
-            &params,
-            &clock,
-        ) {
+        // Parts of the previous recompute that the changed knob does not affect are reused;
+        // the cache notices a newly loaded dataset by itself.
+        let computed = CACHE.with(|c| {
+            c.borrow_mut()
+                .compute(&dataset.events, dataset.metadata.as_ref(), &params, &clock)
+        });
+        match computed {
             Ok(report) => Response::Computed(Box::new(Computed {
                 report,
                 issues,
