@@ -51,17 +51,23 @@ pub struct PowerReport {
 }
 
 /// Rank `values` descending, ties by user key ascending; mark the first `n`.
+///
+/// Keys are unique, so the order is total and the first `n` are a set: a selection
+/// (`select_nth_unstable_by`, linear on average) finds them and the `n`-th value without
+/// sorting every user.
 fn top(
     users: &[UserTotals],
     value: impl Fn(&UserTotals) -> i64,
     n: usize,
 ) -> (PowerRanking, Vec<bool>) {
     let mut idx: Vec<usize> = (0..users.len()).collect();
-    idx.sort_by(|&a, &b| {
-        value(&users[b])
-            .cmp(&value(&users[a]))
-            .then_with(|| users[a].key.cmp(&users[b].key))
-    });
+    if n > 0 {
+        idx.select_nth_unstable_by(n - 1, |&a, &b| {
+            value(&users[b])
+                .cmp(&value(&users[a]))
+                .then_with(|| users[a].key.cmp(&users[b].key))
+        });
+    }
     let mut mark = vec![false; users.len()];
     let mut top_total = 0i64;
     for &i in idx.iter().take(n) {

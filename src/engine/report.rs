@@ -29,7 +29,9 @@ use super::calendar::{self, DayCalendar};
 use super::join::{self, JoinReport, SegmentPlan, UserJoin, FILTERED};
 use super::metadata::MetadataTable;
 use super::outliers::{self, DurationStats, OutlierReport};
-use super::params::{ActivityDefinition, Date, DuplicatePolicy, Granularity, Params};
+use super::params::{
+    ActivityDefinition, Date, DuplicatePolicy, Granularity, OutlierPolicy, Params,
+};
 use super::power::{self, PowerReport, UserTotals};
 use super::profile::{Clock, NoClock, Profile, Profiler, StageKind};
 use super::retention::{self, LifecycleReport, PeriodAxis, RetentionReport, UserDays};
@@ -547,6 +549,57 @@ fn key_activity(p: &Params) -> Params {
     }
 }
 
+/// Activity intervals plus the accumulator's knobs.
+fn key_series(p: &Params) -> Params {
+    Params {
+        mau_window_days: p.mau_window_days,
+        week_start: p.week_start,
+        ..key_activity(p)
+    }
+}
+
+/// Retention and lifecycle inputs: activity intervals, join days, start and return days.
+fn key_user_days(p: &Params) -> Params {
+    Params {
+        retention_start_actions: p.retention_start_actions.clone(),
+        retention_return_actions: p.retention_return_actions.clone(),
+        ..key_activity(p)
+    }
+}
+
+fn key_retention(p: &Params) -> Params {
+    Params {
+        retention_granularity: p.retention_granularity,
+        cohort_by: p.cohort_by,
+        retention_span: p.retention_span,
+        week_start: p.week_start,
+        ..key_user_days(p)
+    }
+}
+
+fn key_lifecycle(p: &Params) -> Params {
+    Params {
+        lifecycle_granularity: p.lifecycle_granularity,
+        cohort_by: p.cohort_by,
+        week_start: p.week_start,
+        ..key_user_days(p)
+    }
+}
+
+/// Interaction time (outlier knobs) and active days (activity) per user, plus the ranking.
+fn key_power(p: &Params) -> Params {
+    Params {
+        outlier_detector: p.outlier_detector,
+        outlier_cap_mins: p.outlier_cap_mins,
+        outlier_percentile: p.outlier_percentile,
+        outlier_z: p.outlier_z,
+        outlier_policy: p.outlier_policy,
+        power_pct: p.power_pct,
+        power_segment: p.power_segment.clone(),
+        ..key_activity(p)
+    }
+}
+
 fn key_skew(p: &Params) -> Params {
     Params {
         partitions: p.partitions,
@@ -577,6 +630,11 @@ pub struct MetricsCache {
     session_report: Slot<Option<OutlierReport>>,
     active_time: Slot<Option<DurationStats>>,
     activity: Slot<Activity>,
+    series: Slot<Option<ActiveSeries>>,
+    user_days: Slot<Vec<UserDays>>,
+    retention: Slot<Option<RetentionReport>>,
+    lifecycle: Slot<Option<LifecycleReport>>,
+    power: Slot<Option<PowerReport>>,
     skew: Slot<Option<SkewReport>>,
     /// Scratch, reused between recomputes.
     event_durations: Vec<i32>,
@@ -642,6 +700,11 @@ impl MetricsCache {
         self.session_report.key = None;
         self.active_time.key = None;
         self.activity.key = None;
+        self.series.key = None;
+        self.user_days.key = None;
+        self.retention.key = None;
+        self.lifecycle.key = None;
+        self.power.key = None;
         self.skew.key = None;
     }
 
@@ -775,29 +838,6 @@ impl MetricsCache {
             c.events.capacity() as u64 * 8,
         );
 
-        // Sessions.
-        let skey = key_sessions(params);
-        let s_hit = self.sessions.fresh(&skey);
-        if !s_hit {
-            self.sessions.key = None;
-            sessions_pass(
-                &mut self.sessions.value,
-                store,
-                c,
-                &SessionRules::from_params(params),
-                days,
-            );
-            self.sessions.key = Some(skey);
-        }
-        let s = &self.sessions.value;
-        prof.stage_detail(
-            StageKind::Sessionize,
-            cached(s_hit, "session cuts"),
-            c.events.len() as u64,
-            s.starts.len() as u64,
-            (s.starts.capacity() * 4 + s.durations.capacity() * 8) as u64,
-        );
-
         // Event durations: outliers, interaction time per user, app versions.
         let meta_rows = join.map(|j| &j.meta_row);
         let meta_value = |col: Option<&super::metadata::MetaColumn>, ui: usize| -> Option<u16> {
@@ -887,12 +927,41 @@ impl MetricsCache {
             (self.event_durations.capacity() * 4 + self.version_events.capacity() * 8) as u64,
         );
 
-        // Session durations and active time under the outlier policy.
+        // Sessions (and, when the outlier knobs changed too, each session's active time, summed
+        // in the same pass).
+        let skey = key_sessions(params);
         let sokey = key_session_outliers(params);
-        let so_hit = self.session_report.fresh(&sokey) && self.active_time.fresh(&sokey);
-        if !so_hit {
-            self.session_report.key = None;
+        let s_hit = self.sessions.fresh(&skey);
+        let active_fresh = self.active_time.fresh(&sokey);
+        let mut active_summed = false;
+        if !s_hit {
+            self.sessions.key = None;
             self.active_time.key = None;
+            self.session_active.clear();
+            sessions_pass(
+                &mut self.sessions.value,
+                store,
+                c,
+                &SessionRules::from_params(params),
+                days,
+                (d.threshold, params.outlier_policy, &mut self.session_active),
+            );
+            active_summed = true;
+            self.sessions.key = Some(skey);
+        }
+        let s = &self.sessions.value;
+        prof.stage_detail(
+            StageKind::Sessionize,
+            cached(s_hit, "session cuts"),
+            c.events.len() as u64,
+            s.starts.len() as u64,
+            (s.starts.capacity() * 4 + s.durations.capacity() * 8) as u64,
+        );
+
+        // Session durations and active time under the outlier policy.
+        let so_hit = self.session_report.fresh(&sokey) && active_fresh && s_hit;
+        if !self.session_report.fresh(&sokey) {
+            self.session_report.key = None;
             let threshold = outliers::detect_threshold(&s.durations, params);
             self.session_report.value = Some(outliers::outlier_report(
                 "session_duration_ms",
@@ -900,10 +969,16 @@ impl MetricsCache {
                 threshold,
                 params,
             ));
+            self.session_report.key = Some(sokey.clone());
+        }
+        if !(s_hit && active_fresh) {
+            self.active_time.key = None;
             let sa = &mut self.session_active;
-            sa.clear();
+            if !active_summed {
+                sa.clear();
+            }
             let durations: &[DurationMs] = &store.duration_ms;
-            for j in 0..s.starts.len() {
+            for j in (0..s.starts.len()).filter(|_| !active_summed) {
                 let mut sum: i64 = 0;
                 for &(row, _) in &c.events[s.starts[j] as usize..s.end(j, c.events.len())] {
                     if let Some(v) = durations[row as usize].get() {
@@ -918,7 +993,6 @@ impl MetricsCache {
             }
             self.active_time.value =
                 Some(outliers::outlier_report("session_active_ms", sa, None, params).before);
-            self.session_report.key = Some(sokey.clone());
             self.active_time.key = Some(sokey);
         }
         prof.stage_detail(
@@ -997,65 +1071,74 @@ impl MetricsCache {
 
         // Per-user series: DAU/WAU/MAU, retention inputs, power-user totals.
         let periods = Periods::new(first, days, params.week_start);
-        let mut total = ActivityAccumulator::new(first, days, params.mau_window_days, &periods);
         let flags = |list: &[String]| -> Option<Vec<bool>> {
             (!list.is_empty()).then(|| names.iter().map(|a| in_list(list, a)).collect())
         };
         let start_flags = flags(&params.retention_start_actions);
         let return_flags = flags(&params.retention_return_actions);
-        let power_col = metadata.and_then(|m| m.column(&params.power_segment));
         let actions = &store.action;
-        let mut user_days: Vec<UserDays> = Vec::with_capacity(c.users.len());
-        let mut user_totals: Vec<UserTotals> = Vec::with_capacity(c.users.len());
-        for (k, &(u, b, e)) in c.users.iter().enumerate() {
-            let ui = u as usize;
-            let active = &act.intervals[act.user_first[k] as usize..act.user_first[k + 1] as usize];
-            total.add_user(active);
-            let events = &c.events[b as usize..e as usize];
-            let join_day = match (meta_rows, metadata) {
-                (Some(mr), Some(m)) => mr
-                    .get(ui)
-                    .and_then(|&r| m.join_day.get(r as usize).copied().flatten()),
-                _ => None,
-            };
-            let start_day = start_flags.as_ref().and_then(|f| {
-                events
-                    .iter()
-                    .find(|&&(row, _)| f[actions[row as usize] as usize])
-                    .map(|&(_, di)| first + di as i32)
-            });
-            let return_days = return_flags.as_ref().map(|f| {
-                let mut v: Vec<i32> = Vec::new();
-                for &(row, di) in events {
-                    let d = first + di as i32;
-                    if f[actions[row as usize] as usize] && v.last() != Some(&d) {
-                        v.push(d);
-                    }
-                }
-                v
-            });
-            user_totals.push(UserTotals {
-                key: store.users.get(ui).to_string(),
-                duration_ms: d.user_totals[k],
-                active_days: active.iter().map(|&(a, b)| (b - a + 1) as u64).sum(),
-                label: power_col.zip(meta_value(power_col, ui)).map(|(col, id)| {
-                    match col.dict.get(id as usize) {
-                        "" => versions::NONE_LABEL.to_string(),
-                        s => s.to_string(),
-                    }
-                }),
-            });
-            user_days.push(UserDays {
-                active: active.to_vec(),
-                join_day,
-                start_day,
-                return_days,
-            });
+        let user_active = |k: usize| -> &[(i32, i32)] {
+            &act.intervals[act.user_first[k] as usize..act.user_first[k + 1] as usize]
+        };
+        let series_key = key_series(params);
+        let series_hit = self.series.fresh(&series_key);
+        if !series_hit {
+            self.series.key = None;
+            let mut total = ActivityAccumulator::new(first, days, params.mau_window_days, &periods);
+            for k in 0..c.users.len() {
+                total.add_user(user_active(k));
+            }
+            self.series.value = Some(total.finish(&periods));
+            self.series.key = Some(series_key);
         }
-        let activity = total.finish(&periods);
+        let activity = self.series.value.clone().expect("series computed above");
+        let udkey = key_user_days(params);
+        let ud_hit = self.user_days.fresh(&udkey);
+        if !ud_hit {
+            self.user_days.key = None;
+            let user_days = &mut self.user_days.value;
+            user_days.clear();
+            for (k, &(u, b, e)) in c.users.iter().enumerate() {
+                let ui = u as usize;
+                let events = &c.events[b as usize..e as usize];
+                let join_day = match (meta_rows, metadata) {
+                    (Some(mr), Some(m)) => mr
+                        .get(ui)
+                        .and_then(|&r| m.join_day.get(r as usize).copied().flatten()),
+                    _ => None,
+                };
+                let start_day = start_flags.as_ref().and_then(|f| {
+                    events
+                        .iter()
+                        .find(|&&(row, _)| f[actions[row as usize] as usize])
+                        .map(|&(_, di)| first + di as i32)
+                });
+                let return_days = return_flags.as_ref().map(|f| {
+                    let mut v: Vec<i32> = Vec::new();
+                    for &(row, di) in events {
+                        let d = first + di as i32;
+                        if f[actions[row as usize] as usize] && v.last() != Some(&d) {
+                            v.push(d);
+                        }
+                    }
+                    v
+                });
+                user_days.push(UserDays {
+                    active: user_active(k).to_vec(),
+                    join_day,
+                    start_day,
+                    return_days,
+                });
+            }
+            self.user_days.key = Some(udkey);
+        }
+        let user_days = &self.user_days.value;
         prof.stage_detail(
             StageKind::Activity,
-            "DAU/WAU/MAU, periods, stickiness, L7/L30".into(),
+            cached(
+                series_hit && ud_hit,
+                "DAU/WAU/MAU, periods, stickiness, L7/L30",
+            ),
             c.users.len() as u64,
             days as u64,
             0,
@@ -1071,32 +1154,67 @@ impl MetricsCache {
                     }
                 }
         };
-        let rg = params.retention_granularity;
-        let retention = retention::retention(
-            &user_days,
-            start_flags.is_some(),
-            &PeriodAxis::new(rg, first, days, &periods),
-            rg,
-            params.cohort_by,
-            params.retention_span,
-            last_partial(rg),
-        );
+        let rkey = key_retention(params);
+        let r_hit = self.retention.fresh(&rkey);
+        if !r_hit {
+            let rg = params.retention_granularity;
+            self.retention.value = Some(retention::retention(
+                user_days,
+                start_flags.is_some(),
+                &PeriodAxis::new(rg, first, days, &periods),
+                rg,
+                params.cohort_by,
+                params.retention_span,
+                last_partial(rg),
+            ));
+            self.retention.key = Some(rkey);
+        }
+        let retention = self.retention.value.clone().unwrap_or_default();
         prof.stage_detail(
             StageKind::Aggregate,
-            "retention".into(),
+            cached(r_hit, "retention"),
             user_days.len() as u64,
             retention.cohorts.len() as u64,
             0,
         );
-        let power_users = power::power_users(
-            &user_totals,
-            params.power_pct,
-            power_col.map(|col| col.name.clone()),
-        );
+        let pkey = key_power(params);
+        let p_hit = self.power.fresh(&pkey);
+        if !p_hit {
+            let power_col = metadata.and_then(|m| m.column(&params.power_segment));
+            let user_totals: Vec<UserTotals> = c
+                .users
+                .iter()
+                .enumerate()
+                .map(|(k, &(u, _, _))| {
+                    let ui = u as usize;
+                    UserTotals {
+                        key: store.users.get(ui).to_string(),
+                        duration_ms: d.user_totals[k],
+                        active_days: user_active(k)
+                            .iter()
+                            .map(|&(a, b)| (b - a + 1) as u64)
+                            .sum(),
+                        label: power_col
+                            .zip(meta_value(power_col, ui))
+                            .map(|(col, id)| match col.dict.get(id as usize) {
+                                "" => versions::NONE_LABEL.to_string(),
+                                s => s.to_string(),
+                            }),
+                    }
+                })
+                .collect();
+            self.power.value = Some(power::power_users(
+                &user_totals,
+                params.power_pct,
+                power_col.map(|col| col.name.clone()),
+            ));
+            self.power.key = Some(pkey);
+        }
+        let power_users = self.power.value.clone().unwrap_or_default();
         prof.stage_detail(
             StageKind::Aggregate,
-            "power users".into(),
-            user_totals.len() as u64,
+            cached(p_hit, "power users"),
+            c.users.len() as u64,
             power_users.by_duration.users,
             0,
         );
@@ -1107,17 +1225,23 @@ impl MetricsCache {
             params.anomaly_z,
             params.anomaly_weeks,
         );
-        let lg = params.lifecycle_granularity;
-        let lifecycle = retention::lifecycle(
-            &user_days,
-            &PeriodAxis::new(lg, first, days, &periods),
-            lg,
-            params.cohort_by,
-            last_partial(lg),
-        );
+        let lkey = key_lifecycle(params);
+        let l_hit = self.lifecycle.fresh(&lkey);
+        if !l_hit {
+            let lg = params.lifecycle_granularity;
+            self.lifecycle.value = Some(retention::lifecycle(
+                user_days,
+                &PeriodAxis::new(lg, first, days, &periods),
+                lg,
+                params.cohort_by,
+                last_partial(lg),
+            ));
+            self.lifecycle.key = Some(lkey);
+        }
+        let lifecycle = self.lifecycle.value.clone().unwrap_or_default();
         prof.stage_detail(
             StageKind::Aggregate,
-            "anomalies, lifecycle".into(),
+            cached(l_hit, "anomalies, lifecycle"),
             user_days.len() as u64,
             lifecycle.periods.len() as u64,
             0,
@@ -1250,6 +1374,7 @@ fn sessions_pass(
     c: &Considered,
     rules: &SessionRules,
     days: usize,
+    (threshold, policy, active): (Option<i64>, OutlierPolicy, &mut Vec<i64>),
 ) {
     out.starts.clear();
     out.user_first.clear();
@@ -1258,6 +1383,7 @@ fn sessions_pass(
     out.scratch_events.clear();
     out.per_day = vec![0; days];
     let times = &store.time_ms;
+    let durations: &[DurationMs] = &store.duration_ms;
     let ev = &c.events;
     for &(_, b, e) in &c.users {
         let (b, e) = (b as usize, e as usize);
@@ -1266,7 +1392,16 @@ fn sessions_pass(
         let mut begin = b;
         let t_begin0 = times[ev[b].0 as usize];
         let (mut t_begin, mut t_prev, mut d_prev) = (t_begin0, t_begin0, ev[b].1);
-        let close = |out: &mut Sessions, begin: usize, end: usize, dur: i64| {
+        let mut close = |out: &mut Sessions, begin: usize, end: usize, dur: i64| {
+            let mut sum: i64 = 0;
+            for &(row, _) in &ev[begin..end] {
+                if let Some(v) = durations[row as usize].get() {
+                    if let Some(x) = outliers::apply_policy(v, threshold, policy) {
+                        sum += x;
+                    }
+                }
+            }
+            active.push(sum);
             out.starts.push(begin as u32);
             out.durations.push(dur);
             out.scratch_events.push((end - begin) as i64);
