@@ -102,6 +102,14 @@ pub struct SegmentSeries {
     pub dau: Vec<u64>,
     pub wau: Vec<u64>,
     pub mau: Vec<u64>,
+    /// Stickiness of the segment per day, defined like the overall ratios
+    /// ([`ActiveSeries::dau_mau`]): `null` when the denominator is 0.
+    #[serde(default)]
+    pub dau_mau: Vec<Option<f64>>,
+    #[serde(default)]
+    pub dau_wau: Vec<Option<f64>>,
+    #[serde(default)]
+    pub wau_mau: Vec<Option<f64>>,
     pub months: Vec<PeriodActives>,
 }
 
@@ -1664,6 +1672,9 @@ fn segment_series(
                     dau: series.dau,
                     wau: series.wau,
                     mau: series.mau,
+                    dau_mau: series.dau_mau,
+                    dau_wau: series.dau_wau,
+                    wau_mau: series.wau_mau,
                     months: series.months,
                 }
             })
