@@ -6,7 +6,7 @@ use pulse::engine::profile::NoClock;
 use pulse::engine::sample::SampleConfig;
 use pulse::engine::{compute, MetricsCache, MetricsReport, Params};
 
-/// A walk through the knobs: each step changes one or a few of them, so most steps reuse some
+/// A walk through the knobs (43 steps): each step changes one or a few of them, so most steps reuse some
 /// parts and replace others; some steps return to earlier settings.
 const STEPS: &[&str] = &[
     "",
@@ -42,6 +42,17 @@ const STEPS: &[&str] = &[
     "actions=create,edit&inactive=",
     "",
     "gap=10m",
+    // Session knobs on the same considered events: cut from the gap index.
+    "gap=1m",
+    "gap=24h",
+    "gap=24h&maxlen=off",
+    "gap=45m&maxlen=20m&midnight=1",
+    "gap=45m&maxlen=20m&midnight=1&outlier=pct&pct=90&policy=filter",
+    "gap=2h&maxlen=1h&def=session&minsess=10m",
+    "gap=2h&maxlen=1h&def=core&strict=1&tz=Europe%2FBerlin",
+    "gap=3h&maxlen=45m&tz=Europe%2FBerlin&midnight=1",
+    "tz=Europe%2FBerlin&dups=drop&gap=20m",
+    "tz=Europe%2FBerlin&dups=drop&gap=20m&maxlen=30m",
 ];
 
 /// The profile holds times and the capacity of reused buffers: everything else must be equal.
@@ -115,5 +126,16 @@ fn cached_parts_are_named_in_the_profile() {
     };
     assert!(detail("considered events").ends_with("(cached)"));
     assert!(detail("activity units").ends_with("(cached)"));
-    assert!(!detail("session cuts").ends_with("(cached)"));
+    assert_eq!(detail("session cuts"), "session cuts (gap index built)");
+    let (p, _, _) = Params::from_query("gap=5m&midnight=1");
+    let r = cache
+        .compute(&ds.events, ds.metadata.as_ref(), &p, &NoClock)
+        .expect("third");
+    assert!(r
+        .profile
+        .stages
+        .iter()
+        .any(|s| s.detail == "session cuts (from the gap index)"));
+    let cold = compute(&ds.events, ds.metadata.as_ref(), &p).expect("cold");
+    assert!(without_profile(r) == without_profile(cold));
 }

@@ -29,9 +29,7 @@ use super::calendar::{self, DayCalendar};
 use super::join::{self, JoinReport, SegmentPlan, UserJoin, FILTERED};
 use super::metadata::MetadataTable;
 use super::outliers::{self, DurationStats, OutlierReport};
-use super::params::{
-    ActivityDefinition, Date, DuplicatePolicy, Granularity, OutlierPolicy, Params,
-};
+use super::params::{ActivityDefinition, Date, DuplicatePolicy, Granularity, Params};
 use super::power::{self, PowerReport, UserTotals};
 use super::profile::{Clock, NoClock, Profile, Profiler, StageKind};
 use super::retention::{self, LifecycleReport, PeriodAxis, RetentionReport, UserDays};
@@ -356,6 +354,10 @@ struct Durations {
     report: Option<OutlierReport>,
     /// Per considered user: Σ `duration_ms` after the policy (power users' interaction time).
     user_totals: Vec<i64>,
+    /// `prefix[i]`: Σ policy-applied `duration_ms` of considered events `0..i` (null and
+    /// filtered add 0), so a session's active time is `prefix[end] − prefix[start]` (exact:
+    /// integers).
+    prefix: Vec<i64>,
 }
 
 /// The activity definition's active intervals, user by user.
@@ -370,6 +372,24 @@ struct Activity {
     bucket_runs: Vec<(u16, u32, u32)>,
     bucket_intervals: Vec<(i32, i32)>,
 }
+
+/// Session cut candidates of the considered events, for re-cutting sessions after a session
+/// knob changes without walking every event.
+#[derive(Default)]
+struct GapIndex {
+    /// Indices into [`Considered::events`] (never a user's first event), grouped by the gap to
+    /// the user's previous event in whole minutes, capped at [`GAP_BUCKETS`] − 1: the events of
+    /// bucket `m` are `order[bucket_start[m]..bucket_start[m + 1]]`. A gap `G` (whole minutes,
+    /// ≤ 24 h) cuts before exactly the events of buckets `≥ G`: `gap ≥ G·60,000 ⟺
+    /// ⌊gap / 60,000⌋ ≥ G`.
+    order: Vec<u32>,
+    bucket_start: Vec<u32>,
+    /// Events whose local day differs from their user's previous event (the midnight split).
+    day_changes: Vec<u32>,
+}
+
+/// Gap buckets: whole minutes 0 … 1,440 (the largest gap knob, 24 h), the last one open.
+const GAP_BUCKETS: usize = 24 * 60 + 1;
 
 /// One cached value and the (projected) params it was computed for.
 #[derive(Default)]
@@ -644,11 +664,13 @@ pub struct MetricsCache {
     lifecycle: Slot<Option<LifecycleReport>>,
     power: Slot<Option<PowerReport>>,
     skew: Slot<Option<SkewReport>>,
+    /// Built on the first session-knob change for the considered events (key: filter).
+    gap_index: Slot<GapIndex>,
     /// Scratch, reused between recomputes.
     event_durations: Vec<i32>,
     version_events: Vec<(u16, u16, i32)>,
-    user_nonnull: Vec<u32>,
     session_active: Vec<i64>,
+    cut_bits: Vec<u64>,
 }
 
 thread_local! {
@@ -714,6 +736,7 @@ impl MetricsCache {
         self.lifecycle.key = None;
         self.power.key = None;
         self.skew.key = None;
+        self.gap_index.key = None;
     }
 
     /// [`compute_with_clock`], reusing the parts of earlier recomputes on the same data whose
@@ -860,17 +883,14 @@ impl MetricsCache {
         if !(d_hit && v_hit) {
             let ev = &mut self.event_durations;
             let ve = &mut self.version_events;
-            let nonnull = &mut self.user_nonnull;
             ev.clear();
             ve.clear();
-            nonnull.clear();
             ev.reserve(c.events.len());
             if !v_hit {
                 ve.reserve(c.events.len());
             }
             let durations: &[DurationMs] = &store.duration_ms;
             for &(u, b, e) in &c.users {
-                let from = ev.len();
                 let device = if v_hit {
                     0
                 } else {
@@ -885,7 +905,6 @@ impl MetricsCache {
                         }
                     }
                 }
-                nonnull.push((ev.len() - from) as u32);
             }
             if !d_hit {
                 self.durations.key = None;
@@ -897,20 +916,26 @@ impl MetricsCache {
                     d.threshold.filter(|_| !ev.is_empty()),
                     params,
                 ));
-                d.user_totals.clear();
-                let mut k = 0;
-                for &n in nonnull.iter() {
-                    let end = k + n as usize;
-                    d.user_totals.push(
-                        ev[k..end]
-                            .iter()
-                            .filter_map(|&v| {
-                                outliers::apply_policy(v as i64, d.threshold, params.outlier_policy)
-                            })
-                            .sum(),
-                    );
-                    k = end;
+                d.prefix.clear();
+                d.prefix.reserve(c.events.len() + 1);
+                let mut acc: i64 = 0;
+                d.prefix.push(0);
+                for &(row, _) in &c.events {
+                    if let Some(v) = durations[row as usize].get() {
+                        if let Some(x) =
+                            outliers::apply_policy(v, d.threshold, params.outlier_policy)
+                        {
+                            acc += x;
+                        }
+                    }
+                    d.prefix.push(acc);
                 }
+                d.user_totals.clear();
+                d.user_totals.extend(
+                    c.users
+                        .iter()
+                        .map(|&(_, b, e)| d.prefix[e as usize] - d.prefix[b as usize]),
+                );
                 self.durations.key = Some(okey);
             }
             if !v_hit {
@@ -942,25 +967,56 @@ impl MetricsCache {
         let s_hit = self.sessions.fresh(&skey);
         let active_fresh = self.active_time.fresh(&sokey);
         let mut active_summed = false;
+        let mut how = "session cuts";
         if !s_hit {
+            // A change of a session knob on the same considered events: cut from the gap index
+            // (built on the first such change) instead of walking every event.
+            let knob_change = self
+                .sessions
+                .key
+                .as_ref()
+                .is_some_and(|k| key_filter(k) == key_filter(params));
+            let gi_key = key_filter(params);
+            if knob_change && !self.gap_index.fresh(&gi_key) {
+                self.gap_index.key = None;
+                build_gap_index(&mut self.gap_index.value, store, c);
+                self.gap_index.key = Some(gi_key.clone());
+                how = "session cuts (gap index built)";
+            } else if self.gap_index.fresh(&gi_key) {
+                how = "session cuts (from the gap index)";
+            }
             self.sessions.key = None;
             self.active_time.key = None;
             self.session_active.clear();
-            sessions_pass(
-                &mut self.sessions.value,
-                store,
-                c,
-                &SessionRules::from_params(params),
-                days,
-                (d.threshold, params.outlier_policy, &mut self.session_active),
-            );
+            let rules = SessionRules::from_params(params);
+            if self.gap_index.fresh(&gi_key) {
+                sessions_from_gap_index(
+                    &mut self.sessions.value,
+                    &self.gap_index.value,
+                    &mut self.cut_bits,
+                    store,
+                    c,
+                    &rules,
+                    days,
+                    (&d.prefix, &mut self.session_active),
+                );
+            } else {
+                sessions_pass(
+                    &mut self.sessions.value,
+                    store,
+                    c,
+                    &rules,
+                    days,
+                    (&d.prefix, &mut self.session_active),
+                );
+            }
             active_summed = true;
             self.sessions.key = Some(skey);
         }
         let s = &self.sessions.value;
         prof.stage_detail(
             StageKind::Sessionize,
-            cached(s_hit, "session cuts"),
+            cached(s_hit, how),
             c.events.len() as u64,
             s.starts.len() as u64,
             (s.starts.capacity() * 4 + s.durations.capacity() * 8) as u64,
@@ -985,19 +1041,8 @@ impl MetricsCache {
             if !active_summed {
                 sa.clear();
             }
-            let durations: &[DurationMs] = &store.duration_ms;
             for j in (0..s.starts.len()).filter(|_| !active_summed) {
-                let mut sum: i64 = 0;
-                for &(row, _) in &c.events[s.starts[j] as usize..s.end(j, c.events.len())] {
-                    if let Some(v) = durations[row as usize].get() {
-                        if let Some(x) =
-                            outliers::apply_policy(v, d.threshold, params.outlier_policy)
-                        {
-                            sum += x;
-                        }
-                    }
-                }
-                sa.push(sum);
+                sa.push(d.prefix[s.end(j, c.events.len())] - d.prefix[s.starts[j] as usize]);
             }
             self.active_time.value =
                 Some(outliers::outlier_report("session_active_ms", sa, None, params).before);
@@ -1196,7 +1241,7 @@ impl MetricsCache {
                 .map(|(k, &(u, _, _))| {
                     let ui = u as usize;
                     UserTotals {
-                        key: store.users.get(ui).to_string(),
+                        key: store.users.get(ui),
                         duration_ms: d.user_totals[k],
                         active_days: user_active(k)
                             .iter()
@@ -1205,8 +1250,8 @@ impl MetricsCache {
                         label: power_col
                             .zip(meta_value(power_col, ui))
                             .map(|(col, id)| match col.dict.get(id as usize) {
-                                "" => versions::NONE_LABEL.to_string(),
-                                s => s.to_string(),
+                                "" => versions::NONE_LABEL,
+                                s => s,
                             }),
                     }
                 })
@@ -1382,7 +1427,7 @@ fn sessions_pass(
     c: &Considered,
     rules: &SessionRules,
     days: usize,
-    (threshold, policy, active): (Option<i64>, OutlierPolicy, &mut Vec<i64>),
+    (prefix, active): (&[i64], &mut Vec<i64>),
 ) {
     out.starts.clear();
     out.user_first.clear();
@@ -1391,7 +1436,6 @@ fn sessions_pass(
     out.scratch_events.clear();
     out.per_day = vec![0; days];
     let times = &store.time_ms;
-    let durations: &[DurationMs] = &store.duration_ms;
     let ev = &c.events;
     for &(_, b, e) in &c.users {
         let (b, e) = (b as usize, e as usize);
@@ -1401,15 +1445,7 @@ fn sessions_pass(
         let t_begin0 = times[ev[b].0 as usize];
         let (mut t_begin, mut t_prev, mut d_prev) = (t_begin0, t_begin0, ev[b].1);
         let mut close = |out: &mut Sessions, begin: usize, end: usize, dur: i64| {
-            let mut sum: i64 = 0;
-            for &(row, _) in &ev[begin..end] {
-                if let Some(v) = durations[row as usize].get() {
-                    if let Some(x) = outliers::apply_policy(v, threshold, policy) {
-                        sum += x;
-                    }
-                }
-            }
-            active.push(sum);
+            active.push(prefix[end] - prefix[begin]);
             out.starts.push(begin as u32);
             out.durations.push(dur);
             out.scratch_events.push((end - begin) as i64);
@@ -1428,6 +1464,148 @@ fn sessions_pass(
         close(out, begin, e, t_prev - t_begin);
         out.scratch_per_user
             .push((out.starts.len() - first_session) as i64);
+    }
+    out.user_first.push(out.starts.len() as u32);
+    out.per_user = CountDistribution::from_values(&out.scratch_per_user);
+    out.events_per_session = CountDistribution::from_values(&out.scratch_events);
+}
+
+/// Group the considered events by the gap to their user's previous event (a counting sort on
+/// whole minutes) and list the day changes.
+fn build_gap_index(out: &mut GapIndex, store: &EventStore, c: &Considered) {
+    let times = &store.time_ms;
+    let ev = &c.events;
+    let bucket = |i: usize| -> usize {
+        let gap = times[ev[i].0 as usize] - times[ev[i - 1].0 as usize];
+        ((gap / 60_000) as usize).min(GAP_BUCKETS - 1)
+    };
+    let mut counts = vec![0u32; GAP_BUCKETS + 1];
+    out.day_changes.clear();
+    for &(_, b, e) in &c.users {
+        for i in b as usize + 1..e as usize {
+            counts[bucket(i) + 1] += 1;
+            if ev[i].1 != ev[i - 1].1 {
+                out.day_changes.push(i as u32);
+            }
+        }
+    }
+    for m in 1..counts.len() {
+        counts[m] += counts[m - 1];
+    }
+    out.bucket_start.clear();
+    out.bucket_start.extend_from_slice(&counts);
+    out.order.clear();
+    out.order.resize(counts[GAP_BUCKETS] as usize, 0);
+    let mut next = counts;
+    for &(_, b, e) in &c.users {
+        for i in b as usize + 1..e as usize {
+            let m = bucket(i);
+            out.order[next[m] as usize] = i as u32;
+            next[m] += 1;
+        }
+    }
+}
+
+/// [`sessions_pass`] from the gap index: mark the cuts of the gap (buckets ≥ G), of the
+/// midnight split and each user's first event in a bitset, walk the marks in order, and split
+/// only the candidate sessions longer than the max length (greedily, as
+/// [`SessionRules::starts_new`]: the gap and midnight rules do not depend on where the session
+/// started, so cutting by them first and by the max length inside is the same cut). The same
+/// sessions, in the same order, as the per-event walk.
+#[allow(clippy::too_many_arguments)]
+fn sessions_from_gap_index(
+    out: &mut Sessions,
+    gi: &GapIndex,
+    bits: &mut Vec<u64>,
+    store: &EventStore,
+    c: &Considered,
+    rules: &SessionRules,
+    days: usize,
+    (prefix, active): (&[i64], &mut Vec<i64>),
+) {
+    out.starts.clear();
+    out.user_first.clear();
+    out.durations.clear();
+    out.scratch_per_user.clear();
+    out.scratch_events.clear();
+    out.per_day = vec![0; days];
+    let ev = &c.events;
+    let n = ev.len();
+    bits.clear();
+    bits.resize(n.div_ceil(64), 0);
+    let mut mark = |i: u32| bits[(i / 64) as usize] |= 1u64 << (i % 64);
+    for &(_, b, _) in &c.users {
+        mark(b);
+    }
+    let g = ((rules.gap_ms / 60_000) as usize).min(GAP_BUCKETS - 1);
+    debug_assert_eq!(rules.gap_ms % 60_000, 0);
+    for &i in &gi.order[gi.bucket_start[g] as usize..] {
+        mark(i);
+    }
+    if rules.split_at_midnight {
+        for &i in &gi.day_changes {
+            mark(i);
+        }
+    }
+    let times = &store.time_ms;
+    let t = |i: usize| times[ev[i].0 as usize];
+    let mut emit = |out: &mut Sessions, begin: usize, end: usize, dur: i64| {
+        active.push(prefix[end] - prefix[begin]);
+        out.starts.push(begin as u32);
+        out.durations.push(dur);
+        out.scratch_events.push((end - begin) as i64);
+        out.per_day[ev[begin].1 as usize] += 1;
+    };
+    let mut user = 0usize;
+    let mut user_sessions = 0i64;
+    // Candidate starts in order; each candidate ends at the next one (or at n).
+    let mut cands = bits.iter().enumerate().flat_map(|(w, &word)| {
+        let mut word = word;
+        std::iter::from_fn(move || {
+            (word != 0).then(|| {
+                let bit = word.trailing_zeros() as usize;
+                word &= word - 1;
+                w * 64 + bit
+            })
+        })
+    });
+    let mut cur = cands.next();
+    while let Some(b) = cur {
+        let next = cands.next();
+        let e = next.unwrap_or(n);
+        if c.users
+            .get(user)
+            .is_some_and(|&(_, ub, _)| ub as usize == b)
+        {
+            if user > 0 {
+                out.scratch_per_user.push(user_sessions);
+            }
+            out.user_first.push(out.starts.len() as u32);
+            user_sessions = 0;
+            user += 1;
+        }
+        let (t_b, t_last) = (t(b), t(e - 1));
+        if t_last - t_b <= rules.max_len_ms {
+            emit(out, b, e, t_last - t_b);
+            user_sessions += 1;
+        } else {
+            let (mut begin, mut t_begin) = (b, t_b);
+            for i in b + 1..e {
+                let ti = t(i);
+                if ti - t_begin > rules.max_len_ms {
+                    emit(out, begin, i, t(i - 1) - t_begin);
+                    user_sessions += 1;
+                    begin = i;
+                    t_begin = ti;
+                }
+            }
+            emit(out, begin, e, t(e - 1) - t_begin);
+            user_sessions += 1;
+        }
+        cur = next;
+    }
+    if !out.user_first.is_empty() {
+        out.scratch_per_user.push(user_sessions);
     }
     out.user_first.push(out.starts.len() as u32);
     out.per_user = CountDistribution::from_values(&out.scratch_per_user);
