@@ -6,7 +6,7 @@ use pulse::engine::profile::NoClock;
 use pulse::engine::sample::SampleConfig;
 use pulse::engine::{compute, MetricsCache, MetricsReport, Params};
 
-/// A walk through the knobs (43 steps): each step changes one or a few of them, so most steps reuse some
+/// A walk through the knobs (48 steps): each step changes one or a few of them, so most steps reuse some
 /// parts and replace others; some steps return to earlier settings.
 const STEPS: &[&str] = &[
     "",
@@ -53,6 +53,12 @@ const STEPS: &[&str] = &[
     "gap=3h&maxlen=45m&tz=Europe%2FBerlin&midnight=1",
     "tz=Europe%2FBerlin&dups=drop&gap=20m",
     "tz=Europe%2FBerlin&dups=drop&gap=20m&maxlen=30m",
+    // Versions change alone (durations cached), then sessions re-cut on the cached durations.
+    "vtop=3",
+    "vtop=3&gap=7m",
+    "vtop=4&outlier=z&z=2&policy=cap",
+    "vtop=5&outlier=z&z=2&policy=cap&gap=9m",
+    "vtop=5&outlier=cap&cap=2h&policy=filter&gap=9m",
 ];
 
 /// The profile holds times and the capacity of reused buffers: everything else must be equal.

@@ -29,7 +29,9 @@ use super::calendar::{self, DayCalendar};
 use super::join::{self, JoinReport, SegmentPlan, UserJoin, FILTERED};
 use super::metadata::MetadataTable;
 use super::outliers::{self, DurationStats, OutlierReport};
-use super::params::{ActivityDefinition, Date, DuplicatePolicy, Granularity, Params};
+use super::params::{
+    ActivityDefinition, Date, DuplicatePolicy, Granularity, OutlierDetector, Params,
+};
 use super::power::{self, PowerReport, UserTotals};
 use super::profile::{Clock, NoClock, Profile, Profiler, StageKind};
 use super::retention::{self, LifecycleReport, PeriodAxis, RetentionReport, UserDays};
@@ -890,6 +892,20 @@ impl MetricsCache {
                 ve.reserve(c.events.len());
             }
             let durations: &[DurationMs] = &store.duration_ms;
+            // The cap detector's threshold is known before the values: the prefix sums of the
+            // policy-applied durations are then built in this pass (with no duration at all
+            // every prefix is 0 whatever the threshold).
+            let early = (!d_hit && params.outlier_detector == OutlierDetector::Cap)
+                .then(|| params.outlier_cap_mins as i64 * 60_000);
+            let prefix = &mut self.durations.value.prefix;
+            if !d_hit {
+                prefix.clear();
+            }
+            let mut acc: i64 = 0;
+            if early.is_some() {
+                prefix.reserve(c.events.len() + 1);
+                prefix.push(0);
+            }
             for &(u, b, e) in &c.users {
                 let device = if v_hit {
                     0
@@ -903,6 +919,16 @@ impl MetricsCache {
                         if !v_hit {
                             ve.push((store.app_version[row as usize], device, d.0));
                         }
+                        if early.is_some() {
+                            if let Some(x) =
+                                outliers::apply_policy(d.0 as i64, early, params.outlier_policy)
+                            {
+                                acc += x;
+                            }
+                        }
+                    }
+                    if early.is_some() {
+                        prefix.push(acc);
                     }
                 }
             }
@@ -916,11 +942,12 @@ impl MetricsCache {
                     d.threshold.filter(|_| !ev.is_empty()),
                     params,
                 ));
-                d.prefix.clear();
-                d.prefix.reserve(c.events.len() + 1);
                 let mut acc: i64 = 0;
-                d.prefix.push(0);
-                for &(row, _) in &c.events {
+                if early.is_none() {
+                    d.prefix.reserve(c.events.len() + 1);
+                    d.prefix.push(0);
+                }
+                for &(row, _) in c.events.iter().filter(|_| early.is_none()) {
                     if let Some(v) = durations[row as usize].get() {
                         if let Some(x) =
                             outliers::apply_policy(v, d.threshold, params.outlier_policy)
@@ -1401,19 +1428,20 @@ fn considered_pass(out: &mut Considered, store: &EventStore, filter: &Filter, da
     out.null_durations = 0;
     let mut events = std::mem::take(&mut out.events);
     let mut dup_cursor = 0;
+    let mut per_day = vec![0u64; days];
+    let mut nulls = 0u64;
+    let durations: &[DurationMs] = &store.duration_ms;
     for (u, rows) in store.users_with_rows() {
         let start = events.len();
         filter.user_events(u.0 as usize, rows, &mut dup_cursor, out, &mut events);
         if events.len() > start {
             out.users.push((u.0, start as u32, events.len() as u32));
+            // While the user's events are in cache.
+            for &(row, di) in &events[start..] {
+                per_day[di as usize] += 1;
+                nulls += durations[row as usize].is_null() as u64;
+            }
         }
-    }
-    let mut per_day = vec![0u64; days];
-    let mut nulls = 0u64;
-    let durations: &[DurationMs] = &store.duration_ms;
-    for &(row, di) in &events {
-        per_day[di as usize] += 1;
-        nulls += durations[row as usize].is_null() as u64;
     }
     out.events = events;
     out.events_per_day = per_day;
