@@ -4,18 +4,23 @@
 //! cargo run --release --example bench_metrics [EVENTS...]   # default: 1000000 10000000
 //! ```
 //!
-//! Prints, per size: generation (stands in for load) and sort times, then the median of
-//! [`RUNS`] full recomputes ([`pulse::engine::compute`]) for several knob settings — each
-//! recompute is what a slider change costs after the one-time sort.
+//! Prints, per size: generation (stands in for load) and sort times, then
 //!
-//! `BENCH_SETTINGS=0,6` runs only those settings (indices into [`SETTINGS`]); `BENCH_RUNS=9`
-//! changes the number of recomputes per setting (default [`RUNS`]).
+//! 1. **cold**: the median of [`RUNS`] full computes without a cache
+//!    ([`pulse::engine::compute_with_clock`]) for several knob settings, and
+//! 2. **after one knob change**: with a warm [`MetricsCache`] (as in the worker), the median of
+//!    [`RUNS`] recomputes after each change of [`KNOB_CHANGES`] — what a slider move costs.
+//!
+//! `BENCH_SETTINGS=0,6` runs only those cold settings (indices into [`SETTINGS`]);
+//! `BENCH_RUNS=9` changes the number of runs (default [`RUNS`]); `BENCH_PROFILE=1` prints the
+//! engine profile (stages) of the last run of each; `BENCH_NO_WARM=1` skips part 2.
 
 use std::time::Instant;
 
 use pulse::engine::dataset::Dataset;
+use pulse::engine::profile::SystemClock;
 use pulse::engine::sample::SampleConfig;
-use pulse::engine::{compute, Params, StoreBuilder};
+use pulse::engine::{compute_with_clock, MetricsCache, MetricsReport, Params, StoreBuilder};
 
 /// Recomputes per setting; the median is reported.
 const RUNS: usize = 5;
@@ -29,6 +34,40 @@ const SETTINGS: [&str; 7] = [
     "seg=country",
     "outlier=pct&pct=99&policy=cap&seg=action_type",
 ];
+
+/// Single knob changes `(name, before, after)`: the recompute after the change is timed with a
+/// warm [`MetricsCache`] (what the worker does after a slider move).
+const KNOB_CHANGES: [(&str, &str, &str); 6] = [
+    ("gap 30→10 min", "", "gap=10m"),
+    ("definition minimal→core", "", "def=core&k=2"),
+    ("definition minimal→session", "", "def=session"),
+    ("segment none→country", "", "seg=country"),
+    ("segment none→action_type", "", "seg=action_type"),
+    (
+        "outlier cap→pct 99, policy cap",
+        "",
+        "outlier=pct&pct=99&policy=cap",
+    ),
+];
+
+fn print_profile(r: &MetricsReport) {
+    if std::env::var_os("BENCH_PROFILE").is_some() {
+        for st in &r.profile.stages {
+            println!(
+                "    {:>8.1} ms  {:<10} {}",
+                st.wall_ms,
+                st.kind.label(),
+                st.detail
+            );
+        }
+    }
+}
+
+fn params(q: &str) -> Params {
+    let (p, issues, _) = Params::from_query(q);
+    assert!(issues.is_empty(), "{q}: {issues:?}");
+    p
+}
 
 fn median_ms(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -87,27 +126,61 @@ fn main() {
             gen_ms,
             sort_ms
         );
+        println!("  cold full compute (no cache), median of {runs}:");
         for (si, q) in SETTINGS.iter().copied().enumerate() {
             if only.as_ref().is_some_and(|o| !o.contains(&si)) {
                 continue;
             }
-            let (p, issues, _) = Params::from_query(q);
-            assert!(issues.is_empty(), "{q}: {issues:?}");
+            let p = params(q);
             let mut times = Vec::with_capacity(runs);
-            let mut sessions = 0;
+            let mut last = None;
             for _ in 0..runs {
                 let t = Instant::now();
-                let r = compute(&ds.events, ds.metadata.as_ref(), &p).expect("compute");
+                let clock = SystemClock::default();
+                let r = compute_with_clock(&ds.events, ds.metadata.as_ref(), &p, &clock)
+                    .expect("compute");
                 times.push(t.elapsed().as_secs_f64() * 1e3);
-                sessions = r.sessions.count;
+                last = Some(r);
             }
+            let r = last.expect("runs ≥ 1");
             println!(
-                "  recompute [{}]: median {:.1} ms (min {:.1}, {} sessions)",
+                "    [{}]: median {:.1} ms (min {:.1}, {} sessions)",
                 if q.is_empty() { "defaults" } else { q },
                 median_ms(times.clone()),
                 times.iter().copied().fold(f64::INFINITY, f64::min),
-                sessions
+                r.sessions.count
             );
+            print_profile(&r);
+        }
+        if std::env::var_os("BENCH_NO_WARM").is_some() {
+            continue;
+        }
+        println!("  recompute after one knob change (warm MetricsCache), median of {runs}:");
+        for (name, before, after) in KNOB_CHANGES {
+            let (p0, p1) = (params(before), params(after));
+            let mut cache = MetricsCache::new();
+            let mut times = Vec::with_capacity(runs);
+            let mut last = None;
+            for _ in 0..runs {
+                let clock = SystemClock::default();
+                cache
+                    .compute(&ds.events, ds.metadata.as_ref(), &p0, &clock)
+                    .expect("compute");
+                let t = Instant::now();
+                let r = cache
+                    .compute(&ds.events, ds.metadata.as_ref(), &p1, &clock)
+                    .expect("compute");
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+                last = Some(r);
+            }
+            println!(
+                "    {name}: median {:.1} ms (min {:.1})",
+                median_ms(times.clone()),
+                times.iter().copied().fold(f64::INFINITY, f64::min),
+            );
+            if let Some(r) = &last {
+                print_profile(r);
+            }
         }
     }
 }

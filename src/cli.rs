@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use crate::engine::dataset::Dataset;
 use crate::engine::overview::DatasetOverview;
-use crate::engine::report::{compute, MetricsReport};
+use crate::engine::report::{compute, compute_with_clock, MetricsReport};
 use crate::engine::sample::SampleConfig;
 use crate::engine::sizing::{advise, parse_target_gb, NodeShape, GB, SAMPLE_BYTES_PER_EVENT};
 use crate::engine::spark::{export_pyspark, scale_out, JOB_FILE};
@@ -113,8 +113,10 @@ fn run(args: Vec<OsString>) -> Result<(), String> {
             for (k, _) in &rest {
                 eprintln!("pulse: note: parameter {k:?} is not an engine setting; ignored");
             }
-            let report = compute(&dataset.events, dataset.metadata.as_ref(), &params)
-                .map_err(|e| e.to_string())?;
+            let clock = crate::engine::profile::SystemClock::default();
+            let report =
+                compute_with_clock(&dataset.events, dataset.metadata.as_ref(), &params, &clock)
+                    .map_err(|e| e.to_string())?;
             if args.json {
                 let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
                 println!("{json}");

@@ -5,7 +5,8 @@
 //! metadata) and dirty (as generated, plus injected exact duplicates, ties in time, events at
 //! local midnights and across the 2023 DST changes, a notification-only user and a user without
 //! metadata). Params: several gaps, K, M, definitions, time zones (New York and Berlin have DST),
-//! a date range, the midnight split, the duplicate-drop policy and outlier policies.
+//! a date range, the midnight split, the max-length split, the duplicate-drop policy, and the
+//! cap, percentile, z-score and median-MAD outlier detectors with their policies.
 //!
 //! Needs `python3` with the `duckdb` package (`pip install duckdb`); the test fails, not skips,
 //! without it.
@@ -33,6 +34,11 @@ const CASES: &[&str] = &[
     "def=custom&actions=create,edit&cmin=3&win=14&minsess=5m&outlier=pct&pct=95&policy=cap&seg=country&topn=50&rspan=8&power=10",
     "tz=America%2FNew_York&def=session&minsess=30m&gap=45m&maxlen=off&outlier=cap&cap=1h&policy=filter&dups=drop&wstart=wed&seg=country&topn=50",
     "gap=1m&inactive=&def=minimal&actions=page_view&mau=7&outlier=pct&pct=90&policy=filter&dups=drop&seg=country&topn=50",
+    // Max-length split (greedy, 1 h) with the session definition; z-score and median-MAD
+    // detectors on events and sessions.
+    "gap=2h&maxlen=1h&def=session&minsess=10m&outlier=z&z=2&policy=cap&seg=country&topn=50",
+    "tz=Europe%2FBerlin&gap=45m&maxlen=30m&midnight=1&def=core&k=1&strict=1&outlier=mad&z=3&policy=filter&seg=country&topn=50",
+    "gap=3h&maxlen=45m&outlier=z&z=1.5&policy=filter&power=10&seg=country&topn=50",
 ];
 
 fn small_config(seed: u64) -> SampleConfig {
@@ -366,7 +372,7 @@ fn compare(r: &MetricsReport, o: &Value, p: &Params) -> Vec<String> {
         let mine = serde_json::json!({
             "count": s.count, "sum_ms": s.sum_ms, "min_ms": s.min_ms, "max_ms": s.max_ms,
             "p50_ms": s.p50_ms, "p90_ms": s.p90_ms, "p95_ms": s.p95_ms, "p99_ms": s.p99_ms,
-            "threshold_ms": rep.threshold_ms, "detected": rep.detected,
+            "threshold_ms": rep.threshold_ms, "detected": rep.detected, "touched": rep.touched,
         });
         check(name, &mine == ov, format!("engine {mine} vs oracle {ov}"));
     }
@@ -459,6 +465,45 @@ fn compare(r: &MetricsReport, o: &Value, p: &Params) -> Vec<String> {
             ),
         }
     }
+    // Per-country stickiness over time: the same ratios as the overall ones, bit for bit.
+    let o_s = o["country_stickiness"]
+        .as_object()
+        .expect("country_stickiness");
+    for (label, ratios) in o_s {
+        let Some(s) = segs.segments.iter().find(|s| &s.label == label) else {
+            continue; // reported above
+        };
+        for (name, mine) in [
+            ("dau_mau", &s.dau_mau),
+            ("dau_wau", &s.dau_wau),
+            ("wau_mau", &s.wau_mau),
+        ] {
+            let theirs: Vec<Option<f64>> = ratios[name]
+                .as_array()
+                .expect("ratio series")
+                .iter()
+                .map(Value::as_f64)
+                .collect();
+            if mine != &theirs {
+                let i = mine
+                    .iter()
+                    .zip(&theirs)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(0);
+                check(
+                    "per-country stickiness",
+                    false,
+                    format!(
+                        "{name}[{label}] differs first at day {i}: engine {:?} vs oracle {:?} (len {} vs {})",
+                        mine.get(i),
+                        theirs.get(i),
+                        mine.len(),
+                        theirs.len()
+                    ),
+                );
+            }
+        }
+    }
     check(
         "segment labels",
         segs.segments.len() == o_c.len(),
@@ -512,6 +557,30 @@ fn check_dataset(seed: u64, dirty: bool) {
         );
         for m in compare(&r, o, p) {
             failures.push(format!("[seed {seed}, dirty {dirty}] {q}\n    {m}"));
+        }
+        // The max-length and z/MAD cases must exercise what they are about: the split cuts
+        // sessions, and the detectors find a threshold that the policy acts on.
+        if q.contains("maxlen=") && !q.contains("maxlen=off") {
+            let unsplit = Params {
+                max_session_mins: None,
+                ..p.clone()
+            };
+            let u = compute(&store, Some(&meta), &unsplit).expect("compute");
+            assert!(
+                u.sessions.count < r.sessions.count,
+                "{q}: the max-length split cut no session"
+            );
+        }
+        if q.contains("outlier=z") || q.contains("outlier=mad") {
+            for rep in [&r.event_durations, &r.sessions.duration] {
+                assert!(
+                    rep.threshold_ms.is_some() && rep.touched > 0,
+                    "{q}: {} threshold {:?}, touched {}",
+                    rep.target,
+                    rep.threshold_ms,
+                    rep.touched
+                );
+            }
         }
     }
     // Sensitivity: a one-minute change of the gap must be visible to the comparison.

@@ -31,5 +31,5 @@ pub use dataset::Dataset;
 pub use error::IngestError;
 pub use metadata::{MetaColumn, MetadataTable};
 pub use params::{ParamIssue, Params};
-pub use report::{compute, MetricsError, MetricsReport};
+pub use report::{compute, compute_with_clock, MetricsCache, MetricsError, MetricsReport};
 pub use store::{Dictionary, DurationMs, EventStore, TimestampMs, UserIdx};

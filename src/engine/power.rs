@@ -4,16 +4,17 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One user's totals (users with ≥ 1 considered event).
+/// One user's totals (users with ≥ 1 considered event). Borrows the key and label from the
+/// store and metadata dictionaries: no allocation per user.
 #[derive(Debug, Clone, PartialEq)]
-pub struct UserTotals {
-    pub key: String,
+pub struct UserTotals<'a> {
+    pub key: &'a str,
     /// Σ duration_ms of considered events after the outlier policy.
     pub duration_ms: i64,
     /// Active days on the axis (activity definition).
     pub active_days: u64,
     /// Metadata label of the breakdown column (`None`: no metadata row or no column).
-    pub label: Option<String>,
+    pub label: Option<&'a str>,
 }
 
 /// The top users by one measure.
@@ -51,17 +52,23 @@ pub struct PowerReport {
 }
 
 /// Rank `values` descending, ties by user key ascending; mark the first `n`.
+///
+/// Keys are unique, so the order is total and the first `n` are a set: a selection
+/// (`select_nth_unstable_by`, linear on average) finds them and the `n`-th value without
+/// sorting every user.
 fn top(
-    users: &[UserTotals],
-    value: impl Fn(&UserTotals) -> i64,
+    users: &[UserTotals<'_>],
+    value: impl Fn(&UserTotals<'_>) -> i64,
     n: usize,
 ) -> (PowerRanking, Vec<bool>) {
     let mut idx: Vec<usize> = (0..users.len()).collect();
-    idx.sort_by(|&a, &b| {
-        value(&users[b])
-            .cmp(&value(&users[a]))
-            .then_with(|| users[a].key.cmp(&users[b].key))
-    });
+    if n > 0 {
+        idx.select_nth_unstable_by(n - 1, |&a, &b| {
+            value(&users[b])
+                .cmp(&value(&users[a]))
+                .then_with(|| users[a].key.cmp(users[b].key))
+        });
+    }
     let mut mark = vec![false; users.len()];
     let mut top_total = 0i64;
     for &i in idx.iter().take(n) {
@@ -84,7 +91,7 @@ pub fn top_count(users: usize, pct: f64) -> usize {
     ((users as f64 * pct / 100.0).ceil() as usize).min(users)
 }
 
-pub fn power_users(users: &[UserTotals], pct: f64, column: Option<String>) -> PowerReport {
+pub fn power_users(users: &[UserTotals<'_>], pct: f64, column: Option<String>) -> PowerReport {
     let n = top_count(users.len(), pct);
     let (by_duration, md) = top(users, |u| u.duration_ms, n);
     let (by_active_days, ma) = top(users, |u| u.active_days as i64, n);
@@ -92,7 +99,7 @@ pub fn power_users(users: &[UserTotals], pct: f64, column: Option<String>) -> Po
     if column.is_some() {
         let mut map: std::collections::BTreeMap<&str, PowerSegment> = Default::default();
         for (i, u) in users.iter().enumerate() {
-            let label = u.label.as_deref().unwrap_or("(none)");
+            let label = u.label.unwrap_or("(none)");
             let s = map.entry(label).or_insert_with(|| PowerSegment {
                 label: label.to_string(),
                 ..Default::default()
@@ -122,12 +129,12 @@ pub fn power_users(users: &[UserTotals], pct: f64, column: Option<String>) -> Po
 mod tests {
     use super::*;
 
-    fn u(key: &str, ms: i64, days: u64, label: &str) -> UserTotals {
+    fn u<'a>(key: &'a str, ms: i64, days: u64, label: &'a str) -> UserTotals<'a> {
         UserTotals {
-            key: key.into(),
+            key,
             duration_ms: ms,
             active_days: days,
-            label: Some(label.into()),
+            label: Some(label),
         }
     }
 

@@ -26,13 +26,14 @@ use super::activity::{
 };
 use super::anomalies::{self, AnomalyReport};
 use super::calendar::{self, DayCalendar};
-use super::join::{self, JoinReport, SegmentPlan, FILTERED};
+use super::join::{self, JoinReport, SegmentPlan, UserJoin, FILTERED};
 use super::metadata::MetadataTable;
-use super::outliers::{self, OutlierReport};
+use super::outliers::{self, DurationStats, OutlierReport};
 use super::params::{
     ActivityDefinition, Date, DuplicatePolicy, Granularity, OutlierDetector, Params,
 };
 use super::power::{self, PowerReport, UserTotals};
+use super::profile::{Clock, NoClock, Profile, Profiler, StageKind};
 use super::retention::{self, LifecycleReport, PeriodAxis, RetentionReport, UserDays};
 use super::sessions::{CountDistribution, SessionMetrics, SessionRules};
 use super::skew::{self, SkewReport};
@@ -101,6 +102,14 @@ pub struct SegmentSeries {
     pub dau: Vec<u64>,
     pub wau: Vec<u64>,
     pub mau: Vec<u64>,
+    /// Stickiness of the segment per day, defined like the overall ratios
+    /// ([`ActiveSeries::dau_mau`]): `null` when the denominator is 0.
+    #[serde(default)]
+    pub dau_mau: Vec<Option<f64>>,
+    #[serde(default)]
+    pub dau_wau: Vec<Option<f64>>,
+    #[serde(default)]
+    pub wau_mau: Vec<Option<f64>>,
     pub months: Vec<PeriodActives>,
 }
 
@@ -147,6 +156,10 @@ pub struct MetricsReport {
     /// Days far from the same-weekday baseline (§ Anomalies).
     #[serde(default)]
     pub anomalies: AnomalyReport,
+    /// Where this recompute spent its time (§ Profile). Wall times are the truth of one run:
+    /// compare reports without it (or compute with [`NoClock`], where every time is 0).
+    #[serde(default)]
+    pub profile: Profile,
 }
 
 /// Describe the chosen definition with its knob values.
@@ -213,7 +226,7 @@ fn validate(p: &Params) -> Result<chrono_tz::Tz, MetricsError> {
     Ok(tz)
 }
 
-/// Which events to skip, shared by the passes.
+/// Which events to skip (see the module docs).
 struct Filter<'a> {
     store: &'a EventStore,
     cal: &'a DayCalendar,
@@ -224,15 +237,8 @@ struct Filter<'a> {
     seg_column: Option<&'a [u16]>,
 }
 
-#[derive(Default)]
-struct FilterCounts {
-    dups: u64,
-    outside: u64,
-    segment: u64,
-}
-
 impl Filter<'_> {
-    /// Fill `buf` with `(row, day index)` of user `u`'s considered events. `dup_cursor` walks
+    /// Append `(row, day index)` of user `u`'s considered events to `out`. `dup_cursor` walks
     /// `duplicate_rows` (ascending) across users visited in order.
     #[inline]
     fn user_events(
@@ -240,10 +246,9 @@ impl Filter<'_> {
         u: usize,
         rows: std::ops::Range<usize>,
         dup_cursor: &mut usize,
-        counts: &mut FilterCounts,
-        buf: &mut Vec<(u32, u32)>,
+        counts: &mut Considered,
+        out: &mut Vec<(u32, u32)>,
     ) {
-        buf.clear();
         if rows.is_empty() {
             return;
         }
@@ -287,7 +292,7 @@ impl Filter<'_> {
                     continue;
                 }
             }
-            buf.push((row as u32, (day - self.first) as u32));
+            out.push((row as u32, (day - self.first) as u32));
         }
     }
 }
@@ -301,40 +306,378 @@ struct SegAcc {
     acc: ActivityAccumulator,
 }
 
-/// The large per-event and per-session vectors of a recompute, kept between recomputes on the
-/// same thread (see [`compute`]): a slider change then writes into memory that is already mapped
-/// instead of faulting in fresh pages (at 10M events these are ~170 MB). Contents never carry
-/// over: every vector is cleared before use.
+// ---------------------------------------------------------------------------------------------
+// Cached parts of a recompute. Each part is a pure function of the data and of the params its
+// key keeps (`key_*` below: every other field reset to its default), so a part whose key equals
+// the current params' key is exactly what a cold compute would produce.
+// ---------------------------------------------------------------------------------------------
+
+/// Considered events, user by user, with their day on the axis.
 #[derive(Default)]
-struct Scratch {
-    buf: Vec<(u32, u32)>,
-    event_durations: Vec<i32>,
-    version_events: Vec<(u16, u16, i32)>,
-    session_durations: Vec<i64>,
-    session_active: Vec<i64>,
-    /// Non-null durations per session, when the outlier threshold is known only after the pass.
-    session_nonnull: Vec<u32>,
-    events_per_session: Vec<i64>,
-    sessions_per_user: Vec<i64>,
-    user_events: Vec<(u32, u64)>,
+struct Considered {
+    /// `(row, day index on the axis)` of every considered event, in store order.
+    events: Vec<(u32, u32)>,
+    /// `(user, start, end)`: each user with ≥ 1 considered event and their range of `events`.
+    users: Vec<(u32, u32, u32)>,
+    dups: u64,
+    outside: u64,
+    segment: u64,
+    events_per_day: Vec<u64>,
+    null_durations: u64,
 }
 
-impl Scratch {
-    fn clear(&mut self) {
-        self.buf.clear();
-        self.event_durations.clear();
-        self.version_events.clear();
-        self.session_durations.clear();
-        self.session_active.clear();
-        self.session_nonnull.clear();
-        self.events_per_session.clear();
-        self.sessions_per_user.clear();
-        self.user_events.clear();
+/// Session cuts over the considered events.
+#[derive(Default)]
+struct Sessions {
+    /// Index into [`Considered::events`] of each session's first event, in order (a session
+    /// ends where the next one starts: users' ranges are contiguous).
+    starts: Vec<u32>,
+    /// Per considered user, the index of their first session in `starts`, plus the total.
+    user_first: Vec<u32>,
+    durations: Vec<i64>,
+    per_day: Vec<u64>,
+    per_user: CountDistribution,
+    events_per_session: CountDistribution,
+    /// Scratch: sessions per user, events per session.
+    scratch_per_user: Vec<i64>,
+    scratch_events: Vec<i64>,
+}
+
+impl Sessions {
+    fn end(&self, j: usize, events: usize) -> usize {
+        self.starts.get(j + 1).map_or(events, |&s| s as usize)
     }
 }
 
+/// Event durations under the outlier knobs.
+#[derive(Default)]
+struct Durations {
+    threshold: Option<i64>,
+    report: Option<OutlierReport>,
+    /// Per considered user: Σ `duration_ms` after the policy (power users' interaction time).
+    user_totals: Vec<i64>,
+    /// `prefix[i]`: Σ policy-applied `duration_ms` of considered events `0..i` (null and
+    /// filtered add 0), so a session's active time is `prefix[end] − prefix[start]` (exact:
+    /// integers).
+    prefix: Vec<i64>,
+}
+
+/// The activity definition's active intervals, user by user.
+#[derive(Default)]
+struct Activity {
+    /// `[a, b]` clipped to the axis, ascending per user.
+    intervals: Vec<(i32, i32)>,
+    /// Per considered user, the index of their first interval, plus the total.
+    user_first: Vec<u32>,
+    /// Per-event segments: `(bucket, start, end)` ranges of `bucket_intervals`, user by user
+    /// (the definition evaluated on the user's events of that bucket).
+    bucket_runs: Vec<(u16, u32, u32)>,
+    bucket_intervals: Vec<(i32, i32)>,
+}
+
+/// Session cut candidates of the considered events, for re-cutting sessions after a session
+/// knob changes without walking every event.
+#[derive(Default)]
+struct GapIndex {
+    /// Indices into [`Considered::events`] (never a user's first event), grouped by the gap to
+    /// the user's previous event in whole minutes, capped at [`GAP_BUCKETS`] − 1: the events of
+    /// bucket `m` are `order[bucket_start[m]..bucket_start[m + 1]]`. A gap `G` (whole minutes,
+    /// ≤ 24 h) cuts before exactly the events of buckets `≥ G`: `gap ≥ G·60,000 ⟺
+    /// ⌊gap / 60,000⌋ ≥ G`.
+    order: Vec<u32>,
+    bucket_start: Vec<u32>,
+    /// Events whose local day differs from their user's previous event (the midnight split).
+    day_changes: Vec<u32>,
+}
+
+/// Gap buckets: whole minutes 0 … 1,440 (the largest gap knob, 24 h), the last one open.
+const GAP_BUCKETS: usize = 24 * 60 + 1;
+
+/// One cached value and the (projected) params it was computed for.
+#[derive(Default)]
+struct Slot<T> {
+    key: Option<Params>,
+    value: T,
+}
+
+impl<T> Slot<T> {
+    fn fresh(&self, key: &Params) -> bool {
+        self.key.as_ref() == Some(key)
+    }
+}
+
+/// What a cache entry was computed from: the address and length of every column of the store
+/// and the metadata, and a hash of a strided sample of their values. A caller keeps one
+/// [`MetricsCache`] per loaded dataset (the worker replaces the dataset while the old one is
+/// still alive, so a new store never shares the old one's buffers); this check is the safety
+/// net.
+#[derive(Debug, Clone, PartialEq)]
+struct DataId {
+    shape: Vec<usize>,
+    sample: u64,
+}
+
+fn data_id(store: &EventStore, metadata: Option<&MetadataTable>) -> DataId {
+    let mut shape = vec![
+        store.time_ms.as_ptr() as usize,
+        store.time_ms.len(),
+        store.action.as_ptr() as usize,
+        store.page.as_ptr() as usize,
+        store.duration_ms.as_ptr() as usize,
+        store.app_version.as_ptr() as usize,
+        store.user_offsets.as_ptr() as usize,
+        store.user_offsets.len(),
+        store.duplicate_rows.as_ptr() as usize,
+        store.duplicate_rows.len(),
+        store.users.len(),
+        store.actions.len(),
+        store.pages.len(),
+        store.app_versions.len(),
+    ];
+    if let Some(m) = metadata {
+        shape.extend([
+            m.user_keys.as_ptr() as usize,
+            m.len(),
+            m.join_day.as_ptr() as usize,
+        ]);
+        for c in &m.columns {
+            shape.extend([c.values.as_ptr() as usize, c.values.len(), c.dict.len()]);
+        }
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut mix = |x: u64| h = (h ^ x).wrapping_mul(0x0000_0100_0000_01b3);
+    let n = store.len();
+    for i in (0..n).step_by((n / 4096).max(1)) {
+        mix(store.time_ms[i] as u64);
+        mix(store.action[i] as u64);
+        mix(store.page[i] as u64);
+        mix(store.duration_ms[i].0 as u64);
+        mix(store.app_version[i] as u64);
+    }
+    let u = store.user_offsets.len();
+    for i in (0..u).step_by((u / 1024).max(1)) {
+        mix(store.user_offsets[i] as u64);
+    }
+    if let Some(m) = metadata {
+        for i in (0..m.len()).step_by((m.len() / 1024).max(1)) {
+            mix(m.join_day[i].map_or(u64::MAX, |d| d as u64));
+            for c in &m.columns {
+                mix(c.values.get(i).copied().unwrap_or(0) as u64);
+            }
+        }
+    }
+    DataId { shape, sample: h }
+}
+
+/// The params the day axis and the considered events depend on.
+fn key_filter(p: &Params) -> Params {
+    let seg_filter = !p.segment_values.is_empty();
+    Params {
+        time_zone: p.time_zone.clone(),
+        from: p.from,
+        to: p.to,
+        duplicates: p.duplicates,
+        segment: if seg_filter { p.segment.clone() } else { None },
+        segment_values: p.segment_values.clone(),
+        ..Params::default()
+    }
+}
+
+fn key_plan(p: &Params) -> Params {
+    Params {
+        segment: p.segment.clone(),
+        segment_values: p.segment_values.clone(),
+        top_segments: p.top_segments,
+        ..Params::default()
+    }
+}
+
+/// Considered events plus the outlier knobs.
+fn key_outliers(p: &Params) -> Params {
+    Params {
+        outlier_detector: p.outlier_detector,
+        outlier_cap_mins: p.outlier_cap_mins,
+        outlier_percentile: p.outlier_percentile,
+        outlier_z: p.outlier_z,
+        outlier_policy: p.outlier_policy,
+        ..key_filter(p)
+    }
+}
+
+fn key_versions(p: &Params) -> Params {
+    Params {
+        top_versions: p.top_versions,
+        ..key_filter(p)
+    }
+}
+
+fn key_sessions(p: &Params) -> Params {
+    Params {
+        session_gap_mins: p.session_gap_mins,
+        max_session_mins: p.max_session_mins,
+        split_at_midnight: p.split_at_midnight,
+        ..key_filter(p)
+    }
+}
+
+/// Sessions plus the outlier knobs (session-duration report, active time).
+fn key_session_outliers(p: &Params) -> Params {
+    Params {
+        outlier_detector: p.outlier_detector,
+        outlier_cap_mins: p.outlier_cap_mins,
+        outlier_percentile: p.outlier_percentile,
+        outlier_z: p.outlier_z,
+        outlier_policy: p.outlier_policy,
+        ..key_sessions(p)
+    }
+}
+
+/// Whether the activity definition looks at sessions.
+fn definition_needs_sessions(p: &Params) -> bool {
+    match p.definition {
+        ActivityDefinition::Minimal => false,
+        ActivityDefinition::Core => p.core_strict,
+        ActivityDefinition::Session | ActivityDefinition::Custom => true,
+    }
+}
+
+/// Whether the segment breakdown is per event (the definition is evaluated per bucket).
+fn per_event_segment(p: &Params) -> bool {
+    matches!(
+        p.segment,
+        Some(super::params::Segment::AppVersion) | Some(super::params::Segment::ActionType)
+    )
+}
+
+fn key_activity(p: &Params) -> Params {
+    let base = if definition_needs_sessions(p) {
+        key_sessions(p)
+    } else {
+        key_filter(p)
+    };
+    let base = if per_event_segment(p) {
+        Params {
+            segment: p.segment.clone(),
+            segment_values: p.segment_values.clone(),
+            top_segments: p.top_segments,
+            ..base
+        }
+    } else {
+        base
+    };
+    Params {
+        definition: p.definition,
+        actions: p.actions.clone(),
+        inactive_actions: p.inactive_actions.clone(),
+        core_min_events: p.core_min_events,
+        core_actions: p.core_actions.clone(),
+        core_strict: p.core_strict,
+        min_session_mins: p.min_session_mins,
+        custom_window_days: p.custom_window_days,
+        custom_min_events: p.custom_min_events,
+        ..base
+    }
+}
+
+/// Activity intervals plus the accumulator's knobs.
+fn key_series(p: &Params) -> Params {
+    Params {
+        mau_window_days: p.mau_window_days,
+        week_start: p.week_start,
+        ..key_activity(p)
+    }
+}
+
+/// Retention and lifecycle inputs: activity intervals, join days, start and return days.
+fn key_user_days(p: &Params) -> Params {
+    Params {
+        retention_start_actions: p.retention_start_actions.clone(),
+        retention_return_actions: p.retention_return_actions.clone(),
+        ..key_activity(p)
+    }
+}
+
+fn key_retention(p: &Params) -> Params {
+    Params {
+        retention_granularity: p.retention_granularity,
+        cohort_by: p.cohort_by,
+        retention_span: p.retention_span,
+        week_start: p.week_start,
+        ..key_user_days(p)
+    }
+}
+
+fn key_lifecycle(p: &Params) -> Params {
+    Params {
+        lifecycle_granularity: p.lifecycle_granularity,
+        cohort_by: p.cohort_by,
+        week_start: p.week_start,
+        ..key_user_days(p)
+    }
+}
+
+/// Interaction time (outlier knobs) and active days (activity) per user, plus the ranking.
+fn key_power(p: &Params) -> Params {
+    Params {
+        outlier_detector: p.outlier_detector,
+        outlier_cap_mins: p.outlier_cap_mins,
+        outlier_percentile: p.outlier_percentile,
+        outlier_z: p.outlier_z,
+        outlier_policy: p.outlier_policy,
+        power_pct: p.power_pct,
+        power_segment: p.power_segment.clone(),
+        ..key_activity(p)
+    }
+}
+
+fn key_skew(p: &Params) -> Params {
+    Params {
+        partitions: p.partitions,
+        top_users: p.top_users,
+        ..key_filter(p)
+    }
+}
+
+/// Memoised parts of [`compute`] for one dataset: after a knob change only the parts that
+/// depend on that knob are recomputed (a gap change re-cuts sessions but keeps the activity of
+/// a definition that ignores sessions, the event-duration percentiles, the app-version report,
+/// skew, …). Every part is keyed by exactly the params it reads, and by the data (see
+/// [`MetricsCache::compute`]), so the report is identical to a cold [`compute`] — the test
+/// `tests/metrics_cache.rs` compares them after every step of a sequence of knob changes.
+///
+/// Keep one cache per loaded dataset (drop it, or call [`MetricsCache::clear`], when the data
+/// changes). Memory: the considered-event list (8 bytes per event), the session cuts (12 bytes
+/// per session), per-user totals and intervals, and the scratch vectors of the last recompute.
+#[derive(Default)]
+pub struct MetricsCache {
+    data: Option<DataId>,
+    join: Slot<Option<UserJoin>>,
+    plan: Slot<Option<SegmentPlan>>,
+    considered: Slot<Considered>,
+    durations: Slot<Durations>,
+    versions: Slot<Option<VersionReport>>,
+    sessions: Slot<Sessions>,
+    session_report: Slot<Option<OutlierReport>>,
+    active_time: Slot<Option<DurationStats>>,
+    activity: Slot<Activity>,
+    series: Slot<Option<ActiveSeries>>,
+    user_days: Slot<Vec<UserDays>>,
+    retention: Slot<Option<RetentionReport>>,
+    lifecycle: Slot<Option<LifecycleReport>>,
+    power: Slot<Option<PowerReport>>,
+    skew: Slot<Option<SkewReport>>,
+    /// Built on the first session-knob change for the considered events (key: filter).
+    gap_index: Slot<GapIndex>,
+    /// Scratch, reused between recomputes.
+    event_durations: Vec<i32>,
+    version_events: Vec<(u16, u16, i32)>,
+    session_active: Vec<i64>,
+    cut_bits: Vec<u64>,
+}
+
 thread_local! {
-    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+    /// The cache behind [`compute`], cleared on every call: only its allocations are reused.
+    static COLD: std::cell::RefCell<MetricsCache> = std::cell::RefCell::new(MetricsCache::default());
 }
 
 /// Compute every metric of the report for `params`.
@@ -343,321 +686,1073 @@ thread_local! {
 /// per-user column), a day axis over [`MAX_DAYS`], or knob values out of range when `params`
 /// was built by hand rather than parsed. Never panics on user data.
 ///
-/// Memory: the large scratch vectors (per event and per session) are kept in a thread-local
-/// between calls and reused, so repeated recomputes on one thread (the worker, the benchmark)
-/// allocate them once; they hold no data between calls.
+/// Always a cold compute (nothing is reused between calls but the allocations of the large
+/// vectors, kept in a thread-local); [`MetricsCache`] memoises parts between knob changes.
+/// The report's `profile` has every stage with 0 ms (no clock is read, so results are
+/// deterministic); use [`compute_with_clock`] to time the stages.
 pub fn compute(
     store: &EventStore,
     metadata: Option<&MetadataTable>,
     params: &Params,
 ) -> Result<MetricsReport, MetricsError> {
-    let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-    scratch.clear();
-    let out = compute_with(store, metadata, params, &mut scratch);
-    scratch.clear();
-    SCRATCH.with(|s| *s.borrow_mut() = scratch);
-    out
+    compute_with_clock(store, metadata, params, &NoClock)
 }
 
-fn compute_with(
+/// [`compute`], timing each stage of the recompute with `clock` into the report's `profile`
+/// (`SystemClock` natively; the worker passes `performance.now()` — `std::time::Instant` panics
+/// on wasm32).
+pub fn compute_with_clock(
     store: &EventStore,
     metadata: Option<&MetadataTable>,
     params: &Params,
-    scratch: &mut Scratch,
+    clock: &dyn Clock,
 ) -> Result<MetricsReport, MetricsError> {
-    let tz = validate(params)?;
+    let mut cache = COLD.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    cache.clear();
+    let out = cache.compute(store, metadata, params, clock);
+    cache.clear();
+    COLD.with(|c| *c.borrow_mut() = cache);
+    out
+}
 
-    // Day axis.
-    let mut t_min = i64::MAX;
-    let mut t_max = i64::MIN;
-    for (_, rows) in store.users_with_rows() {
-        if !rows.is_empty() {
-            t_min = t_min.min(store.time_ms[rows.start]);
-            t_max = t_max.max(store.time_ms[rows.end - 1]);
-        }
+impl MetricsCache {
+    pub fn new() -> MetricsCache {
+        MetricsCache::default()
     }
-    let has_data = t_min <= t_max;
-    let first = params
-        .from
-        .map(|d| d.0)
-        .or_else(|| has_data.then(|| calendar::local_day(tz, t_min)));
-    let last = params
-        .to
-        .map(|d| d.0)
-        .or_else(|| has_data.then(|| calendar::local_day(tz, t_max)));
-    let (first, days) = match (first, last) {
-        (Some(f), Some(l)) if l >= f => {
-            let span = l as i64 - f as i64 + 1;
-            if span > MAX_DAYS as i64 {
-                return Err(MetricsError::RangeTooLong { days: span });
-            }
-            (f, span as usize)
+
+    /// Forget every cached part (their allocations stay, to be reused).
+    pub fn clear(&mut self) {
+        self.data = None;
+        self.join.key = None;
+        self.plan.key = None;
+        self.considered.key = None;
+        self.durations.key = None;
+        self.versions.key = None;
+        self.sessions.key = None;
+        self.session_report.key = None;
+        self.active_time.key = None;
+        self.activity.key = None;
+        self.series.key = None;
+        self.user_days.key = None;
+        self.retention.key = None;
+        self.lifecycle.key = None;
+        self.power.key = None;
+        self.skew.key = None;
+        self.gap_index.key = None;
+    }
+
+    /// [`compute_with_clock`], reusing the parts of earlier recomputes on the same data whose
+    /// params are unchanged. The profile's details end in "(cached)" for reused parts.
+    pub fn compute(
+        &mut self,
+        store: &EventStore,
+        metadata: Option<&MetadataTable>,
+        params: &Params,
+        clock: &dyn Clock,
+    ) -> Result<MetricsReport, MetricsError> {
+        let id = data_id(store, metadata);
+        if self.data.as_ref() != Some(&id) {
+            self.clear();
+            self.data = Some(id);
         }
-        (Some(f), _) => (f, 0),
-        _ => (0, 0),
-    };
-    let last = first + days as i32 - 1;
-    let cal = DayCalendar::new(tz, first, last.max(first));
+        self.run(store, metadata, params, clock)
+    }
 
-    // Join and segments.
-    let join = metadata.map(|m| join::join_users(store, m));
-    let plan = join::plan_segments(store, metadata, join.as_ref(), params)?;
-    let seg_column: Option<&[u16]> = match (&plan, &params.segment) {
-        (Some(p), Some(super::params::Segment::AppVersion)) if !p.per_user => {
-            Some(&store.app_version)
-        }
-        (Some(p), Some(super::params::Segment::ActionType)) if !p.per_user => Some(&store.action),
-        _ => None,
-    };
-    let filter = Filter {
-        store,
-        cal: &cal,
-        first,
-        last,
-        drop_dups: params.duplicates == DuplicatePolicy::Drop,
-        seg: plan.as_ref(),
-        seg_column,
-    };
-
-    // Action flags.
-    let names = store.actions.values();
-    let in_list = |list: &[String], a: &str| list.iter().any(|x| x == a);
-    let qual: Vec<bool> = names
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            i != 0
-                && !a.is_empty()
-                && !in_list(&params.inactive_actions, a)
-                && params.actions.as_ref().is_none_or(|s| in_list(s, a))
-        })
-        .collect();
-    let core: Vec<bool> = names
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            i != 0
-                && !a.is_empty()
-                && !in_list(&params.inactive_actions, a)
-                && in_list(&params.core_actions, a)
-        })
-        .collect();
-    let page_view = store.actions.position("page_view").map(|i| i as u16);
-    let flags = |list: &[String]| -> Option<Vec<bool>> {
-        (!list.is_empty()).then(|| names.iter().map(|a| in_list(list, a)).collect())
-    };
-    let start_flags = flags(&params.retention_start_actions);
-    let return_flags = flags(&params.retention_return_actions);
-    let meta_rows = join.as_ref().map(|j| &j.meta_row);
-    let mut user_days: Vec<UserDays> = Vec::new();
-    let mut user_totals: Vec<UserTotals> = Vec::new();
-    let version_events = &mut scratch.version_events;
-    version_events.reserve(store.len());
-    let power_col = metadata.and_then(|m| m.column(&params.power_segment));
-    let device_col = metadata.and_then(|m| m.column("device_type"));
-    let meta_value = |col: Option<&super::metadata::MetaColumn>, ui: usize| -> Option<u16> {
-        let r = *meta_rows?.get(ui)?;
-        col?.values.get(r as usize).copied()
-    };
-
-    // Event-duration threshold: known up front for the cap detector. The other detectors need
-    // every considered duration first, so the fused pass collects them and records how many
-    // each session has; the sessions' active time is summed under the policy after the pass
-    // (same values, same order — so the same sums — without a second filtering pass).
-    let buf = &mut scratch.buf;
-    // i32 like the store column: half the memory traffic of i64 in the percentile passes.
-    let event_durations = &mut scratch.event_durations;
-    event_durations.reserve(store.len());
-    let deferred = params.outlier_detector != OutlierDetector::Cap;
-    let session_nonnull = &mut scratch.session_nonnull;
-    let mut event_threshold = if deferred {
-        None
-    } else {
-        Some(params.outlier_cap_mins as i64 * 60_000)
-    };
-
-    // The fused pass.
-    let rules = SessionRules::from_params(params);
-    let (window, min_count) = activity::window_and_min(params);
-    let min_session_ms = params.min_session_mins as i64 * 60_000;
-    let def = params.definition;
-    let strict = params.core_strict;
-    let policy = params.outlier_policy;
-    let periods = Periods::new(first, days, params.week_start);
-    let mut total = ActivityAccumulator::new(first, days, params.mau_window_days, &periods);
-    let n_buckets = plan.as_ref().map_or(0, |p| p.buckets());
-    let per_user_seg = plan.as_ref().is_some_and(|p| p.per_user);
-    let mut segs: Vec<SegAcc> = (0..n_buckets)
-        .map(|_| SegAcc {
-            users: 0,
-            events: 0,
-            sessions: 0,
-            sessions_per_day: vec![0; days],
-            acc: ActivityAccumulator::new(first, days, params.mau_window_days, &periods),
-        })
-        .collect();
-    let mut bucket_counts: Vec<DailyCounts> = vec![DailyCounts::default(); n_buckets];
-    let mut bucket_touched: Vec<u16> = Vec::new();
-
-    let mut events_per_day = vec![0u64; days];
-    let mut sessions_per_day = vec![0u64; days];
-    let session_durations = &mut scratch.session_durations;
-    let session_active = &mut scratch.session_active;
-    let events_per_session = &mut scratch.events_per_session;
-    let sessions_per_user = &mut scratch.sessions_per_user;
-    let user_events = &mut scratch.user_events;
-    let mut counts = DailyCounts::default();
-    let mut intervals: Vec<(i32, i32)> = Vec::new();
-    let mut bounds: Vec<(usize, usize)> = Vec::new();
-    let mut fc = FilterCounts::default();
-    let mut dup_cursor = 0;
-    let mut null_durations = 0u64;
-    let times = &store.time_ms;
-    let actions = &store.action;
-    let pages = &store.page;
-    let durations: &[DurationMs] = &store.duration_ms;
-
-    for (u, rows) in store.users_with_rows() {
-        let ui = u.0 as usize;
-        filter.user_events(ui, rows, &mut dup_cursor, &mut fc, buf);
-        if buf.is_empty() {
-            continue;
-        }
-        let n = buf.len();
-        user_events.push((u.0, n as u64));
-        let user_bucket = if per_user_seg {
-            plan.as_ref().and_then(|p| p.user_bucket.get(ui).copied())
-        } else {
-            None
-        };
-        let event_bucket = |row: usize| -> usize {
-            match (plan.as_ref(), seg_column) {
-                (Some(p), Some(col)) => {
-                    p.value_bucket.get(col[row] as usize).copied().unwrap_or(0) as usize
-                }
-                _ => 0,
+    fn run(
+        &mut self,
+        store: &EventStore,
+        metadata: Option<&MetadataTable>,
+        params: &Params,
+        clock: &dyn Clock,
+    ) -> Result<MetricsReport, MetricsError> {
+        let mut prof = Profiler::new(clock);
+        let tz = validate(params)?;
+        let cached = |hit: bool, what: &str| {
+            if hit {
+                format!("{what} (cached)")
+            } else {
+                what.to_string()
             }
         };
 
-        // Session boundaries.
-        bounds.clear();
-        let mut begin = 0;
-        for i in 1..n {
-            let (r0, _) = buf[begin];
-            let (rp, dp) = buf[i - 1];
-            let (ri, di) = buf[i];
-            if rules.starts_new(
-                times[r0 as usize],
-                times[rp as usize],
-                dp as i32,
-                times[ri as usize],
-                di as i32,
-            ) {
-                bounds.push((begin, i));
-                begin = i;
+        // Day axis.
+        let mut t_min = i64::MAX;
+        let mut t_max = i64::MIN;
+        for (_, rows) in store.users_with_rows() {
+            if !rows.is_empty() {
+                t_min = t_min.min(store.time_ms[rows.start]);
+                t_max = t_max.max(store.time_ms[rows.end - 1]);
             }
         }
-        bounds.push((begin, n));
-        sessions_per_user.push(bounds.len() as i64);
-
-        let user_device = meta_value(device_col, ui).unwrap_or(0);
-        let active_from = session_active.len();
-        counts.clear();
-        for &(b, e) in &bounds {
-            let (rb, db) = buf[b];
-            let start = times[rb as usize];
-            let dur = times[buf[e - 1].0 as usize] - start;
-            let long_enough = match def {
-                ActivityDefinition::Custom if params.min_session_mins == 0 => true,
-                _ => dur > min_session_ms,
-            };
-            session_durations.push(dur);
-            events_per_session.push((e - b) as i64);
-            sessions_per_day[db as usize] += 1;
-            let session_bucket = match user_bucket {
-                Some(ub) => Some(ub as usize),
-                None if seg_column.is_some() => Some(event_bucket(rb as usize)),
-                None => None,
-            };
-            if let Some(sb) = session_bucket {
-                if let Some(s) = segs.get_mut(sb) {
-                    s.sessions += 1;
-                    s.sessions_per_day[db as usize] += 1;
+        let has_data = t_min <= t_max;
+        let first = params
+            .from
+            .map(|d| d.0)
+            .or_else(|| has_data.then(|| calendar::local_day(tz, t_min)));
+        let last = params
+            .to
+            .map(|d| d.0)
+            .or_else(|| has_data.then(|| calendar::local_day(tz, t_max)));
+        let (first, days) = match (first, last) {
+            (Some(f), Some(l)) if l >= f => {
+                let span = l as i64 - f as i64 + 1;
+                if span > MAX_DAYS as i64 {
+                    return Err(MetricsError::RangeTooLong { days: span });
                 }
+                (f, span as usize)
             }
-            let mut active_sum: i64 = 0;
-            let durations_from = event_durations.len();
-            let mut has_qual = false;
-            let mut qual_mask: u128 = 0;
-            for i in b..e {
-                let (row, di) = buf[i];
-                let row = row as usize;
-                let day = first + di as i32;
-                events_per_day[di as usize] += 1;
-                match durations[row].get() {
-                    Some(v) => {
-                        version_events.push((store.app_version[row], user_device, v as i32));
-                        event_durations.push(durations[row].0);
-                        if !deferred {
-                            if let Some(x) = outliers::apply_policy(v, event_threshold, policy) {
-                                active_sum += x;
+            (Some(f), _) => (f, 0),
+            _ => (0, 0),
+        };
+        let last = first + days as i32 - 1;
+
+        // Join and segments: they depend on the data (and seg/segv/topn) only.
+        let join_key = Params::default();
+        let join_hit = self.join.fresh(&join_key);
+        if !join_hit {
+            self.join.value = metadata.map(|m| join::join_users(store, m));
+            self.join.key = Some(join_key);
+        }
+        let plan_key = key_plan(params);
+        let plan_hit = self.plan.fresh(&plan_key);
+        if !plan_hit {
+            self.plan.key = None;
+            self.plan.value =
+                join::plan_segments(store, metadata, self.join.value.as_ref(), params)?;
+            self.plan.key = Some(plan_key);
+        }
+        let join = self.join.value.as_ref();
+        let plan = self.plan.value.as_ref();
+        let seg_column: Option<&[u16]> = match (plan, &params.segment) {
+            (Some(p), Some(super::params::Segment::AppVersion)) if !p.per_user => {
+                Some(&store.app_version)
+            }
+            (Some(p), Some(super::params::Segment::ActionType)) if !p.per_user => {
+                Some(&store.action)
+            }
+            _ => None,
+        };
+        let n_store = store.len() as u64;
+        prof.stage_detail(
+            StageKind::Join,
+            cached(
+                join_hit && plan_hit,
+                "day axis, metadata join, segment plan",
+            ),
+            n_store,
+            store.user_count() as u64,
+            join.map_or(0, |j| j.meta_row.len() as u64 * 4),
+        );
+
+        // Considered events and their local days.
+        let fkey = key_filter(params);
+        let f_hit = self.considered.fresh(&fkey);
+        if !f_hit {
+            self.considered.key = None;
+            let cal = DayCalendar::new(tz, first, last.max(first));
+            let filter = Filter {
+                store,
+                cal: &cal,
+                first,
+                last,
+                drop_dups: params.duplicates == DuplicatePolicy::Drop,
+                seg: plan,
+                seg_column,
+            };
+            considered_pass(&mut self.considered.value, store, &filter, days);
+            self.considered.key = Some(fkey);
+        }
+        let c = &self.considered.value;
+        prof.stage_detail(
+            StageKind::Sessionize,
+            cached(f_hit, "considered events, local days"),
+            n_store,
+            c.events.len() as u64,
+            c.events.capacity() as u64 * 8,
+        );
+
+        // Event durations: outliers, interaction time per user, app versions.
+        let meta_rows = join.map(|j| &j.meta_row);
+        let meta_value = |col: Option<&super::metadata::MetaColumn>, ui: usize| -> Option<u16> {
+            let r = *meta_rows?.get(ui)?;
+            col?.values.get(r as usize).copied()
+        };
+        let device_col = metadata.and_then(|m| m.column("device_type"));
+        let okey = key_outliers(params);
+        let vkey = key_versions(params);
+        let d_hit = self.durations.fresh(&okey);
+        let v_hit = self.versions.fresh(&vkey);
+        if !(d_hit && v_hit) {
+            let ev = &mut self.event_durations;
+            let ve = &mut self.version_events;
+            ev.clear();
+            ve.clear();
+            ev.reserve(c.events.len());
+            if !v_hit {
+                ve.reserve(c.events.len());
+            }
+            let durations: &[DurationMs] = &store.duration_ms;
+            // The cap detector's threshold is known before the values: the prefix sums of the
+            // policy-applied durations are then built in this pass (with no duration at all
+            // every prefix is 0 whatever the threshold).
+            let early = (!d_hit && params.outlier_detector == OutlierDetector::Cap)
+                .then(|| params.outlier_cap_mins as i64 * 60_000);
+            let prefix = &mut self.durations.value.prefix;
+            if !d_hit {
+                prefix.clear();
+            }
+            let mut acc: i64 = 0;
+            if early.is_some() {
+                prefix.reserve(c.events.len() + 1);
+                prefix.push(0);
+            }
+            for &(u, b, e) in &c.users {
+                let device = if v_hit {
+                    0
+                } else {
+                    meta_value(device_col, u as usize).unwrap_or(0)
+                };
+                for &(row, _) in &c.events[b as usize..e as usize] {
+                    let d = durations[row as usize];
+                    if !d.is_null() {
+                        ev.push(d.0);
+                        if !v_hit {
+                            ve.push((store.app_version[row as usize], device, d.0));
+                        }
+                        if early.is_some() {
+                            if let Some(x) =
+                                outliers::apply_policy(d.0 as i64, early, params.outlier_policy)
+                            {
+                                acc += x;
                             }
                         }
                     }
-                    None => null_durations += 1,
+                    if early.is_some() {
+                        prefix.push(acc);
+                    }
                 }
-                let a = actions[row] as usize;
-                let bucket = if seg_column.is_some() {
-                    event_bucket(row)
-                } else {
-                    0
-                };
-                let mut unit = false;
-                match def {
-                    ActivityDefinition::Minimal => unit = qual[a],
-                    ActivityDefinition::Custom => unit = qual[a] && long_enough,
-                    ActivityDefinition::Core => {
-                        if core[a] {
-                            unit = if strict {
-                                i + 1 < e && {
-                                    let next = buf[i + 1].0 as usize;
-                                    Some(actions[next]) == page_view
-                                        && pages[row] != 0
-                                        && pages[next] == pages[row]
-                                }
-                            } else {
-                                true
-                            };
+            }
+            if !d_hit {
+                self.durations.key = None;
+                let d = &mut self.durations.value;
+                d.threshold = outliers::detect_threshold(ev, params);
+                d.report = Some(outliers::outlier_report(
+                    "event_duration_ms",
+                    ev,
+                    d.threshold.filter(|_| !ev.is_empty()),
+                    params,
+                ));
+                let mut acc: i64 = 0;
+                if early.is_none() {
+                    d.prefix.reserve(c.events.len() + 1);
+                    d.prefix.push(0);
+                }
+                for &(row, _) in c.events.iter().filter(|_| early.is_none()) {
+                    if let Some(v) = durations[row as usize].get() {
+                        if let Some(x) =
+                            outliers::apply_policy(v, d.threshold, params.outlier_policy)
+                        {
+                            acc += x;
                         }
                     }
+                    d.prefix.push(acc);
+                }
+                d.user_totals.clear();
+                d.user_totals.extend(
+                    c.users
+                        .iter()
+                        .map(|&(_, b, e)| d.prefix[e as usize] - d.prefix[b as usize]),
+                );
+                self.durations.key = Some(okey);
+            }
+            if !v_hit {
+                self.versions.value = Some(versions::version_report(
+                    ve,
+                    store.app_versions.values(),
+                    device_col.map(|col| col.dict.values()),
+                    params.top_versions,
+                ));
+                self.versions.key = Some(vkey);
+            }
+        }
+        let d = &self.durations.value;
+        prof.stage_detail(
+            StageKind::Aggregate,
+            cached(
+                d_hit && v_hit,
+                "event-duration outliers, app-version percentiles",
+            ),
+            c.events.len() as u64,
+            self.event_durations.len() as u64,
+            (self.event_durations.capacity() * 4 + self.version_events.capacity() * 8) as u64,
+        );
+
+        // Sessions (and, when the outlier knobs changed too, each session's active time, summed
+        // in the same pass).
+        let skey = key_sessions(params);
+        let sokey = key_session_outliers(params);
+        let s_hit = self.sessions.fresh(&skey);
+        let active_fresh = self.active_time.fresh(&sokey);
+        let mut active_summed = false;
+        let mut how = "session cuts";
+        if !s_hit {
+            // A change of a session knob on the same considered events: cut from the gap index
+            // (built on the first such change) instead of walking every event.
+            let knob_change = self
+                .sessions
+                .key
+                .as_ref()
+                .is_some_and(|k| key_filter(k) == key_filter(params));
+            let gi_key = key_filter(params);
+            if knob_change && !self.gap_index.fresh(&gi_key) {
+                self.gap_index.key = None;
+                build_gap_index(&mut self.gap_index.value, store, c);
+                self.gap_index.key = Some(gi_key.clone());
+                how = "session cuts (gap index built)";
+            } else if self.gap_index.fresh(&gi_key) {
+                how = "session cuts (from the gap index)";
+            }
+            self.sessions.key = None;
+            self.active_time.key = None;
+            self.session_active.clear();
+            let rules = SessionRules::from_params(params);
+            if self.gap_index.fresh(&gi_key) {
+                sessions_from_gap_index(
+                    &mut self.sessions.value,
+                    &self.gap_index.value,
+                    &mut self.cut_bits,
+                    store,
+                    c,
+                    &rules,
+                    days,
+                    (&d.prefix, &mut self.session_active),
+                );
+            } else {
+                sessions_pass(
+                    &mut self.sessions.value,
+                    store,
+                    c,
+                    &rules,
+                    days,
+                    (&d.prefix, &mut self.session_active),
+                );
+            }
+            active_summed = true;
+            self.sessions.key = Some(skey);
+        }
+        let s = &self.sessions.value;
+        prof.stage_detail(
+            StageKind::Sessionize,
+            cached(s_hit, how),
+            c.events.len() as u64,
+            s.starts.len() as u64,
+            (s.starts.capacity() * 4 + s.durations.capacity() * 8) as u64,
+        );
+
+        // Session durations and active time under the outlier policy.
+        let so_hit = self.session_report.fresh(&sokey) && active_fresh && s_hit;
+        if !self.session_report.fresh(&sokey) {
+            self.session_report.key = None;
+            let threshold = outliers::detect_threshold(&s.durations, params);
+            self.session_report.value = Some(outliers::outlier_report(
+                "session_duration_ms",
+                &s.durations,
+                threshold,
+                params,
+            ));
+            self.session_report.key = Some(sokey.clone());
+        }
+        if !(s_hit && active_fresh) {
+            self.active_time.key = None;
+            let sa = &mut self.session_active;
+            if !active_summed {
+                sa.clear();
+            }
+            for j in (0..s.starts.len()).filter(|_| !active_summed) {
+                sa.push(d.prefix[s.end(j, c.events.len())] - d.prefix[s.starts[j] as usize]);
+            }
+            self.active_time.value =
+                Some(outliers::outlier_report("session_active_ms", sa, None, params).before);
+            self.active_time.key = Some(sokey);
+        }
+        prof.stage_detail(
+            StageKind::Aggregate,
+            cached(so_hit, "session-duration outliers, active time"),
+            s.starts.len() as u64,
+            2,
+            self.session_active.capacity() as u64 * 8,
+        );
+
+        // Activity: per-user active intervals of the definition.
+        let names = store.actions.values();
+        let in_list = |list: &[String], a: &str| list.iter().any(|x| x == a);
+        let akey = key_activity(params);
+        let a_hit = self.activity.fresh(&akey);
+        if !a_hit {
+            self.activity.key = None;
+            let qual: Vec<bool> = names
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    i != 0
+                        && !a.is_empty()
+                        && !in_list(&params.inactive_actions, a)
+                        && params.actions.as_ref().is_none_or(|s| in_list(s, a))
+                })
+                .collect();
+            let core: Vec<bool> = names
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    i != 0
+                        && !a.is_empty()
+                        && !in_list(&params.inactive_actions, a)
+                        && in_list(&params.core_actions, a)
+                })
+                .collect();
+            let (window, min_count) = activity::window_and_min(params);
+            let units = UnitRules {
+                def: params.definition,
+                strict: params.core_strict,
+                by_session: definition_needs_sessions(params),
+                qual: &qual,
+                core: &core,
+                page_view: store.actions.position("page_view").map(|i| i as u16),
+                min_session_ms: params.min_session_mins as i64 * 60_000,
+                any_session: params.definition == ActivityDefinition::Custom
+                    && params.min_session_mins == 0,
+                window,
+                min_count,
+            };
+            let seg = match (plan, seg_column) {
+                (Some(p), Some(col)) => Some((p, col)),
+                _ => None,
+            };
+            activity_pass(
+                &mut self.activity.value,
+                store,
+                c,
+                s,
+                &units,
+                first,
+                last,
+                seg,
+            );
+            self.activity.key = Some(akey);
+        }
+        let act = &self.activity.value;
+        prof.stage_detail(
+            StageKind::Activity,
+            cached(a_hit, "activity units, active intervals"),
+            c.events.len() as u64,
+            act.intervals.len() as u64,
+            (act.intervals.capacity() * 8 + act.bucket_intervals.capacity() * 8) as u64,
+        );
+
+        // Per-user series: DAU/WAU/MAU, retention inputs, power-user totals.
+        let periods = Periods::new(first, days, params.week_start);
+        let flags = |list: &[String]| -> Option<Vec<bool>> {
+            (!list.is_empty()).then(|| names.iter().map(|a| in_list(list, a)).collect())
+        };
+        let start_flags = flags(&params.retention_start_actions);
+        let return_flags = flags(&params.retention_return_actions);
+        let actions = &store.action;
+        let user_active = |k: usize| -> &[(i32, i32)] {
+            &act.intervals[act.user_first[k] as usize..act.user_first[k + 1] as usize]
+        };
+        let series_key = key_series(params);
+        let series_hit = self.series.fresh(&series_key);
+        if !series_hit {
+            self.series.key = None;
+            let mut total = ActivityAccumulator::new(first, days, params.mau_window_days, &periods);
+            for k in 0..c.users.len() {
+                total.add_user(user_active(k));
+            }
+            self.series.value = Some(total.finish(&periods));
+            self.series.key = Some(series_key);
+        }
+        let activity = self.series.value.clone().expect("series computed above");
+        let udkey = key_user_days(params);
+        let ud_hit = self.user_days.fresh(&udkey);
+        if !ud_hit {
+            self.user_days.key = None;
+            let user_days = &mut self.user_days.value;
+            user_days.clear();
+            for (k, &(u, b, e)) in c.users.iter().enumerate() {
+                let ui = u as usize;
+                let events = &c.events[b as usize..e as usize];
+                let join_day = match (meta_rows, metadata) {
+                    (Some(mr), Some(m)) => mr
+                        .get(ui)
+                        .and_then(|&r| m.join_day.get(r as usize).copied().flatten()),
+                    _ => None,
+                };
+                let start_day = start_flags.as_ref().and_then(|f| {
+                    events
+                        .iter()
+                        .find(|&&(row, _)| f[actions[row as usize] as usize])
+                        .map(|&(_, di)| first + di as i32)
+                });
+                let return_days = return_flags.as_ref().map(|f| {
+                    let mut v: Vec<i32> = Vec::new();
+                    for &(row, di) in events {
+                        let d = first + di as i32;
+                        if f[actions[row as usize] as usize] && v.last() != Some(&d) {
+                            v.push(d);
+                        }
+                    }
+                    v
+                });
+                user_days.push(UserDays {
+                    active: user_active(k).to_vec(),
+                    join_day,
+                    start_day,
+                    return_days,
+                });
+            }
+            self.user_days.key = Some(udkey);
+        }
+        let user_days = &self.user_days.value;
+        prof.stage_detail(
+            StageKind::Activity,
+            cached(
+                series_hit && ud_hit,
+                "DAU/WAU/MAU, periods, stickiness, L7/L30",
+            ),
+            c.users.len() as u64,
+            days as u64,
+            0,
+        );
+
+        let last_partial = |g: Granularity| -> bool {
+            days > 0
+                && match g {
+                    Granularity::Day => false,
+                    Granularity::Week => calendar::weekday(last + 1) != params.week_start,
+                    Granularity::Month => {
+                        calendar::year_month(last + 1) == calendar::year_month(last)
+                    }
+                }
+        };
+        let rkey = key_retention(params);
+        let r_hit = self.retention.fresh(&rkey);
+        if !r_hit {
+            let rg = params.retention_granularity;
+            self.retention.value = Some(retention::retention(
+                user_days,
+                start_flags.is_some(),
+                &PeriodAxis::new(rg, first, days, &periods),
+                rg,
+                params.cohort_by,
+                params.retention_span,
+                last_partial(rg),
+            ));
+            self.retention.key = Some(rkey);
+        }
+        let retention = self.retention.value.clone().unwrap_or_default();
+        prof.stage_detail(
+            StageKind::Aggregate,
+            cached(r_hit, "retention"),
+            user_days.len() as u64,
+            retention.cohorts.len() as u64,
+            0,
+        );
+        let pkey = key_power(params);
+        let p_hit = self.power.fresh(&pkey);
+        if !p_hit {
+            let power_col = metadata.and_then(|m| m.column(&params.power_segment));
+            let user_totals: Vec<UserTotals> = c
+                .users
+                .iter()
+                .enumerate()
+                .map(|(k, &(u, _, _))| {
+                    let ui = u as usize;
+                    UserTotals {
+                        key: store.users.get(ui),
+                        duration_ms: d.user_totals[k],
+                        active_days: user_active(k)
+                            .iter()
+                            .map(|&(a, b)| (b - a + 1) as u64)
+                            .sum(),
+                        label: power_col
+                            .zip(meta_value(power_col, ui))
+                            .map(|(col, id)| match col.dict.get(id as usize) {
+                                "" => versions::NONE_LABEL,
+                                s => s,
+                            }),
+                    }
+                })
+                .collect();
+            self.power.value = Some(power::power_users(
+                &user_totals,
+                params.power_pct,
+                power_col.map(|col| col.name.clone()),
+            ));
+            self.power.key = Some(pkey);
+        }
+        let power_users = self.power.value.clone().unwrap_or_default();
+        prof.stage_detail(
+            StageKind::Aggregate,
+            cached(p_hit, "power users"),
+            c.users.len() as u64,
+            power_users.by_duration.users,
+            0,
+        );
+        let anomalies = anomalies::anomalies(
+            first,
+            &activity.dau,
+            &c.events_per_day,
+            params.anomaly_z,
+            params.anomaly_weeks,
+        );
+        let lkey = key_lifecycle(params);
+        let l_hit = self.lifecycle.fresh(&lkey);
+        if !l_hit {
+            let lg = params.lifecycle_granularity;
+            self.lifecycle.value = Some(retention::lifecycle(
+                user_days,
+                &PeriodAxis::new(lg, first, days, &periods),
+                lg,
+                params.cohort_by,
+                last_partial(lg),
+            ));
+            self.lifecycle.key = Some(lkey);
+        }
+        let lifecycle = self.lifecycle.value.clone().unwrap_or_default();
+        prof.stage_detail(
+            StageKind::Aggregate,
+            cached(l_hit, "anomalies, lifecycle"),
+            user_days.len() as u64,
+            lifecycle.periods.len() as u64,
+            0,
+        );
+
+        // Segment series.
+        let segments =
+            plan.map(|p| segment_series(p, c, s, act, seg_column, first, days, params, &periods));
+        prof.stage_detail(
+            StageKind::Join,
+            "segment series".into(),
+            c.users.len() as u64,
+            segments.as_ref().map_or(0, |s| s.segments.len() as u64),
+            0,
+        );
+
+        let kkey = key_skew(params);
+        let k_hit = self.skew.fresh(&kkey);
+        if !k_hit {
+            let per_user_keys: Vec<(&str, u64)> = c
+                .users
+                .iter()
+                .map(|&(u, b, e)| (store.users.get(u as usize), (e - b) as u64))
+                .collect();
+            self.skew.value = Some(skew::skew_report(
+                &per_user_keys,
+                params.partitions,
+                params.top_users,
+                metadata.map(join::metadata_bytes),
+            ));
+            self.skew.key = Some(kkey);
+        }
+        prof.stage_detail(
+            StageKind::Aggregate,
+            cached(k_hit, "skew"),
+            c.users.len() as u64,
+            params.partitions as u64,
+            0,
+        );
+
+        let report = MetricsReport {
+            schema_version: REPORT_SCHEMA_VERSION,
+            params: params.clone(),
+            query: params.to_query(),
+            definition: describe_definition(params),
+            axis: DayAxis {
+                time_zone: tz.name().to_string(),
+                first: (days > 0).then_some(Date(first)),
+                last: (days > 0).then_some(Date(last)),
+                dates: (0..days as i32).map(|i| Date(first + i)).collect(),
+            },
+            input: InputSummary {
+                store_events: store.len() as u64,
+                store_users: store.user_count() as u64,
+                events: c.events.len() as u64,
+                users: c.users.len() as u64,
+                duplicates_dropped: c.dups,
+                outside_date_range: c.outside,
+                removed_by_segment_filter: c.segment,
+                null_durations: c.null_durations,
+            },
+            events_per_day: c.events_per_day.clone(),
+            sessions: SessionMetrics {
+                count: s.starts.len() as u64,
+                per_day: s.per_day.clone(),
+                per_user: s.per_user.clone(),
+                events_per_session: s.events_per_session.clone(),
+                duration: self.session_report.value.clone().unwrap_or_else(|| {
+                    outliers::outlier_report("session_duration_ms", &[0i64; 0], None, params)
+                }),
+                active_time: self.active_time.value.clone().unwrap_or_default(),
+            },
+            activity,
+            event_durations: d.report.clone().unwrap_or_else(|| {
+                outliers::outlier_report("event_duration_ms", &[0i32; 0], None, params)
+            }),
+            join: join.map(|j| j.report.clone()),
+            segments,
+            skew: self.skew.value.clone().unwrap_or_else(|| {
+                skew::skew_report(&[], params.partitions, params.top_users, None)
+            }),
+            retention,
+            lifecycle,
+            power_users,
+            versions: self.versions.value.clone().unwrap_or_default(),
+            anomalies,
+            profile: Profile::default(),
+        };
+        Ok(MetricsReport {
+            profile: prof.finish(),
+            ..report
+        })
+    }
+}
+
+/// Fill `out` with the considered events of `store` under `filter`.
+fn considered_pass(out: &mut Considered, store: &EventStore, filter: &Filter, days: usize) {
+    out.events.clear();
+    out.users.clear();
+    out.events.reserve(store.len());
+    out.dups = 0;
+    out.outside = 0;
+    out.segment = 0;
+    out.null_durations = 0;
+    let mut events = std::mem::take(&mut out.events);
+    let mut dup_cursor = 0;
+    let mut per_day = vec![0u64; days];
+    let mut nulls = 0u64;
+    let durations: &[DurationMs] = &store.duration_ms;
+    for (u, rows) in store.users_with_rows() {
+        let start = events.len();
+        filter.user_events(u.0 as usize, rows, &mut dup_cursor, out, &mut events);
+        if events.len() > start {
+            out.users.push((u.0, start as u32, events.len() as u32));
+            // While the user's events are in cache.
+            for &(row, di) in &events[start..] {
+                per_day[di as usize] += 1;
+                nulls += durations[row as usize].is_null() as u64;
+            }
+        }
+    }
+    out.events = events;
+    out.events_per_day = per_day;
+    out.null_durations = nulls;
+}
+
+/// Cut each user's considered events into sessions (docs/METRICS.md § Sessions).
+fn sessions_pass(
+    out: &mut Sessions,
+    store: &EventStore,
+    c: &Considered,
+    rules: &SessionRules,
+    days: usize,
+    (prefix, active): (&[i64], &mut Vec<i64>),
+) {
+    out.starts.clear();
+    out.user_first.clear();
+    out.durations.clear();
+    out.scratch_per_user.clear();
+    out.scratch_events.clear();
+    out.per_day = vec![0; days];
+    let times = &store.time_ms;
+    let ev = &c.events;
+    for &(_, b, e) in &c.users {
+        let (b, e) = (b as usize, e as usize);
+        let first_session = out.starts.len();
+        out.user_first.push(first_session as u32);
+        let mut begin = b;
+        let t_begin0 = times[ev[b].0 as usize];
+        let (mut t_begin, mut t_prev, mut d_prev) = (t_begin0, t_begin0, ev[b].1);
+        let mut close = |out: &mut Sessions, begin: usize, end: usize, dur: i64| {
+            active.push(prefix[end] - prefix[begin]);
+            out.starts.push(begin as u32);
+            out.durations.push(dur);
+            out.scratch_events.push((end - begin) as i64);
+            out.per_day[ev[begin].1 as usize] += 1;
+        };
+        for (i, &(r, d)) in ev.iter().enumerate().take(e).skip(b + 1) {
+            let t = times[r as usize];
+            if rules.starts_new(t_begin, t_prev, d_prev as i32, t, d as i32) {
+                close(out, begin, i, t_prev - t_begin);
+                begin = i;
+                t_begin = t;
+            }
+            t_prev = t;
+            d_prev = d;
+        }
+        close(out, begin, e, t_prev - t_begin);
+        out.scratch_per_user
+            .push((out.starts.len() - first_session) as i64);
+    }
+    out.user_first.push(out.starts.len() as u32);
+    out.per_user = CountDistribution::from_values(&out.scratch_per_user);
+    out.events_per_session = CountDistribution::from_values(&out.scratch_events);
+}
+
+/// Group the considered events by the gap to their user's previous event (a counting sort on
+/// whole minutes) and list the day changes.
+fn build_gap_index(out: &mut GapIndex, store: &EventStore, c: &Considered) {
+    let times = &store.time_ms;
+    let ev = &c.events;
+    let bucket = |i: usize| -> usize {
+        let gap = times[ev[i].0 as usize] - times[ev[i - 1].0 as usize];
+        ((gap / 60_000) as usize).min(GAP_BUCKETS - 1)
+    };
+    let mut counts = vec![0u32; GAP_BUCKETS + 1];
+    out.day_changes.clear();
+    for &(_, b, e) in &c.users {
+        for i in b as usize + 1..e as usize {
+            counts[bucket(i) + 1] += 1;
+            if ev[i].1 != ev[i - 1].1 {
+                out.day_changes.push(i as u32);
+            }
+        }
+    }
+    for m in 1..counts.len() {
+        counts[m] += counts[m - 1];
+    }
+    out.bucket_start.clear();
+    out.bucket_start.extend_from_slice(&counts);
+    out.order.clear();
+    out.order.resize(counts[GAP_BUCKETS] as usize, 0);
+    let mut next = counts;
+    for &(_, b, e) in &c.users {
+        for i in b as usize + 1..e as usize {
+            let m = bucket(i);
+            out.order[next[m] as usize] = i as u32;
+            next[m] += 1;
+        }
+    }
+}
+
+/// [`sessions_pass`] from the gap index: mark the cuts of the gap (buckets ≥ G), of the
+/// midnight split and each user's first event in a bitset, walk the marks in order, and split
+/// only the candidate sessions longer than the max length (greedily, as
+/// [`SessionRules::starts_new`]: the gap and midnight rules do not depend on where the session
+/// started, so cutting by them first and by the max length inside is the same cut). The same
+/// sessions, in the same order, as the per-event walk.
+#[allow(clippy::too_many_arguments)]
+fn sessions_from_gap_index(
+    out: &mut Sessions,
+    gi: &GapIndex,
+    bits: &mut Vec<u64>,
+    store: &EventStore,
+    c: &Considered,
+    rules: &SessionRules,
+    days: usize,
+    (prefix, active): (&[i64], &mut Vec<i64>),
+) {
+    out.starts.clear();
+    out.user_first.clear();
+    out.durations.clear();
+    out.scratch_per_user.clear();
+    out.scratch_events.clear();
+    out.per_day = vec![0; days];
+    let ev = &c.events;
+    let n = ev.len();
+    bits.clear();
+    bits.resize(n.div_ceil(64), 0);
+    let mut mark = |i: u32| bits[(i / 64) as usize] |= 1u64 << (i % 64);
+    for &(_, b, _) in &c.users {
+        mark(b);
+    }
+    let g = ((rules.gap_ms / 60_000) as usize).min(GAP_BUCKETS - 1);
+    debug_assert_eq!(rules.gap_ms % 60_000, 0);
+    for &i in &gi.order[gi.bucket_start[g] as usize..] {
+        mark(i);
+    }
+    if rules.split_at_midnight {
+        for &i in &gi.day_changes {
+            mark(i);
+        }
+    }
+    let times = &store.time_ms;
+    let t = |i: usize| times[ev[i].0 as usize];
+    let mut emit = |out: &mut Sessions, begin: usize, end: usize, dur: i64| {
+        active.push(prefix[end] - prefix[begin]);
+        out.starts.push(begin as u32);
+        out.durations.push(dur);
+        out.scratch_events.push((end - begin) as i64);
+        out.per_day[ev[begin].1 as usize] += 1;
+    };
+    let mut user = 0usize;
+    let mut user_sessions = 0i64;
+    // Candidate starts in order; each candidate ends at the next one (or at n).
+    let mut cands = bits.iter().enumerate().flat_map(|(w, &word)| {
+        let mut word = word;
+        std::iter::from_fn(move || {
+            (word != 0).then(|| {
+                let bit = word.trailing_zeros() as usize;
+                word &= word - 1;
+                w * 64 + bit
+            })
+        })
+    });
+    let mut cur = cands.next();
+    while let Some(b) = cur {
+        let next = cands.next();
+        let e = next.unwrap_or(n);
+        if c.users
+            .get(user)
+            .is_some_and(|&(_, ub, _)| ub as usize == b)
+        {
+            if user > 0 {
+                out.scratch_per_user.push(user_sessions);
+            }
+            out.user_first.push(out.starts.len() as u32);
+            user_sessions = 0;
+            user += 1;
+        }
+        let (t_b, t_last) = (t(b), t(e - 1));
+        if t_last - t_b <= rules.max_len_ms {
+            emit(out, b, e, t_last - t_b);
+            user_sessions += 1;
+        } else {
+            let (mut begin, mut t_begin) = (b, t_b);
+            for i in b + 1..e {
+                let ti = t(i);
+                if ti - t_begin > rules.max_len_ms {
+                    emit(out, begin, i, t(i - 1) - t_begin);
+                    user_sessions += 1;
+                    begin = i;
+                    t_begin = ti;
+                }
+            }
+            emit(out, begin, e, t(e - 1) - t_begin);
+            user_sessions += 1;
+        }
+        cur = next;
+    }
+    if !out.user_first.is_empty() {
+        out.scratch_per_user.push(user_sessions);
+    }
+    out.user_first.push(out.starts.len() as u32);
+    out.per_user = CountDistribution::from_values(&out.scratch_per_user);
+    out.events_per_session = CountDistribution::from_values(&out.scratch_events);
+}
+
+/// How the activity definition turns events into units (docs/METRICS.md § Activity).
+struct UnitRules<'a> {
+    def: ActivityDefinition,
+    strict: bool,
+    /// Units are evaluated per session (session/custom definitions, strict core).
+    by_session: bool,
+    qual: &'a [bool],
+    core: &'a [bool],
+    page_view: Option<u16>,
+    min_session_ms: i64,
+    /// `def=custom&minsess=0m`: every session counts.
+    any_session: bool,
+    window: i32,
+    min_count: u32,
+}
+
+/// Count activity units per user and day and turn them into active intervals; with a per-event
+/// segment (`seg = (plan, column)`) also per bucket.
+#[allow(clippy::too_many_arguments)]
+fn activity_pass(
+    out: &mut Activity,
+    store: &EventStore,
+    c: &Considered,
+    s: &Sessions,
+    rules: &UnitRules,
+    first: i32,
+    last: i32,
+    seg: Option<(&SegmentPlan, &[u16])>,
+) {
+    out.intervals.clear();
+    out.user_first.clear();
+    out.bucket_runs.clear();
+    out.bucket_intervals.clear();
+    let actions = &store.action;
+    let pages = &store.page;
+    let ev = &c.events;
+    let n_buckets = seg.map_or(0, |(p, _)| p.buckets());
+    let mut counts = DailyCounts::default();
+    let mut bucket_counts: Vec<DailyCounts> = vec![DailyCounts::default(); n_buckets];
+    let mut bucket_touched: Vec<u16> = Vec::new();
+    let mut iv: Vec<(i32, i32)> = Vec::new();
+    let clip = |iv: &[(i32, i32)], out: &mut Vec<(i32, i32)>| {
+        for &(a, b) in iv {
+            if b >= first && a <= last {
+                out.push((a.max(first), b.min(last)));
+            }
+        }
+    };
+    for (k, &(_, ub, ue)) in c.users.iter().enumerate() {
+        out.user_first.push(out.intervals.len() as u32);
+        counts.clear();
+        let spans = if rules.by_session {
+            s.user_first[k] as usize..s.user_first[k + 1] as usize
+        } else {
+            0..1
+        };
+        for j in spans {
+            let (b, e, dur) = if rules.by_session {
+                (s.starts[j] as usize, s.end(j, ev.len()), s.durations[j])
+            } else {
+                (ub as usize, ue as usize, 0)
+            };
+            let long_enough = rules.any_session || dur > rules.min_session_ms;
+            let mut has_qual = false;
+            let mut qual_mask: u128 = 0;
+            for i in b..e {
+                let (row, di) = ev[i];
+                let row = row as usize;
+                let a = actions[row] as usize;
+                let bucket = match seg {
+                    Some((p, col)) => {
+                        p.value_bucket.get(col[row] as usize).copied().unwrap_or(0) as usize
+                    }
+                    None => 0,
+                };
+                let unit = match rules.def {
+                    ActivityDefinition::Minimal => rules.qual[a],
+                    ActivityDefinition::Custom => rules.qual[a] && long_enough,
+                    ActivityDefinition::Core => {
+                        rules.core[a]
+                            && (!rules.strict
+                                || (i + 1 < e && {
+                                    let next = ev[i + 1].0 as usize;
+                                    Some(actions[next]) == rules.page_view
+                                        && pages[row] != 0
+                                        && pages[next] == pages[row]
+                                }))
+                    }
                     ActivityDefinition::Session => {
-                        if qual[a] {
+                        if rules.qual[a] {
                             has_qual = true;
                             if bucket < 128 {
                                 qual_mask |= 1u128 << bucket;
                             }
                         }
+                        false
                     }
-                }
+                };
                 if unit {
+                    let day = first + di as i32;
                     counts.add(day, 1);
-                    if seg_column.is_some() {
+                    if seg.is_some() {
                         if bucket_counts[bucket].is_empty() {
                             bucket_touched.push(bucket as u16);
                         }
                         bucket_counts[bucket].add(day, 1);
                     }
                 }
-                if seg_column.is_some() {
-                    if let Some(s) = segs.get_mut(bucket) {
-                        s.events += 1;
-                    }
-                }
             }
-            if def == ActivityDefinition::Session && has_qual && long_enough {
-                let day = first + db as i32;
+            if rules.def == ActivityDefinition::Session && has_qual && long_enough {
+                let day = first + ev[b].1 as i32;
                 counts.add(day, 1);
-                if seg_column.is_some() {
+                if seg.is_some() {
                     for (bk, counts) in bucket_counts.iter_mut().enumerate().take(128) {
                         if qual_mask & (1u128 << bk) != 0 {
                             if counts.is_empty() {
@@ -668,248 +1763,179 @@ fn compute_with(
                     }
                 }
             }
-            session_active.push(active_sum);
-            if deferred {
-                session_nonnull.push((event_durations.len() - durations_from) as u32);
-            }
         }
+        iv.clear();
+        activity::active_intervals(&counts.0, rules.window, rules.min_count, &mut iv);
+        clip(&iv, &mut out.intervals);
+        for &bk in &bucket_touched {
+            iv.clear();
+            let counts = &mut bucket_counts[bk as usize];
+            activity::active_intervals(&counts.0, rules.window, rules.min_count, &mut iv);
+            counts.clear();
+            let from = out.bucket_intervals.len() as u32;
+            clip(&iv, &mut out.bucket_intervals);
+            out.bucket_runs
+                .push((bk, from, out.bucket_intervals.len() as u32));
+        }
+        bucket_touched.clear();
+    }
+    out.user_first.push(out.intervals.len() as u32);
+}
 
-        // Activity.
-        intervals.clear();
-        activity::active_intervals(&counts.0, window, min_count, &mut intervals);
-        total.add_user(&intervals);
-        {
-            let active: Vec<(i32, i32)> = intervals
-                .iter()
-                .filter(|&&(a, b)| b >= first && a <= last)
-                .map(|&(a, b)| (a.max(first), b.min(last)))
-                .collect();
-            let join_day = match (meta_rows, metadata) {
-                (Some(mr), Some(m)) => mr
-                    .get(ui)
-                    .and_then(|&r| m.join_day.get(r as usize).copied().flatten()),
-                _ => None,
+/// The breakdown's series: users, events and sessions per bucket, and the activity series of
+/// each bucket from the users' (per-user column) or the buckets' (per-event column) intervals.
+#[allow(clippy::too_many_arguments)]
+fn segment_series(
+    plan: &SegmentPlan,
+    c: &Considered,
+    s: &Sessions,
+    act: &Activity,
+    seg_column: Option<&[u16]>,
+    first: i32,
+    days: usize,
+    params: &Params,
+    periods: &Periods,
+) -> SegmentBreakdown {
+    let mut segs: Vec<SegAcc> = (0..plan.buckets())
+        .map(|_| SegAcc {
+            users: 0,
+            events: 0,
+            sessions: 0,
+            sessions_per_day: vec![0; days],
+            acc: ActivityAccumulator::new(first, days, params.mau_window_days, periods),
+        })
+        .collect();
+    let ev = &c.events;
+    if plan.per_user {
+        for (k, &(u, b, e)) in c.users.iter().enumerate() {
+            let Some(ub) = plan.user_bucket.get(u as usize).copied() else {
+                continue;
             };
-            let start_day = start_flags.as_ref().and_then(|f| {
-                buf.iter()
-                    .find(|&&(row, _)| f[actions[row as usize] as usize])
-                    .map(|&(_, di)| first + di as i32)
-            });
-            let return_days = return_flags.as_ref().map(|f| {
-                let mut v: Vec<i32> = Vec::new();
-                for &(row, di) in buf.iter() {
-                    let d = first + di as i32;
-                    if f[actions[row as usize] as usize] && v.last() != Some(&d) {
-                        v.push(d);
-                    }
-                }
-                v
-            });
-            user_totals.push(UserTotals {
-                key: store.users.get(ui).to_string(),
-                duration_ms: session_active[active_from..].iter().sum(),
-                active_days: active.iter().map(|&(a, b)| (b - a + 1) as u64).sum(),
-                label: power_col.zip(meta_value(power_col, ui)).map(|(c, id)| {
-                    match c.dict.get(id as usize) {
-                        "" => versions::NONE_LABEL.to_string(),
-                        s => s.to_string(),
-                    }
-                }),
-            });
-            user_days.push(UserDays {
-                active,
-                join_day,
-                start_day,
-                return_days,
-            });
-        }
-        if let Some(ub) = user_bucket {
-            if let Some(s) = segs.get_mut(ub as usize) {
-                s.users += 1;
-                s.events += n as u64;
-                s.acc.add_user(&intervals);
+            let Some(sg) = segs.get_mut(ub as usize) else {
+                continue;
+            };
+            sg.users += 1;
+            sg.events += (e - b) as u64;
+            for j in s.user_first[k] as usize..s.user_first[k + 1] as usize {
+                sg.sessions += 1;
+                sg.sessions_per_day[ev[s.starts[j] as usize].1 as usize] += 1;
             }
-        } else if seg_column.is_some() {
+            sg.acc.add_user(
+                &act.intervals[act.user_first[k] as usize..act.user_first[k + 1] as usize],
+            );
+        }
+    } else if let Some(col) = seg_column {
+        let bucket = |row: u32| -> usize {
+            plan.value_bucket
+                .get(col[row as usize] as usize)
+                .copied()
+                .unwrap_or(0) as usize
+        };
+        for &(_, b, e) in &c.users {
             // Users per bucket: any considered event in it.
             let mut seen: u128 = 0;
-            for &(row, _) in buf.iter() {
-                let bk = event_bucket(row as usize);
+            for &(row, _) in &ev[b as usize..e as usize] {
+                let bk = bucket(row);
                 if bk < 128 && seen & (1u128 << bk) == 0 {
                     seen |= 1u128 << bk;
-                    if let Some(s) = segs.get_mut(bk) {
-                        s.users += 1;
+                    if let Some(sg) = segs.get_mut(bk) {
+                        sg.users += 1;
                     }
                 }
-            }
-            for &bk in &bucket_touched {
-                let bk = bk as usize;
-                intervals.clear();
-                activity::active_intervals(&bucket_counts[bk].0, window, min_count, &mut intervals);
-                segs[bk].acc.add_user(&intervals);
-                bucket_counts[bk].clear();
-            }
-            bucket_touched.clear();
-        }
-    }
-
-    if deferred {
-        event_threshold = outliers::detect_threshold(event_durations, params);
-        let mut k = 0;
-        for (active, &c) in session_active.iter_mut().zip(session_nonnull.iter()) {
-            let end = k + c as usize;
-            let mut sum: i64 = 0;
-            for &v in &event_durations[k..end] {
-                if let Some(x) = outliers::apply_policy(v as i64, event_threshold, policy) {
-                    sum += x;
+                if let Some(sg) = segs.get_mut(bk) {
+                    sg.events += 1;
                 }
             }
-            *active = sum;
-            k = end;
         }
-        let mut j = 0;
-        for (totals, &sessions) in user_totals.iter_mut().zip(sessions_per_user.iter()) {
-            let end = j + sessions as usize;
-            totals.duration_ms = session_active[j..end].iter().sum();
-            j = end;
+        for &start in &s.starts {
+            let (row, di) = ev[start as usize];
+            if let Some(sg) = segs.get_mut(bucket(row)) {
+                sg.sessions += 1;
+                sg.sessions_per_day[di as usize] += 1;
+            }
+        }
+        for &(bk, from, to) in &act.bucket_runs {
+            if let Some(sg) = segs.get_mut(bk as usize) {
+                sg.acc
+                    .add_user(&act.bucket_intervals[from as usize..to as usize]);
+            }
         }
     }
-
-    // Results.
-    let session_threshold = outliers::detect_threshold(session_durations, params);
-    let session_report = outliers::outlier_report(
-        "session_duration_ms",
-        session_durations,
-        session_threshold,
-        params,
-    );
-    let event_report = outliers::outlier_report(
-        "event_duration_ms",
-        event_durations,
-        event_threshold.filter(|_| !event_durations.is_empty()),
-        params,
-    );
-    let active_time =
-        outliers::outlier_report("session_active_ms", session_active, None, params).before;
-    let activity = total.finish(&periods);
-    let last_partial = |g: Granularity| -> bool {
-        days > 0
-            && match g {
-                Granularity::Day => false,
-                Granularity::Week => calendar::weekday(last + 1) != params.week_start,
-                Granularity::Month => calendar::year_month(last + 1) == calendar::year_month(last),
-            }
-    };
-    let rg = params.retention_granularity;
-    let retention = retention::retention(
-        &user_days,
-        start_flags.is_some(),
-        &PeriodAxis::new(rg, first, days, &periods),
-        rg,
-        params.cohort_by,
-        params.retention_span,
-        last_partial(rg),
-    );
-    let power_users = power::power_users(
-        &user_totals,
-        params.power_pct,
-        power_col.map(|c| c.name.clone()),
-    );
-    let versions = versions::version_report(
-        version_events,
-        store.app_versions.values(),
-        device_col.map(|c| c.dict.values()),
-        params.top_versions,
-    );
-    let anomalies = anomalies::anomalies(
-        first,
-        &activity.dau,
-        &events_per_day,
-        params.anomaly_z,
-        params.anomaly_weeks,
-    );
-    let lg = params.lifecycle_granularity;
-    let lifecycle = retention::lifecycle(
-        &user_days,
-        &PeriodAxis::new(lg, first, days, &periods),
-        lg,
-        params.cohort_by,
-        last_partial(lg),
-    );
-
-    let segments = plan.as_ref().map(|p| SegmentBreakdown {
-        column: p.column.clone(),
-        per_user: p.per_user,
+    SegmentBreakdown {
+        column: plan.column.clone(),
+        per_user: plan.per_user,
         segments: segs
             .into_iter()
-            .zip(&p.labels)
-            .map(|(s, label)| {
-                let series = s.acc.finish(&periods);
+            .zip(&plan.labels)
+            .map(|(sg, label)| {
+                let series = sg.acc.finish(periods);
                 SegmentSeries {
                     label: label.clone(),
-                    users: s.users,
-                    events: s.events,
-                    sessions: s.sessions,
-                    sessions_per_day: s.sessions_per_day,
+                    users: sg.users,
+                    events: sg.events,
+                    sessions: sg.sessions,
+                    sessions_per_day: sg.sessions_per_day,
                     dau: series.dau,
                     wau: series.wau,
                     mau: series.mau,
+                    dau_mau: series.dau_mau,
+                    dau_wau: series.dau_wau,
+                    wau_mau: series.wau_mau,
                     months: series.months,
                 }
             })
             .collect(),
-    });
+    }
+}
 
-    let per_user_keys: Vec<(&str, u64)> = user_events
-        .iter()
-        .map(|&(u, e)| (store.users.get(u as usize), e))
-        .collect();
-    let skew = skew::skew_report(
-        &per_user_keys,
-        params.partitions,
-        params.top_users,
-        metadata.map(join::metadata_bytes),
-    );
-    let considered: u64 = user_events.iter().map(|u| u.1).sum();
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::dataset::Dataset;
+    use crate::engine::sample::SampleConfig;
+    use std::cell::Cell;
 
-    Ok(MetricsReport {
-        schema_version: REPORT_SCHEMA_VERSION,
-        params: params.clone(),
-        query: params.to_query(),
-        definition: describe_definition(params),
-        axis: DayAxis {
-            time_zone: tz.name().to_string(),
-            first: (days > 0).then_some(Date(first)),
-            last: (days > 0).then_some(Date(last)),
-            dates: (0..days as i32).map(|i| Date(first + i)).collect(),
-        },
-        input: InputSummary {
-            store_events: store.len() as u64,
-            store_users: store.user_count() as u64,
-            events: considered,
-            users: user_events.len() as u64,
-            duplicates_dropped: fc.dups,
-            outside_date_range: fc.outside,
-            removed_by_segment_filter: fc.segment,
-            null_durations,
-        },
-        events_per_day,
-        sessions: SessionMetrics {
-            count: session_durations.len() as u64,
-            per_day: sessions_per_day,
-            per_user: CountDistribution::from_values(sessions_per_user),
-            events_per_session: CountDistribution::from_values(events_per_session),
-            duration: session_report,
-            active_time,
-        },
-        activity,
-        event_durations: event_report,
-        join: join.map(|j| j.report),
-        segments,
-        skew,
-        retention,
-        lifecycle,
-        power_users,
-        versions,
-        anomalies,
-    })
+    /// A clock that advances by 1 ms on every reading.
+    struct StepClock(Cell<f64>);
+    impl Clock for StepClock {
+        fn now_ms(&self) -> f64 {
+            let t = self.0.get();
+            self.0.set(t + 1.0);
+            t
+        }
+    }
+
+    #[test]
+    fn profile_stages_are_in_order_contiguous_and_within_the_total() {
+        let ds = Dataset::sample(&SampleConfig::for_events(5_000, 1)).expect("sample");
+        let (p, _, _) = Params::from_query("seg=country");
+        let clock = StepClock(Cell::new(1000.0));
+        let r = compute_with_clock(&ds.events, ds.metadata.as_ref(), &p, &clock).expect("compute");
+        let stages = &r.profile.stages;
+        let kinds: Vec<StageKind> = stages.iter().map(|s| s.kind).collect();
+        for k in [
+            StageKind::Join,
+            StageKind::Sessionize,
+            StageKind::Activity,
+            StageKind::Aggregate,
+        ] {
+            assert!(kinds.contains(&k), "{k:?} missing from {kinds:?}");
+        }
+        assert_eq!(stages[0].start_ms, 0.0);
+        for w in stages.windows(2) {
+            assert_eq!(w[1].start_ms, w[0].start_ms + w[0].wall_ms, "{w:?}");
+        }
+        let sum: f64 = stages.iter().map(|s| s.wall_ms).sum();
+        assert!(stages.iter().all(|s| s.wall_ms >= 1.0));
+        assert!(sum <= r.profile.total_ms);
+        assert!(stages
+            .iter()
+            .any(|s| s.kind == StageKind::Sessionize && s.rows_in == ds.events.len() as u64));
+        // Without a clock every time is 0 and the rest of the report is the same.
+        let mut cold = compute(&ds.events, ds.metadata.as_ref(), &p).expect("compute");
+        assert!(cold.profile.stages.iter().all(|s| s.wall_ms == 0.0));
+        assert_eq!(cold.profile.stages.len(), stages.len());
+        cold.profile = r.profile.clone();
+        assert_eq!(cold, r);
+    }
 }

@@ -93,6 +93,17 @@ fn handle(event: MessageEvent) {
 
 /// Parse the permalink settings and compute every metric on the loaded dataset.
 fn compute(query: &str) -> Response {
+    /// `performance.now()` of the worker: the engine's profile clock (`Instant` panics on
+    /// wasm32).
+    struct PerformanceClock;
+    impl engine::profile::Clock for PerformanceClock {
+        fn now_ms(&self) -> f64 {
+            now_ms()
+        }
+    }
+    thread_local! {
+        static CACHE: RefCell<engine::MetricsCache> = RefCell::new(engine::MetricsCache::new());
+    }
     let (params, issues, _ui_keys) = Params::from_query(query);
     let started = now_ms();
     STATE.with(|s| {
@@ -102,7 +113,14 @@ fn compute(query: &str) -> Response {
                 message: "No data is loaded yet.".into(),
             };
         };
-        match engine::compute(&dataset.events, dataset.metadata.as_ref(), &params) {
+        let clock = PerformanceClock;
+        // Parts of the previous recompute that the changed knob does not affect are reused;
+        // the cache notices a newly loaded dataset by itself.
+        let computed = CACHE.with(|c| {
+            c.borrow_mut()
+                .compute(&dataset.events, dataset.metadata.as_ref(), &params, &clock)
+        });
+        match computed {
             Ok(report) => Response::Computed(Box::new(Computed {
                 report,
                 issues,

@@ -91,9 +91,44 @@ def one_case(con, p):
         """
     )
     if maxlen is not None:
-        longest = q(con, "SELECT coalesce(max(dur), 0) FROM sess")[0][0]
-        if longest > maxlen * 60_000:
-            raise SystemExit("oracle: a session exceeds maxlen; this oracle does not split by max length")
+        # Max length: inside each gap/midnight session, a new session starts at the first event
+        # more than L after the current session's start (greedy). The starts are found by a
+        # recursive query (one step per split), then each event's session is
+        # (gap session, number of starts at or before it).
+        L = maxlen * 60_000
+        con.execute(
+            f"""
+            CREATE OR REPLACE TABLE mstarts AS
+            WITH RECURSIVE st(user_id, sid, s) AS (
+              SELECT user_id, sid, min(ts_ms) FROM e2 GROUP BY user_id, sid
+              UNION ALL
+              SELECT e.user_id, e.sid, min(e.ts_ms)
+              FROM st JOIN e2 e ON e.user_id = st.user_id AND e.sid = st.sid AND e.ts_ms > st.s + {L}
+              GROUP BY e.user_id, e.sid
+            )
+            SELECT DISTINCT user_id, sid, s FROM st
+            """
+        )
+        con.execute(
+            """
+            CREATE OR REPLACE TABLE e2 AS
+            SELECT e.* REPLACE (e.sid * 1000000 + (
+                     SELECT count(*) FROM mstarts m
+                     WHERE m.user_id = e.user_id AND m.sid = e.sid AND m.s <= e.ts_ms) AS sid)
+            FROM e2 e
+            """
+        )
+        con.execute(
+            """
+            CREATE OR REPLACE TABLE sess AS
+            SELECT user_id, sid, min(ts_ms) AS st, max(ts_ms) - min(ts_ms) AS dur, count(*) AS n,
+                   min(day) AS start_day, bool_or(qual) AS has_qual
+            FROM e2 GROUP BY user_id, sid
+            """
+        )
+        res_split = q(con, f"SELECT count(*) FROM sess WHERE dur > {L}")[0][0]
+        if res_split:
+            raise SystemExit("oracle: a session still exceeds maxlen")
 
     # Activity units per (user, day).
     d = p["definition"]
@@ -176,7 +211,22 @@ def one_case(con, p):
         if det == "percentile":
             v = q(con, f"SELECT floor(quantile_cont({col}, ?)) FROM {table}", [p["outlier_percentile"] / 100.0])[0][0]
             return None if v is None else int(v)
-        raise SystemExit("oracle: only the cap and pct detectors are modelled")
+        z = float(p["outlier_z"])
+        if det == "z_score":
+            # ⌊mean + z·σ⌋, σ the population standard deviation; none when σ = 0.
+            v = q(con, f"""SELECT CASE WHEN stddev_pop({col}) > 0
+                                     THEN floor(avg({col}) + CAST(? AS DOUBLE) * stddev_pop({col})) END
+                           FROM {table}""", [z])[0][0]
+            return None if v is None else int(v)
+        if det == "mad":
+            # ⌊median + z·1.4826·MAD⌋, MAD = median |v − median|; none when MAD = 0.
+            v = q(con, f"""WITH m AS (SELECT quantile_cont({col}, 0.5) AS med FROM {table}),
+                                d AS (SELECT quantile_cont(abs({col} - m.med), 0.5) AS mad FROM {table}, m)
+                           SELECT CASE WHEN d.mad > 0
+                                       THEN floor(m.med + CAST(? AS DOUBLE) * CAST(1.4826 AS DOUBLE) * d.mad) END
+                           FROM m, d""", [z])[0][0]
+            return None if v is None else int(v)
+        raise SystemExit(f"oracle: unknown detector {det}")
 
     def stats(col, table):
         t = threshold(col, table)
@@ -196,6 +246,13 @@ def one_case(con, p):
         out = {k: (None if v is None else (int(v) if i < 4 else float(v))) for i, (k, v) in enumerate(zip(keys, row))}
         out["threshold_ms"] = t
         out["detected"] = 0 if t is None else q(con, f"SELECT count(*) FROM {table} WHERE {col} > {t}")[0][0]
+        # Values the policy changed (cap) or removed (filter).
+        if t is None or pol not in ("filter", "cap"):
+            out["touched"] = 0
+        elif pol == "cap":
+            out["touched"] = q(con, f"SELECT count(*) FROM {table} WHERE least({col}, {t}) <> {col}")[0][0]
+        else:
+            out["touched"] = q(con, f"SELECT count(*) FROM {table} WHERE {col} IS NOT NULL AND NOT ({col} <= {t})")[0][0]
         return out
 
     res["sessions"] = q(con, "SELECT count(*) FROM sess")[0][0]
@@ -288,6 +345,40 @@ def one_case(con, p):
     for (c,) in q(con, "SELECT DISTINCT country FROM ucountry ORDER BY 1"):
         per_country[c] = series("SELECT d, count(*) FROM act JOIN ucountry USING (user_id) WHERE country = ? GROUP BY d", [c])
     res["country_dau"] = per_country
+    # Per-country stickiness: DAU/MAU, DAU/WAU, WAU/MAU per day as DOUBLE divisions in DuckDB,
+    # NULL when the denominator is 0 (every day of the axis, so a missing day is a mismatch).
+    mau_ext = p["mau_window_days"] - 1
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE cact AS SELECT a.user_id, a.d, u.country FROM act a JOIN ucountry u USING (user_id);
+        CREATE OR REPLACE TABLE cdays AS
+          SELECT c.country, g.d FROM (SELECT DISTINCT country FROM ucountry) c,
+                 (SELECT unnest(generate_series({first}, {last})) AS d) g;
+        CREATE OR REPLACE TABLE cdau AS SELECT country, d, count(*) AS n FROM cact GROUP BY ALL;
+        CREATE OR REPLACE TABLE cwau AS
+          SELECT country, d2 AS d, count(DISTINCT user_id) AS n FROM (
+            SELECT *, unnest(generate_series(d, d + 6)) AS d2 FROM cact) WHERE d2 <= {last} GROUP BY ALL;
+        CREATE OR REPLACE TABLE cmau AS
+          SELECT country, d2 AS d, count(DISTINCT user_id) AS n FROM (
+            SELECT *, unnest(generate_series(d, d + {mau_ext})) AS d2 FROM cact) WHERE d2 <= {last} GROUP BY ALL;
+        """
+    )
+    sticky = {}
+    for c, d, dm, dw, wm in q(
+        con,
+        """SELECT x.country, x.d,
+                  CAST(coalesce(a.n, 0) AS DOUBLE) / NULLIF(coalesce(m.n, 0), 0),
+                  CAST(coalesce(a.n, 0) AS DOUBLE) / NULLIF(coalesce(w.n, 0), 0),
+                  CAST(coalesce(w.n, 0) AS DOUBLE) / NULLIF(coalesce(m.n, 0), 0)
+           FROM cdays x LEFT JOIN cdau a USING (country, d) LEFT JOIN cwau w USING (country, d)
+                LEFT JOIN cmau m USING (country, d)
+           ORDER BY x.country, x.d""",
+    ):
+        sticky.setdefault(c, {"dau_mau": [], "dau_wau": [], "wau_mau": []})
+        sticky[c]["dau_mau"].append(dm)
+        sticky[c]["dau_wau"].append(dw)
+        sticky[c]["wau_mau"].append(wm)
+    res["country_stickiness"] = sticky
     return res
 
 

@@ -1,0 +1,147 @@
+//! The memoised recompute ([`MetricsCache`]) must give exactly the report of a cold
+//! [`compute`] after every knob change, whatever was cached before.
+
+use pulse::engine::dataset::Dataset;
+use pulse::engine::profile::NoClock;
+use pulse::engine::sample::SampleConfig;
+use pulse::engine::{compute, MetricsCache, MetricsReport, Params};
+
+/// A walk through the knobs (48 steps): each step changes one or a few of them, so most steps reuse some
+/// parts and replace others; some steps return to earlier settings.
+const STEPS: &[&str] = &[
+    "",
+    "gap=10m",
+    "gap=10m&def=core&k=2",
+    "gap=10m&def=core&k=2&strict=1",
+    "def=core&k=2&strict=1",
+    "def=session&minsess=2m",
+    "def=session&minsess=2m&midnight=1",
+    "def=session&minsess=2m&midnight=1&maxlen=1h",
+    "def=custom&cmin=2&win=14&minsess=0m",
+    "def=custom&cmin=2&win=14&minsess=5m&seg=country",
+    "seg=country",
+    "seg=country&segv=US,DE",
+    "seg=country&segv=US,DE&gap=5m",
+    "seg=action_type",
+    "seg=action_type&def=session",
+    "seg=action_type&def=core&strict=1&topn=2",
+    "seg=app_version&topn=3",
+    "seg=app_version&segv=2.0.0",
+    "outlier=pct&pct=95&policy=cap",
+    "outlier=z&z=2&policy=filter",
+    "outlier=mad&z=3&policy=cap&gap=10m",
+    "outlier=cap&cap=1h&policy=flag",
+    "tz=America%2FNew_York",
+    "tz=America%2FNew_York&from=2023-03-01&to=2023-06-30",
+    "tz=America%2FNew_York&from=2023-03-01&to=2023-06-30&dups=drop",
+    "mau=28&wstart=sun&rgran=month&lgran=day",
+    "cohort=join&rspan=4",
+    "rstart=create&rreturn=edit",
+    "power=10&pseg=country&vtop=2&partitions=16&topk=3",
+    "anomz=2&anomk=3",
+    "actions=create,edit&inactive=",
+    "",
+    "gap=10m",
+    // Session knobs on the same considered events: cut from the gap index.
+    "gap=1m",
+    "gap=24h",
+    "gap=24h&maxlen=off",
+    "gap=45m&maxlen=20m&midnight=1",
+    "gap=45m&maxlen=20m&midnight=1&outlier=pct&pct=90&policy=filter",
+    "gap=2h&maxlen=1h&def=session&minsess=10m",
+    "gap=2h&maxlen=1h&def=core&strict=1&tz=Europe%2FBerlin",
+    "gap=3h&maxlen=45m&tz=Europe%2FBerlin&midnight=1",
+    "tz=Europe%2FBerlin&dups=drop&gap=20m",
+    "tz=Europe%2FBerlin&dups=drop&gap=20m&maxlen=30m",
+    // Versions change alone (durations cached), then sessions re-cut on the cached durations.
+    "vtop=3",
+    "vtop=3&gap=7m",
+    "vtop=4&outlier=z&z=2&policy=cap",
+    "vtop=5&outlier=z&z=2&policy=cap&gap=9m",
+    "vtop=5&outlier=cap&cap=2h&policy=filter&gap=9m",
+];
+
+/// The profile holds times and the capacity of reused buffers: everything else must be equal.
+fn without_profile(mut r: MetricsReport) -> MetricsReport {
+    r.profile = Default::default();
+    r
+}
+
+#[test]
+fn warm_recomputes_equal_cold_computes() {
+    let ds = Dataset::sample(&SampleConfig::for_events(40_000, 7)).expect("sample");
+    let mut cache = MetricsCache::new();
+    for q in STEPS {
+        let (p, issues, _) = Params::from_query(q);
+        assert!(issues.is_empty(), "{q}: {issues:?}");
+        let warm = cache
+            .compute(&ds.events, ds.metadata.as_ref(), &p, &NoClock)
+            .expect("warm");
+        let cold = compute(&ds.events, ds.metadata.as_ref(), &p).expect("cold");
+        assert_eq!(warm.profile.stages.len(), cold.profile.stages.len());
+        assert!(
+            without_profile(warm) == without_profile(cold),
+            "warm != cold after {q:?}"
+        );
+    }
+}
+
+#[test]
+fn a_new_dataset_is_not_served_from_the_cache() {
+    let a = Dataset::sample(&SampleConfig::for_events(20_000, 1)).expect("sample");
+    let b = Dataset::sample(&SampleConfig::for_events(20_000, 2)).expect("sample");
+    let mut cache = MetricsCache::new();
+    let p = Params::default();
+    let ra = cache
+        .compute(&a.events, a.metadata.as_ref(), &p, &NoClock)
+        .expect("a");
+    let rb = cache
+        .compute(&b.events, b.metadata.as_ref(), &p, &NoClock)
+        .expect("b");
+    let cb = compute(&b.events, b.metadata.as_ref(), &p).expect("b");
+    assert!(without_profile(rb.clone()) == without_profile(cb));
+    assert_ne!(ra, rb);
+    // Without metadata, then with it again.
+    let rn = cache.compute(&a.events, None, &p, &NoClock).expect("a");
+    assert!(without_profile(rn) == without_profile(compute(&a.events, None, &p).expect("a")));
+    let ra2 = cache
+        .compute(&a.events, a.metadata.as_ref(), &p, &NoClock)
+        .expect("a");
+    assert!(without_profile(ra) == without_profile(ra2));
+}
+
+#[test]
+fn cached_parts_are_named_in_the_profile() {
+    let ds = Dataset::sample(&SampleConfig::for_events(10_000, 3)).expect("sample");
+    let mut cache = MetricsCache::new();
+    let (p, _, _) = Params::from_query("gap=30m");
+    cache
+        .compute(&ds.events, ds.metadata.as_ref(), &p, &NoClock)
+        .expect("first");
+    let (p, _, _) = Params::from_query("gap=10m");
+    let r = cache
+        .compute(&ds.events, ds.metadata.as_ref(), &p, &NoClock)
+        .expect("second");
+    let detail = |what: &str| {
+        r.profile
+            .stages
+            .iter()
+            .find(|s| s.detail.starts_with(what))
+            .map(|s| s.detail.clone())
+            .unwrap_or_default()
+    };
+    assert!(detail("considered events").ends_with("(cached)"));
+    assert!(detail("activity units").ends_with("(cached)"));
+    assert_eq!(detail("session cuts"), "session cuts (gap index built)");
+    let (p, _, _) = Params::from_query("gap=5m&midnight=1");
+    let r = cache
+        .compute(&ds.events, ds.metadata.as_ref(), &p, &NoClock)
+        .expect("third");
+    assert!(r
+        .profile
+        .stages
+        .iter()
+        .any(|s| s.detail == "session cuts (from the gap index)"));
+    let cold = compute(&ds.events, ds.metadata.as_ref(), &p).expect("cold");
+    assert!(without_profile(r) == without_profile(cold));
+}
