@@ -2,10 +2,30 @@
 
 use crate::engine::ingest::{self, InputFile, LoadOptions};
 use crate::engine::overview::DatasetOverview;
+use crate::engine::profile::Clock;
 use crate::engine::Dataset;
-use crate::protocol::{Loaded, MetadataLoaded, Response};
+use crate::protocol::{LoadProfile, Loaded, MetadataLoaded, Response};
 
-use super::{progress, STATE};
+use super::{now_ms, progress, STATE};
+
+/// The worker's clock for load profiles: `performance.now()`.
+struct PerformanceClock;
+
+impl Clock for PerformanceClock {
+    fn now_ms(&self) -> f64 {
+        now_ms()
+    }
+}
+
+/// Current size of this worker's wasm linear memory.
+fn wasm_memory_bytes() -> u64 {
+    use wasm_bindgen::JsCast;
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .ok()
+        .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
+        .map_or(0, |b| b.byte_length() as u64)
+}
 
 fn input_files(names: Vec<String>, buffers: Vec<Vec<u8>>) -> Vec<InputFile> {
     names
@@ -28,7 +48,7 @@ pub(super) fn load_files(id: u64, names: Vec<String>, buffers: Vec<Vec<u8>>) -> 
     let opts = options();
     let result = ingest::inspect(&files).and_then(|schema| {
         let mapping = schema.detect_mapping()?;
-        ingest::load_events(&files, &mapping, &opts, &mut |p| {
+        ingest::load_events_profiled(&files, &mapping, &opts, &PerformanceClock, &mut |p| {
             progress(
                 id,
                 &format!("decoding {}", p.file),
@@ -41,6 +61,11 @@ pub(super) fn load_files(id: u64, names: Vec<String>, buffers: Vec<Vec<u8>>) -> 
     match result {
         Ok(loaded) => {
             let overview = DatasetOverview::of(&loaded.store, source);
+            let profile = LoadProfile {
+                profile: loaded.profile,
+                store_bytes: loaded.store.resident_bytes() as u64,
+                wasm_memory_bytes: wasm_memory_bytes(),
+            };
             STATE.with(|s| {
                 s.borrow_mut().dataset = Some(Dataset {
                     events: loaded.store,
@@ -52,6 +77,7 @@ pub(super) fn load_files(id: u64, names: Vec<String>, buffers: Vec<Vec<u8>>) -> 
                 schema: Some(loaded.schema),
                 mapping: Some(loaded.mapping),
                 quality: Some(loaded.quality),
+                profile: Some(profile),
             }))
         }
         Err(err) => Response::Failed {

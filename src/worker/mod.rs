@@ -150,6 +150,7 @@ fn load_sample(id: u64, seed: u64, users: u32) -> Response {
                 schema: None,
                 mapping: None,
                 quality: None,
+                profile: None,
             }))
         }
         Err(err) => Response::Failed {
