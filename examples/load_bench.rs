@@ -2,12 +2,17 @@
 //!
 //! `cargo run --release --example load_bench [events...]` (default: 1000000 10000000).
 //! Writes the seeded sample as zstd Parquet (row groups of 128k) and as CSV in memory, then times
-//! `inspect` + `load_events` for each and prints the store's resident bytes per event.
+//! `inspect` + `load_events` for each and prints the store's resident bytes per event and the
+//! load's stages (decode, map, sort).
+//!
+//! `cargo run --release --example load_bench FILE [RUNS]` loads an existing file (e.g. from
+//! `pulse gen`) RUNS times (default 3) and prints each run's stages.
 
 use std::time::Instant;
 
 use parquet::basic::{Compression, ZstdLevel};
-use pulse::engine::ingest::{inspect, load_events, InputFile, LoadOptions};
+use pulse::engine::ingest::{inspect, load_events_profiled, InputFile, LoadOptions};
+use pulse::engine::profile::SystemClock;
 use pulse::engine::sample::{self, SampleConfig};
 
 /// Seed of the benchmark dataset.
@@ -32,7 +37,8 @@ fn run(label: &str, file: InputFile) {
         None => return println!("{label}: no mapping detected"),
     };
     let mut last = 0;
-    let loaded = load_events(&files, &mapping, &opts, &mut |p| last = p.rows_done);
+    let clock = SystemClock::default();
+    let loaded = load_events_profiled(&files, &mapping, &opts, &clock, &mut |p| last = p.rows_done);
     let secs = t0.elapsed().as_secs_f64();
     match loaded {
         Ok(l) => {
@@ -46,12 +52,35 @@ fn run(label: &str, file: InputFile) {
                 l.store.user_count(),
                 l.store.duplicate_rows.len(),
             );
+            let stages: Vec<String> = l
+                .profile
+                .stages
+                .iter()
+                .map(|s| format!("{} {:.0} ms", s.kind.label(), s.wall_ms))
+                .collect();
+            println!("{:>14}  stages: {}", "", stages.join(", "));
         }
         Err(e) => println!("{label}: {e} (after {last} rows)"),
     }
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(path) = args.first().filter(|a| a.parse::<u64>().is_err()) {
+        let runs = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(3);
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => return println!("{path}: {e}"),
+        };
+        let name = std::path::Path::new(path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for _ in 0..runs {
+            run(&name, InputFile::new(name.clone(), bytes.clone()));
+        }
+        return;
+    }
     let sizes: Vec<u64> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())

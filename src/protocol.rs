@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::ingest::{ColumnMapping, DatasetSchema};
 use crate::engine::overview::DatasetOverview;
+use crate::engine::profile::Profile;
 use crate::engine::quality::{MetadataCoverage, MetadataQuality, QualityReport};
 use crate::engine::spark::ScaleOut;
 use crate::engine::{MetricsReport, ParamIssue};
@@ -74,6 +75,21 @@ pub struct Loaded {
     pub mapping_note: Option<String>,
     /// The data-quality report of ingestion; `None` for the generated sample.
     pub quality: Option<QualityReport>,
+    /// Where the load's time went and the memory it holds; `None` for the generated sample.
+    #[serde(default)]
+    pub profile: Option<LoadProfile>,
+}
+
+/// A load's stages (decode, map, sort) and memory.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadProfile {
+    #[serde(flatten)]
+    pub profile: Profile,
+    /// Bytes of the store's columns and dictionaries.
+    pub store_bytes: u64,
+    /// Size of the worker's wasm linear memory after the load (it never shrinks, so this is the
+    /// load's peak); 0 natively.
+    pub wasm_memory_bytes: u64,
 }
 
 /// What the UI learns about freshly loaded metadata.

@@ -2,10 +2,30 @@
 
 use crate::engine::ingest::{self, InputFile, LoadOptions};
 use crate::engine::overview::DatasetOverview;
+use crate::engine::profile::Clock;
 use crate::engine::Dataset;
-use crate::protocol::{Loaded, MappingNeeded, MetadataLoaded, Response};
+use crate::protocol::{LoadProfile, Loaded, MappingNeeded, MetadataLoaded, Response};
 
-use super::{progress, STATE};
+use super::{now_ms, progress, STATE};
+
+/// The worker's clock for load profiles: `performance.now()`.
+struct PerformanceClock;
+
+impl Clock for PerformanceClock {
+    fn now_ms(&self) -> f64 {
+        now_ms()
+    }
+}
+
+/// Current size of this worker's wasm linear memory.
+fn wasm_memory_bytes() -> u64 {
+    use wasm_bindgen::JsCast;
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .ok()
+        .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
+        .map_or(0, |b| b.byte_length() as u64)
+}
 
 fn input_files(names: Vec<String>, buffers: Vec<Vec<u8>>) -> Vec<InputFile> {
     names
@@ -40,20 +60,31 @@ pub(super) fn load_files(
         }
     };
     let result = schema.resolve_mapping(url_mapping).and_then(|resolved| {
-        ingest::load_events(&files, &resolved.mapping, &opts, &mut |p| {
-            progress(
-                id,
-                &format!("decoding {}", p.file),
-                p.rows_done,
-                p.rows_total,
-            )
-        })
+        ingest::load_events_profiled(
+            &files,
+            &resolved.mapping,
+            &opts,
+            &PerformanceClock,
+            &mut |p| {
+                progress(
+                    id,
+                    &format!("decoding {}", p.file),
+                    p.rows_done,
+                    p.rows_total,
+                )
+            },
+        )
         .map(|loaded| (resolved, loaded))
     });
     drop(files);
     match result {
         Ok((resolved, loaded)) => {
             let overview = DatasetOverview::of(&loaded.store, source);
+            let profile = LoadProfile {
+                profile: loaded.profile,
+                store_bytes: loaded.store.resident_bytes() as u64,
+                wasm_memory_bytes: wasm_memory_bytes(),
+            };
             STATE.with(|s| {
                 s.borrow_mut().dataset = Some(Dataset {
                     events: loaded.store,
@@ -67,6 +98,7 @@ pub(super) fn load_files(
                 detected: resolved.detected,
                 mapping_note: resolved.note,
                 quality: Some(loaded.quality),
+                profile: Some(profile),
             }))
         }
         // The files are readable but the roles do not fit: show the editor for these files.

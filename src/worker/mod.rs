@@ -210,6 +210,7 @@ fn load_sample(id: u64, seed: u64, users: u32) -> Response {
                 detected: None,
                 mapping_note: None,
                 quality: None,
+                profile: None,
             }))
         }
         Err(err) => Response::Failed {

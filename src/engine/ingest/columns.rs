@@ -240,6 +240,14 @@ impl UserColumn {
         }
     }
 
+    /// The string array (the one [`Labels`] borrow from), if the ids are strings.
+    pub(crate) fn strings(&self) -> Option<&ArrayRef> {
+        match self {
+            UserColumn::Ints(_) => None,
+            UserColumn::Strings(a) => Some(a),
+        }
+    }
+
     /// Per-row keys (`None` = null user id).
     pub(crate) fn keys(&self) -> Result<Vec<Option<UserKeyRef<'_>>>, Unsupported> {
         match self {

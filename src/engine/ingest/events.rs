@@ -1,6 +1,9 @@
 //! The event loader's inner loop: one decoded batch of role columns in, rows appended to the
 //! [`StoreBuilder`] and findings counted into the [`QualityReport`].
 
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
 use arrow_array::ArrayRef;
 
 use super::columns::{
@@ -22,9 +25,48 @@ pub(crate) struct RoleArrays {
     pub version: Option<ArrayRef>,
 }
 
+/// Interned codes per dictionary value of one label column, kept from batch to batch while the
+/// batches share one dictionary (arrow-rs hands every batch of a column chunk the same values
+/// array), so each distinct value of a row group is interned once instead of once per batch.
+/// Holding the values array keeps its address from being reused by a different dictionary.
+struct Memo<T> {
+    dictionary: Option<ArrayRef>,
+    codes: Vec<Option<T>>,
+}
+
+impl<T: Copy> Memo<T> {
+    fn new() -> Self {
+        Memo {
+            dictionary: None,
+            codes: Vec::new(),
+        }
+    }
+
+    /// The memo for this batch's column `arr` whose labels need `len` slots.
+    fn for_batch(&mut self, arr: Option<&ArrayRef>, len: usize) -> &mut [Option<T>] {
+        let values = arr
+            .and_then(|a| a.as_any_dictionary_opt())
+            .map(|d| d.values().clone());
+        let same = match (&self.dictionary, &values) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) && self.codes.len() == len,
+            _ => false,
+        };
+        if !same {
+            self.codes.clear();
+            self.codes.resize(len, None);
+            self.dictionary = values;
+        }
+        &mut self.codes
+    }
+}
+
 /// Accumulates rows and counts.
 pub(crate) struct EventSink {
     pub builder: StoreBuilder,
+    user_memo: Memo<u32>,
+    action_memo: Memo<u16>,
+    page_memo: Memo<u32>,
+    version_memo: Memo<u16>,
     pub report: QualityReport,
     /// Nulls per role: user, time, action, page, duration, version.
     pub nulls: [u64; 6],
@@ -69,6 +111,10 @@ impl EventSink {
     pub(crate) fn new(capacity: usize, latest_ms: i64) -> Self {
         EventSink {
             builder: StoreBuilder::with_capacity(capacity),
+            user_memo: Memo::new(),
+            action_memo: Memo::new(),
+            page_memo: Memo::new(),
+            version_memo: Memo::new(),
             report: QualityReport::default(),
             nulls: [0; 6],
             times_parsed: 0,
@@ -166,10 +212,18 @@ impl EventSink {
         let pages = as_labels(&page_arr);
         let versions = as_labels(&version_arr);
         let memo_len = |l: &Option<Labels<'_>>| l.as_ref().map_or(0, Labels::memo_len);
-        let mut action_memo: Vec<Option<u16>> = vec![None; memo_len(&actions)];
-        let mut page_memo: Vec<Option<u32>> = vec![None; memo_len(&pages)];
-        let mut version_memo: Vec<Option<u16>> = vec![None; memo_len(&versions)];
-        let mut user_memo: Vec<Option<u32>> = vec![None; memo_len(&user_labels)];
+        let action_memo = self
+            .action_memo
+            .for_batch(action_arr.as_ref(), memo_len(&actions));
+        let page_memo = self
+            .page_memo
+            .for_batch(page_arr.as_ref(), memo_len(&pages));
+        let version_memo = self
+            .version_memo
+            .for_batch(version_arr.as_ref(), memo_len(&versions));
+        let user_memo = self
+            .user_memo
+            .for_batch(users.strings(), memo_len(&user_labels));
 
         // Nulls per column, over every row read.
         let count_none = |v: &Option<Labels<'_>>| v.as_ref().map_or(0, Labels::nulls);
@@ -243,7 +297,7 @@ impl EventSink {
                 (_, Some(l)) => {
                     let mut f =
                         |s: &str| Ok::<u32, IngestError>(b.user_index(user_key_of(s.trim())));
-                    match l.map(i, &mut user_memo, &mut f)? {
+                    match l.map(i, user_memo, &mut f)? {
                         Some(u) => u,
                         None => continue,
                     }
@@ -252,13 +306,13 @@ impl EventSink {
             };
             let a = match &actions {
                 Some(l) => l
-                    .map(i, &mut action_memo, &mut |s| b.action_index(Some(s)))?
+                    .map(i, action_memo, &mut |s| b.action_index(Some(s)))?
                     .unwrap_or(0),
                 None => 0,
             };
             let p = match &pages {
                 Some(l) => l
-                    .map(i, &mut page_memo, &mut |s| {
+                    .map(i, page_memo, &mut |s| {
                         Ok::<u32, IngestError>(b.page_index(Some(s)))
                     })?
                     .unwrap_or(0),
@@ -266,7 +320,7 @@ impl EventSink {
             };
             let v = match &versions {
                 Some(l) => l
-                    .map(i, &mut version_memo, &mut |s| b.version_index(Some(s)))?
+                    .map(i, version_memo, &mut |s| b.version_index(Some(s)))?
                     .unwrap_or(0),
                 None => 0,
             };

@@ -1,0 +1,229 @@
+// Pulse vs DuckDB-WASM in one headless Chromium (issue 7). A benchmark, not a test.
+//
+// usage: node scripts/bench/run.mjs [EVENTS...]          (default: 1000000 10000000)
+// env:   BENCH_RUNS (default 3), BENCH_DATA (default /tmp/pulse-bench), PULSE_BIN (the native
+//        CLI used to generate data; default target/release/pulse), BENCH_JSON (write results)
+//
+// For each size: `pulse gen` writes events.parquet (snappy) and metadata.parquet once; the page
+// (scripts/bench/index.html) runs Pulse's release worker from dist/ and DuckDB-WASM on the same
+// bytes; the answers are compared (a mismatch fails the run) and a table of medians is printed.
+// Memory: the whole browser's proportional set size (Pss of every Chromium process, sampled every
+// 200 ms) peak per engine, the page's JS heap, and Pulse's wasm memory after the load.
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { serve, launch } from '../../tests/browser/harness.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const sizes = (process.argv.slice(2).length ? process.argv.slice(2) : ['1000000', '10000000'])
+  .map((s) => {
+    const n = Number(s.replace(/_/g, ''));
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`not an event count: ${s}`);
+    return n;
+  });
+const RUNS = Math.max(1, Number(process.env.BENCH_RUNS || 3));
+const DATA = process.env.BENCH_DATA || '/tmp/pulse-bench';
+const PULSE_BIN = process.env.PULSE_BIN
+  || path.join(process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target'), 'release', 'pulse');
+const QUERIES = { defaults: '', gap: 'gap=10m', definition: 'def=core', segment: 'seg=country&topn=20' };
+
+const median = (xs) => {
+  const s = xs.filter((x) => x !== undefined).sort((a, b) => a - b);
+  if (!s.length) return undefined;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+// ---- data -----------------------------------------------------------------------------------
+function dataFor(n) {
+  const dir = path.join(DATA, String(n));
+  const events = path.join(dir, 'events.parquet');
+  if (!fs.existsSync(events) || !fs.existsSync(path.join(dir, 'metadata.parquet'))) {
+    if (!fs.existsSync(PULSE_BIN)) throw new Error(`${PULSE_BIN} missing: build it (cargo build --release) or set PULSE_BIN`);
+    console.log(`generating ${n} events into ${dir}`);
+    execFileSync(PULSE_BIN, ['gen', '--events', String(n), '--out', dir], { stdio: 'inherit' });
+  }
+  return { dir, bytes: fs.statSync(events).size };
+}
+
+// ---- memory: Pss of every process below this one (Chromium's browser, renderers, GPU, utility) --
+function descendants(pid) {
+  const children = new Map();
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (!children.has(ppid)) children.set(ppid, []);
+      children.get(ppid).push(Number(d));
+    } catch { /* gone */ }
+  }
+  const out = [];
+  const stack = [pid];
+  while (stack.length) {
+    for (const c of children.get(stack.pop()) || []) { out.push(c); stack.push(c); }
+  }
+  return out;
+}
+
+function browserPssBytes() {
+  let kb = 0;
+  for (const pid of descendants(process.pid)) {
+    try {
+      const m = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+      if (m) kb += Number(m[1]);
+    } catch { /* gone */ }
+  }
+  return kb * 1024;
+}
+
+class MemorySampler {
+  constructor() { this.peak = 0; this.timer = setInterval(() => this.sample(), 200); }
+  sample() { this.peak = Math.max(this.peak, browserPssBytes()); }
+  reset() { this.sample(); const p = this.peak; this.peak = 0; return p; }
+  stop() { clearInterval(this.timer); }
+}
+
+// ---- correctness ----------------------------------------------------------------------------
+function compare(what, pulse, duck, problems) {
+  const same = (a, b) => {
+    if (typeof a === 'number' && typeof b === 'number') {
+      return a === b || Math.abs(a - b) <= 1e-9 * Math.max(Math.abs(a), Math.abs(b));
+    }
+    if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => same(x, b[i]));
+    if (a && b && typeof a === 'object' && typeof b === 'object') {
+      const ka = Object.keys(a).sort(); const kb = Object.keys(b).sort();
+      return same(ka.length, kb.length) && ka.every((k, i) => k === kb[i] && same(a[k], b[k]));
+    }
+    return a === b;
+  };
+  if (!same(pulse, duck)) {
+    const short = (v) => { const s = String(JSON.stringify(v)); return s.length > 300 ? `${s.slice(0, 300)}…` : s; };
+    problems.push(`${what}: Pulse ${short(pulse)} vs DuckDB ${short(duck)}`);
+  }
+}
+
+function check(p, d) {
+  const problems = [];
+  const def = p.computes.find((c) => c.query === QUERIES.defaults).summary;
+  const gap = p.computes.find((c) => c.query === QUERIES.gap).summary;
+  const seg = p.computes.find((c) => c.query === QUERIES.segment).summary;
+  const ds = d.summary;
+  compare('rows', p.rows, d.rows, problems);
+  compare('first day', def.first_day, ds.first_day, problems);
+  compare('days', def.days, ds.days, problems);
+  compare('DAU per day', def.dau, ds.dau, problems);
+  compare('rolling 30-day actives', def.mau, ds.mau, problems);
+  compare('calendar MAU', def.months, ds.months, problems);
+  compare('sessions (30 min)', def.sessions, ds.sessions[0].count, problems);
+  compare('session durations (30 min)', def.session_duration, ds.sessions[0], problems);
+  compare('sessions (10 min)', gap.sessions, ds.sessions[1].count, problems);
+  compare('session durations (10 min)', gap.session_duration, ds.sessions[1], problems);
+  compare('DAU per country', seg.segments, ds.segments, problems);
+  return problems;
+}
+
+// ---- the run --------------------------------------------------------------------------------
+const fmtMs = (v) => (v === undefined ? '—' : v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(v < 10 ? 1 : 0)} ms`);
+const fmtMb = (b) => (b ? `${(b / 2 ** 20).toFixed(0)} MiB` : '—');
+
+if (!fs.existsSync(path.join(ROOT, 'dist', 'worker_loader.js'))) {
+  throw new Error('dist/ has no release build: run ./pulse build (or ./pulse bench, which builds)');
+}
+const datasets = sizes.map((n) => ({ n, ...dataFor(n) }));
+const { server, base } = await serve(path.join(ROOT, 'scripts', 'bench'), {
+  '/bench/': path.join(ROOT, 'scripts', 'bench'),
+  '/dist/': path.join(ROOT, 'dist'),
+  '/nm/': path.join(ROOT, 'node_modules'),
+  '/data/': DATA,
+});
+const { context } = await launch();
+const memory = new MemorySampler();
+const results = [];
+let failed = false;
+try {
+  for (const ds of datasets) {
+    const urls = { events: `/data/${ds.n}/events.parquet`, metadata: `/data/${ds.n}/metadata.parquet` };
+    console.log(`\n== ${ds.n} events (${(ds.bytes / 1e6).toFixed(1)} MB snappy Parquet), ${RUNS} runs each ==`);
+
+    memory.reset();
+    let page = await context.newPage();
+    page.on('console', (m) => { if (m.type() === 'error' && !m.text().includes('404')) console.log(`  page: ${m.text()}`); });
+    page.on('pageerror', (e) => console.log(`  page error: ${e}`));
+    await page.goto(`${base}/`);
+    await page.waitForFunction(() => window.benchReady === true);
+    const pulseRuns = [];
+    for (let i = 0; i < RUNS; i++) {
+      const r = await page.evaluate((a) => window.pulseRun(a), {
+        workerUrl: '/dist/worker_loader.js', ...urls, queries: Object.values(QUERIES),
+      });
+      pulseRuns.push(r);
+      console.log(`  pulse run ${i + 1}: load ${fmtMs(r.load_ms)}, ${r.computes.map((c) => `${c.query || 'defaults'} ${fmtMs(c.wall_ms)}`).join(', ')}`);
+    }
+    await page.close();
+    const pulsePeak = memory.reset();
+
+    page = await context.newPage();
+    page.on('console', (m) => { if (m.type() === 'error' && !m.text().includes('404')) console.log(`  page: ${m.text()}`); });
+    page.on('pageerror', (e) => console.log(`  page error: ${e}`));
+    await page.goto(`${base}/`);
+    await page.waitForFunction(() => window.benchReady === true);
+    const duckRuns = [];
+    for (let i = 0; i < RUNS; i++) {
+      const r = await page.evaluate((a) => window.duckRun(a), { ...urls, gapsMs: [30 * 60_000, 10 * 60_000] });
+      duckRuns.push(r);
+      console.log(`  duckdb run ${i + 1}: ${Object.entries(r.steps).map(([k, v]) => `${k} ${fmtMs(v)}`).join(', ')}`);
+    }
+    await page.close();
+    const duckPeak = memory.reset();
+
+    const problems = [];
+    for (let i = 0; i < RUNS; i++) problems.push(...check(pulseRuns[i], duckRuns[i]).map((p) => `run ${i + 1}: ${p}`));
+    if (problems.length) {
+      failed = true;
+      console.log(`\nMISMATCH — Pulse and DuckDB-WASM disagree; these timings are void:\n  ${problems.join('\n  ')}`);
+    } else {
+      console.log('  answers agree: DAU per day, rolling 30-day actives, calendar MAU, session count and duration stats (30 and 10 min), DAU per country');
+    }
+
+    const pm = (q) => median(pulseRuns.map((r) => r.computes.find((c) => c.query === q).wall_ms));
+    const pe = (q) => median(pulseRuns.map((r) => r.computes.find((c) => c.query === q).compute_ms));
+    const dm = (k) => median(duckRuns.map((r) => (Array.isArray(k) ? k.reduce((s, x) => s + r.steps[x], 0) : r.steps[k])));
+    const all = ['axis', 'dau', 'rolling', 'calendar_mau', 'sessions_30m', 'country_dau'];
+    const rowsOut = [
+      ['load events (bytes → table/store)', median(pulseRuns.map((r) => r.load_ms)), dm('load'), undefined],
+      ['load user metadata', median(pulseRuns.map((r) => r.meta_ms)), dm('load_metadata'), undefined],
+      ['every metric, defaults (DuckDB: the 5 queries below)', pm(QUERIES.defaults), dm(all), pe(QUERIES.defaults)],
+      ['  DAU per day', undefined, dm(['axis', 'dau']), undefined],
+      ['  rolling 30-day actives per day', undefined, dm('rolling'), undefined],
+      ['  calendar MAU', undefined, dm('calendar_mau'), undefined],
+      ['  sessionization, 30 min gap + stats', undefined, dm('sessions_30m'), undefined],
+      ['  DAU per country (join metadata)', undefined, dm('country_dau'), undefined],
+      ['session gap 30 → 10 min', pm(QUERIES.gap), dm('sessions_10m'), pe(QUERIES.gap)],
+      ['activity definition → core', pm(QUERIES.definition), undefined, pe(QUERIES.definition)],
+      ['segment breakdown → country', pm(QUERIES.segment), dm('country_dau'), pe(QUERIES.segment)],
+    ];
+    console.log(`\n| step (${ds.n.toLocaleString('en')} events) | Pulse | DuckDB-WASM | DuckDB / Pulse | Pulse engine only |`);
+    console.log('|---|---|---|---|---|');
+    for (const [name, p, d, e] of rowsOut) {
+      const ratio = p !== undefined && d !== undefined ? `${(d / p).toFixed(1)}×` : '—';
+      console.log(`| ${name} | ${fmtMs(p)} | ${fmtMs(d)} | ${ratio} | ${fmtMs(e)} |`);
+    }
+    const wasm = median(pulseRuns.map((r) => (r.profile ? r.profile.wasm_memory_bytes : undefined)));
+    console.log(`\nmemory: browser peak Pss during Pulse ${fmtMb(pulsePeak)}, during DuckDB-WASM ${fmtMb(duckPeak)}; `
+      + `page JS heap Pulse ${fmtMb(median(pulseRuns.map((r) => r.js_heap_bytes)))}, DuckDB ${fmtMb(median(duckRuns.map((r) => r.js_heap_bytes)))}`
+      + (wasm ? `; Pulse worker wasm memory ${fmtMb(wasm)} (${(wasm / pulseRuns[0].rows).toFixed(1)} B/event)` : ''));
+    console.log(`DuckDB-WASM ${duckRuns[0].version}; Pulse dist/ ${fs.statSync(path.join(ROOT, 'dist', 'worker_loader.js')).mtime.toISOString()}`);
+    results.push({ events: ds.n, rows: pulseRuns[0].rows, file_bytes: ds.bytes, pulse: pulseRuns, duckdb: duckRuns, peak_pss: { pulse: pulsePeak, duckdb: duckPeak }, problems });
+  }
+} finally {
+  memory.stop();
+  await context.close();
+  server.close();
+}
+if (process.env.BENCH_JSON) fs.writeFileSync(process.env.BENCH_JSON, JSON.stringify(results, null, 1));
+if (failed) {
+  console.log('\nFAILED: the engines disagree (see MISMATCH above)');
+  process.exit(1);
+}
