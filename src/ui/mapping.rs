@@ -82,10 +82,10 @@ pub fn url_pairs(query: &str) -> Vec<(String, String)> {
 pub fn with_pairs(query: &str, pairs: &[(String, String)]) -> String {
     let mut q = query.to_owned();
     for (k, _) in url_pairs(query) {
-        q = super::permalink::with_value(&q, &k, None);
+        q = super::permalink::with_value(&q, &k, None).0;
     }
     for (k, v) in pairs {
-        q = super::permalink::with_value(&q, k, Some(v));
+        q = super::permalink::with_value(&q, k, Some(v)).0;
     }
     q
 }

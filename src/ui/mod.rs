@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+mod card;
 mod charts;
 mod client;
 mod controls;
@@ -10,6 +11,7 @@ mod dropzone;
 mod mapping;
 mod permalink;
 mod quality;
+mod remote;
 mod scale;
 
 use crate::engine::ingest::DatasetSchema;
@@ -49,6 +51,10 @@ fn App() -> impl IntoView {
     let (initial, initial_issues) = permalink::canonical(&permalink::current_search());
     permalink::write(&initial, Nav::Replace);
     let (query, set_query) = signal(initial);
+    provide_context(permalink::Query(query));
+    card::provide_view_env();
+    // What the engine computes from: the query without UI-only keys (`expand`, `src`).
+    let engine_query = Memo::new(move |_| permalink::engine_query(&query.get()));
     let (issues, set_issues) = signal::<Vec<ParamIssue>>(initial_issues);
     let (has_data, set_has_data) = signal(false);
     let (load_state, set_load_state) = signal(LoadState::Loading(Progress {
@@ -92,7 +98,12 @@ fn App() -> impl IntoView {
         Response::ScaleOut(r) => set_scale_out.set(Some(*r)),
         Response::Failed { message } => set_load_state.set(LoadState::Failed(message)),
     });
-    client.load_sample();
+    // `src=<URL>` in the link: fetch that file instead of opening the sample.
+    let (remote_state, set_remote_state) = signal(None::<remote::RemoteState>);
+    match permalink::ui_value(&query.get_untracked(), "src") {
+        Some(url) => remote::load(url, client, set_remote_state),
+        None => client.load_sample(),
+    }
     provide_context(client);
 
     // The column mapping in the URL changed (editor, Back/Forward): decode the files again.
@@ -108,17 +119,20 @@ fn App() -> impl IntoView {
     });
     // Recompute whenever the settings or the data change (coalesced in the client).
     Effect::new(move |_| {
-        let q = query.get();
+        let q = engine_query.get();
         if has_data.get() {
             client.compute(q);
         }
     });
     provide_context(SetParam(Callback::new(
         move |(key, value, nav): (&'static str, Option<String>, Nav)| {
-            let next = permalink::with_value(&query.get_untracked(), key, value.as_deref());
-            if next != query.get_untracked() {
+            let (next, found) =
+                permalink::with_value(&query.get_untracked(), key, value.as_deref());
+            // A rejected value keeps the previous setting; say why.
+            let rejected = found.iter().any(|i| i.key == key);
+            set_issues.set(found);
+            if !rejected && next != query.get_untracked() {
                 permalink::write(&next, nav);
-                set_issues.set(Vec::new());
                 set_query.set(next);
             }
         },
@@ -138,10 +152,12 @@ fn App() -> impl IntoView {
         <header class="topbar">
             <h1>"Pulse"</h1>
             <span class="tagline">"Product analytics in your browser — your data never leaves this tab."</span>
+            <permalink::CopyLink />
         </header>
         <main class="layout">
             <aside class="rail" aria-label="Data">
                 <dropzone::DropZone />
+                <remote::RemoteStatus state=remote_state />
                 <LoadStatus state=load_state />
                 <mapping::MappingEditor view=mapping_view query=query />
                 <controls::Controls query=query />
@@ -149,13 +165,48 @@ fn App() -> impl IntoView {
             </aside>
             <section class="charts" aria-label="Charts">
                 <ParamIssues issues=issues />
+                <ComputeTime computed=computed />
                 <charts::ActiveUsers computed=computed />
+                <charts::MonthlyActives computed=computed />
+                <charts::Stickiness computed=computed days=7 />
+                <charts::Stickiness computed=computed days=30 />
+                <charts::Distribution computed=computed of="sessions_per_user" />
                 <charts::SessionsPerDay computed=computed />
+                <charts::SessionDurations computed=computed />
+                <charts::Distribution computed=computed of="events_per_session" />
+                <charts::OutlierView computed=computed target="events" />
+                <charts::OutlierView computed=computed target="sessions" />
+                <charts::SegmentBreakdown computed=computed />
+                <charts::TopUsers computed=computed />
+                <charts::Partitions computed=computed />
                 <charts::EventsPerDay overview=overview />
                 <quality::QualityPanel loaded=loaded metadata=metadata />
                 <scale::RunAtScale query=query loaded=loaded result=scale_out />
             </section>
         </main>
+    }
+}
+
+/// How long the engine took for the report on screen.
+#[component]
+fn ComputeTime(computed: ReadSignal<Option<Computed>>) -> impl IntoView {
+    move || {
+        computed.with(|c| {
+            c.as_ref().map(|c| {
+                let i = &c.report.input;
+                view! {
+                    <p class="muted compute" id="compute-ms" data-ms=format!("{:.1}", c.compute_ms)>
+                        {format!(
+                            "{} of {} events and {} users considered · engine {:.0} ms",
+                            format_count(i.events),
+                            format_count(i.store_events),
+                            format_count(i.users),
+                            c.compute_ms
+                        )}
+                    </p>
+                }
+            })
+        })
     }
 }
 

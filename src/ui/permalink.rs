@@ -2,6 +2,7 @@
 //! canonical form (`Params::to_query`: human-readable keys, defaults omitted). Keys the engine
 //! does not own (UI view state such as `expand`) are kept as given.
 
+use leptos::prelude::ReadSignal;
 use wasm_bindgen::JsValue;
 
 use crate::engine::{ParamIssue, Params};
@@ -39,8 +40,29 @@ pub fn canonical(query: &str) -> (String, Vec<ParamIssue>) {
     (s.finish(), issues)
 }
 
-/// `query` with `key` set to `value` (or removed), canonicalised.
-pub fn with_value(query: &str, key: &str, value: Option<&str>) -> String {
+/// The whole URL query (engine settings and UI keys), shared through context.
+#[derive(Clone, Copy)]
+pub struct Query(pub ReadSignal<String>);
+
+/// UI-only keys, kept in the URL next to the engine's: `expand=<card id>` (the expanded chart)
+/// and `src=<https URL>` (a public Parquet file to load). The engine returns them untouched.
+///
+/// The engine's part of a query: what the worker computes from. UI keys such as `expand` are
+/// left out, so expanding a chart does not recompute anything.
+pub fn engine_query(query: &str) -> String {
+    Params::from_query(query).0.to_query()
+}
+
+/// The value of a UI-only key (`expand`, `src`), if present.
+pub fn ui_value(query: &str, key: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// `query` with `key` set to `value` (or removed), canonicalised, and the settings that could
+/// not be used (a typed value the engine rejects falls back to its default and is reported).
+pub fn with_value(query: &str, key: &str, value: Option<&str>) -> (String, Vec<ParamIssue>) {
     let mut pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .filter(|(k, _)| k != key)
@@ -51,7 +73,7 @@ pub fn with_value(query: &str, key: &str, value: Option<&str>) -> String {
     let joined = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
         .finish();
-    canonical(&joined).0
+    canonical(&joined)
 }
 
 /// The value of an engine setting as written in a URL (defaults included).
@@ -89,4 +111,49 @@ pub fn write(query: &str, nav: Nav) {
         Nav::Push => history.push_state_with_url(&JsValue::NULL, "", Some(&url)),
         Nav::Replace => history.replace_state_with_url(&JsValue::NULL, "", Some(&url)),
     };
+}
+
+/// "Copy link": the page's address (every setting, never the data) to the clipboard. Where the
+/// clipboard is unavailable (no permission, insecure context) the link is shown selected instead,
+/// ready for Ctrl+C.
+#[leptos::component]
+pub fn CopyLink() -> impl leptos::IntoView {
+    use leptos::prelude::*;
+    let (status, set_status) = signal(String::new());
+    let (fallback, set_fallback) = signal(None::<String>);
+    let input = NodeRef::<leptos::html::Input>::new();
+    let copy = move |_| {
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        let href = window.location().href().unwrap_or_default();
+        let clipboard = window.navigator().clipboard();
+        wasm_bindgen_futures::spawn_local(async move {
+            let copied = wasm_bindgen_futures::JsFuture::from(clipboard.write_text(&href))
+                .await
+                .is_ok();
+            if copied {
+                set_fallback.set(None);
+                set_status.set("Link copied".into());
+            } else {
+                set_status.set("Press Ctrl+C to copy the selected link".into());
+                set_fallback.set(Some(href));
+                request_animation_frame(move || {
+                    if let Some(el) = input.get_untracked() {
+                        let _ = el.focus();
+                        el.select();
+                    }
+                });
+            }
+        });
+    };
+    view! {
+        <div class="copy-link">
+            <button type="button" id="copy-link" on:click=copy title="Copy a link to this view: every setting, never your data">"Copy link"</button>
+            <span id="copy-status" role="status">{move || status.get()}</span>
+            {move || fallback.get().map(|href| view! {
+                <input id="link-text" node_ref=input type="text" readonly aria-label="Link to this view" prop:value=href />
+            })}
+        </div>
+    }
 }
