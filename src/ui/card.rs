@@ -247,6 +247,41 @@ pub enum Plot {
     Lines(Lines),
     Bars(Bars),
     Stems(Stems),
+    /// Lines with marked categories (e.g. anomalous days): `(index, series, what happened)` —
+    /// a dot on that series' value, or a faint vertical band when the series is `None`.
+    Marked(Lines, Vec<(usize, Option<usize>, String)>),
+    Heatmap(Heatmap),
+    Timeline(Timeline),
+}
+
+/// A grid of shares (0–1) with the counts behind them: retention cohorts × periods.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heatmap {
+    pub rows: Vec<String>,
+    pub cols: Vec<String>,
+    /// `values[row][col]`; `None` = the cohort has not reached that period.
+    pub values: Vec<Vec<Option<f64>>>,
+    pub counts: Vec<Vec<Option<u64>>>,
+    pub row_label: String,
+    pub col_label: String,
+}
+
+/// One bar of a [`Timeline`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineBar {
+    pub label: String,
+    pub start_ms: f64,
+    pub wall_ms: f64,
+    pub color: usize,
+    /// Extra read-out line (rows, memory).
+    pub note: String,
+}
+
+/// Stages of a run as horizontal bars on a time axis (the engine profile).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timeline {
+    pub bars: Vec<TimelineBar>,
+    pub total_ms: f64,
 }
 
 /// Everything a card shows for one report.
@@ -275,6 +310,9 @@ struct Drawn {
     points: Vec<HoverPoint>,
     top: f64,
     bottom: f64,
+    /// For 2-D plots (heatmap cells, timeline rows): the box `(x, y, w, h)` in CSS pixels of
+    /// each point; the read-out then follows the box under the pointer, not the nearest x.
+    boxes: Vec<(f64, f64, f64, f64)>,
 }
 
 /// Window width and colour scheme; charts redraw when either changes.
@@ -392,8 +430,16 @@ pub fn ChartCard(
     });
 
     let on_move = move |ev: MouseEvent| {
-        let x = ev.offset_x() as f64;
-        let best = drawn.with_untracked(|d| nearest(&d.points, x));
+        let (x, y) = (ev.offset_x() as f64, ev.offset_y() as f64);
+        let best = drawn.with_untracked(|d| {
+            if d.boxes.is_empty() {
+                nearest(&d.points, x)
+            } else {
+                d.boxes
+                    .iter()
+                    .position(|b| x >= b.0 && x < b.0 + b.2 && y >= b.1 && y < b.1 + b.3)
+            }
+        });
         hover.set(best);
     };
     let on_key = move |ev: leptos::ev::KeyboardEvent| {
@@ -602,7 +648,10 @@ fn clear(el: &HtmlCanvasElement, dark: bool) -> Result<(), String> {
 fn draw(el: &HtmlCanvasElement, plot: &Plot, dark: bool) -> Result<Drawn, String> {
     let (root, f) = setup(el, dark)?;
     let drawn = match plot {
-        Plot::Lines(l) => draw_lines(&root, &f, l),
+        Plot::Lines(l) => draw_lines(&root, &f, l, &[]),
+        Plot::Marked(l, marks) => draw_lines(&root, &f, l, marks),
+        Plot::Heatmap(h) => draw_heatmap(&root, &f, h),
+        Plot::Timeline(t) => draw_timeline(&root, &f, t),
         Plot::Bars(b) => draw_bars(&root, &f, b),
         Plot::Stems(s) => draw_stems(&root, &f, s),
     }
@@ -673,7 +722,12 @@ fn y_max(values: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
-fn draw_lines(root: &Area, f: &Frame, l: &Lines) -> DrawResult<Drawn> {
+fn draw_lines(
+    root: &Area,
+    f: &Frame,
+    l: &Lines,
+    marks: &[(usize, Option<usize>, String)],
+) -> DrawResult<Drawn> {
     let n = l.x.len().max(1);
     let width_css = root.dim_in_pixel().0 as f64 / f.dpr;
     let max = y_max(
@@ -688,6 +742,9 @@ fn draw_lines(root: &Area, f: &Frame, l: &Lines) -> DrawResult<Drawn> {
         .collect();
     if let Some(r) = &l.ratio {
         legend.push((format!("{} (right axis)", r.label), r.color, false));
+    }
+    if !marks.is_empty() {
+        legend.push(("flagged".into(), MARK, true));
     }
     let right_unit = l.ratio.as_ref().map(|r| format!("{} %", r.label));
     header_strip(root, f, &l.y_label, &legend, right_unit.as_deref())?;
@@ -746,6 +803,28 @@ fn draw_lines(root: &Area, f: &Frame, l: &Lines) -> DrawResult<Drawn> {
             )
         }))?;
     }
+    // Marked categories: a dot on the series' value, or a faint vertical band.
+    let mark = color(MARK, f.dark);
+    for (i, series, _) in marks {
+        let i = *i as i64;
+        match series.and_then(|s| l.series.get(s)) {
+            Some(s) => {
+                if let Some(v) = s.values.get(i as usize).copied().flatten() {
+                    chart.draw_series(std::iter::once(Circle::new(
+                        (i, v),
+                        f.px(3.5),
+                        mark.filled(),
+                    )))?;
+                }
+            }
+            None => {
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(i, 0.0), (i, max)],
+                    mark.mix(0.35).stroke_width(f.px(1.0)),
+                )))?;
+            }
+        }
+    }
     let (_, yr) = chart.plotting_area().get_pixel_range();
     let points = (0..l.x.len())
         .map(|i| {
@@ -768,6 +847,9 @@ fn draw_lines(root: &Area, f: &Frame, l: &Lines) -> DrawResult<Drawn> {
                     value_text(r.values.get(i), Unit::Ratio),
                 ));
             }
+            for (_, _, what) in marks.iter().filter(|(m, _, _)| *m == i) {
+                rows.push((MARK, "flagged".into(), what.clone()));
+            }
             HoverPoint {
                 x: px as f64 / f.dpr,
                 title: l.x[i].clone(),
@@ -779,6 +861,7 @@ fn draw_lines(root: &Area, f: &Frame, l: &Lines) -> DrawResult<Drawn> {
         points,
         top: yr.start as f64 / f.dpr,
         bottom: yr.end as f64 / f.dpr,
+        boxes: Vec::new(),
     })
 }
 
@@ -1046,5 +1129,205 @@ fn draw_stems(root: &Area, f: &Frame, s: &Stems) -> DrawResult<Drawn> {
         points,
         top: yr.start as f64 / f.dpr,
         bottom: yr.end as f64 / f.dpr,
+        boxes: Vec::new(),
     })
+}
+
+/// Cohorts × periods as shaded cells with the share written in each cell that has room.
+fn draw_heatmap(root: &Area, f: &Frame, h: &Heatmap) -> DrawResult<Drawn> {
+    header_strip(root, f, &h.row_label, &[], None)?;
+    let (w, hgt) = root.dim_in_pixel();
+    let (w, hgt) = (w as f64 / f.dpr, hgt as f64 / f.dpr);
+    let font = f.font(11.0);
+    let left = h
+        .rows
+        .iter()
+        .map(|r| {
+            root.estimate_text_size(r, &font)
+                .map(|(x, _)| x as f64 / f.dpr)
+        })
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .fold(40.0f64, f64::max)
+        + 12.0;
+    let (top, bottom, right) = (28.0, 40.0, 10.0);
+    let (nr, nc) = (h.rows.len().max(1) as f64, h.cols.len().max(1) as f64);
+    let cw = ((w - left - right) / nc).max(4.0);
+    let ch = ((hgt - top - bottom) / nr).max(4.0);
+    // Shade relative to the largest share after period 0 (period 0 is ~100% by construction
+    // for first-seen cohorts and would wash out the rest).
+    let max = h
+        .values
+        .iter()
+        .flat_map(|r| r.iter().skip(1).flatten().copied())
+        .fold(0.0f64, f64::max)
+        .max(0.01);
+    let base = color(BLUE, f.dark);
+    let mut drawn = Drawn {
+        top,
+        bottom: hgt - bottom,
+        ..Drawn::default()
+    };
+    let px = |v: f64| (v * f.dpr).round() as i32;
+    let label_font = font.clone().pos(Pos::new(HPos::Right, VPos::Center));
+    let cell_font = f.font(10.0).pos(Pos::new(HPos::Center, VPos::Center));
+    for (ri, row) in h.rows.iter().enumerate() {
+        let y = top + ri as f64 * ch;
+        if ch >= 11.0 || ri % ((11.0 / ch).ceil() as usize).max(1) == 0 {
+            root.draw(&Text::new(
+                row.clone(),
+                (px(left - 6.0), px(y + ch / 2.0)),
+                label_font.clone(),
+            ))?;
+        }
+        for ci in 0..h.cols.len() {
+            let x = left + ci as f64 * cw;
+            let v = h.values.get(ri).and_then(|r| r.get(ci)).copied().flatten();
+            if let Some(v) = v {
+                let t = (v / max).clamp(0.0, 1.0);
+                let mix = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * t).round() as u8;
+                let RGBColor(br, bg, bb) = f.bg;
+                let RGBColor(cr, cg, cb) = base;
+                let fill = RGBColor(mix(br, cr), mix(bg, cg), mix(bb, cb));
+                root.draw(&Rectangle::new(
+                    [(px(x), px(y)), (px(x + cw) - 1, px(y + ch) - 1)],
+                    fill.filled(),
+                ))?;
+                if cw >= 34.0 && ch >= 13.0 {
+                    let text_col = if t > 0.55 { f.bg } else { f.fg };
+                    root.draw(&Text::new(
+                        format!("{:.0}%", v * 100.0),
+                        (px(x + cw / 2.0), px(y + ch / 2.0)),
+                        cell_font.clone().color(&text_col),
+                    ))?;
+                }
+            }
+            let count = h.counts.get(ri).and_then(|r| r.get(ci)).copied().flatten();
+            drawn.points.push(HoverPoint {
+                x: x + cw / 2.0,
+                title: format!("{row} · {}", h.cols[ci]),
+                rows: vec![
+                    (
+                        BLUE,
+                        "share".into(),
+                        v.map_or("—".into(), |v| Unit::Ratio.format(v)),
+                    ),
+                    (
+                        GRAY,
+                        "users".into(),
+                        count.map_or("—".into(), |c| Unit::Count.format(c as f64)),
+                    ),
+                ],
+            });
+            drawn.boxes.push((x, y, cw, ch));
+        }
+    }
+    // Column labels: as many as fit.
+    let longest = h.cols.iter().map(|c| c.chars().count()).max().unwrap_or(1) as f64;
+    let step = ((longest * 6.5 + 8.0) / cw).ceil().max(1.0) as usize;
+    let col_font = font.clone().pos(Pos::new(HPos::Center, VPos::Top));
+    for (ci, c) in h.cols.iter().enumerate().step_by(step) {
+        root.draw(&Text::new(
+            c.clone(),
+            (px(left + (ci as f64 + 0.5) * cw), px(hgt - bottom + 4.0)),
+            col_font.clone(),
+        ))?;
+    }
+    root.draw(&Text::new(
+        h.col_label.clone(),
+        (px(left + (w - left - right) / 2.0), px(hgt - bottom + 20.0)),
+        f.muted_font(11.0).pos(Pos::new(HPos::Center, VPos::Top)),
+    ))?;
+    Ok(drawn)
+}
+
+/// Stages as bars from their start to their end on a shared millisecond axis.
+fn draw_timeline(root: &Area, f: &Frame, t: &Timeline) -> DrawResult<Drawn> {
+    header_strip(root, f, "stage", &[], Some("wall time"))?;
+    if t.bars.is_empty() {
+        return Ok(Drawn::default());
+    }
+    let (w, hgt) = root.dim_in_pixel();
+    let (w, hgt) = (w as f64 / f.dpr, hgt as f64 / f.dpr);
+    let font = f.font(11.0);
+    let left = t
+        .bars
+        .iter()
+        .map(|b| {
+            root.estimate_text_size(&b.label, &font)
+                .map(|(x, _)| x as f64 / f.dpr)
+        })
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .fold(60.0f64, f64::max)
+        + 12.0;
+    let (top, bottom, right) = (28.0, 26.0, 70.0);
+    let total = t
+        .bars
+        .iter()
+        .map(|b| b.start_ms + b.wall_ms)
+        .fold(t.total_ms, f64::max)
+        .max(1e-3);
+    let n = t.bars.len().max(1) as f64;
+    let rh = ((hgt - top - bottom) / n).clamp(4.0, 34.0);
+    let scale = (w - left - right).max(10.0) / total;
+    let px = |v: f64| (v * f.dpr).round() as i32;
+    let mut drawn = Drawn {
+        top,
+        bottom: top + rh * n,
+        ..Drawn::default()
+    };
+    // Axis: ticks at round milliseconds.
+    let raw = total / 5.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(raw);
+    let axis_y = top + rh * n;
+    let mut tick = 0.0;
+    while tick <= total + 1e-9 {
+        let x = left + tick * scale;
+        root.draw(&PathElement::new(
+            vec![(px(x), px(top)), (px(x), px(axis_y))],
+            f.fg.mix(0.08).stroke_width(1),
+        ))?;
+        root.draw(&Text::new(
+            format_ms(tick),
+            (px(x), px(axis_y + 4.0)),
+            f.font(11.0).pos(Pos::new(HPos::Center, VPos::Top)),
+        ))?;
+        tick += step;
+    }
+    for (i, b) in t.bars.iter().enumerate() {
+        let y = top + i as f64 * rh;
+        root.draw(&Text::new(
+            b.label.clone(),
+            (px(left - 6.0), px(y + rh / 2.0)),
+            font.clone().pos(Pos::new(HPos::Right, VPos::Center)),
+        ))?;
+        let x0 = left + b.start_ms * scale;
+        let x1 = x0 + (b.wall_ms * scale).max(1.5);
+        root.draw(&Rectangle::new(
+            [(px(x0), px(y + rh * 0.18)), (px(x1), px(y + rh * 0.82))],
+            color(b.color, f.dark).filled(),
+        ))?;
+        root.draw(&Text::new(
+            format_ms(b.wall_ms),
+            (px(x1 + 4.0), px(y + rh / 2.0)),
+            f.muted_font(10.0).pos(Pos::new(HPos::Left, VPos::Center)),
+        ))?;
+        drawn.points.push(HoverPoint {
+            x: (x0 + x1) / 2.0,
+            title: b.label.clone(),
+            rows: vec![
+                (b.color, "wall time".into(), format_ms(b.wall_ms)),
+                (GRAY, "started at".into(), format_ms(b.start_ms)),
+                (GRAY, "work".into(), b.note.clone()),
+            ],
+        });
+        drawn.boxes.push((0.0, y, w, rh));
+    }
+    Ok(drawn)
 }

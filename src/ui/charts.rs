@@ -17,22 +17,22 @@ use crate::protocol::Computed;
 const DAY_MS: i64 = 86_400_000;
 
 /// A card's data from the current report.
-fn from_report(
+pub(super) fn from_report(
     computed: ReadSignal<Option<Computed>>,
     build: fn(&Computed) -> ChartData,
 ) -> Signal<Option<ChartData>> {
     Signal::derive(move || computed.with(|c| c.as_ref().map(build)))
 }
 
-fn dates(c: &Computed) -> Vec<String> {
+pub(super) fn dates(c: &Computed) -> Vec<String> {
     c.report.axis.dates.iter().map(|d| d.iso()).collect()
 }
 
-fn sum(v: &[u64]) -> String {
+pub(super) fn sum(v: &[u64]) -> String {
     v.iter().sum::<u64>().to_string()
 }
 
-fn opt<T: ToString>(v: Option<T>) -> String {
+pub(super) fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
 
@@ -69,24 +69,32 @@ fn active_users(c: &Computed) -> ChartData {
             c.report.params.mau_window_days,
             c.report.definition
         ),
-        plot: Plot::Lines(Lines {
-            x,
-            series: vec![
-                Series::counts("DAU", &a.dau, BLUE),
-                Series::counts("WAU", &a.wau, GREEN),
-                Series::counts("MAU", &a.mau, AMBER),
-            ],
-            y_label: "users".into(),
-            y_unit: Unit::Count,
-            ratio: Some(Series {
-                label: "DAU/MAU".into(),
-                values: a.dau_mau.clone(),
-                color: PINK,
-            }),
-        }),
+        // Days with anomalous DAU (see the anomalies panel) get a dot on the DAU line.
+        plot: Plot::Marked(
+            Lines {
+                x,
+                series: vec![
+                    Series::counts("DAU", &a.dau, BLUE),
+                    Series::counts("WAU", &a.wau, GREEN),
+                    Series::counts("MAU", &a.mau, AMBER),
+                ],
+                y_label: "users".into(),
+                y_unit: Unit::Count,
+                ratio: Some(Series {
+                    label: "DAU/MAU".into(),
+                    values: a.dau_mau.clone(),
+                    color: PINK,
+                }),
+            },
+            super::insights::anomaly_marks(c, "dau", 0),
+        ),
         table,
         attrs: vec![
             ("dau-sum", sum(&a.dau)),
+            (
+                "anomalies",
+                c.report.anomalies.flagged.iter().filter(|f| f.metric == "dau").count().to_string(),
+            ),
             ("wau-sum", sum(&a.wau)),
             ("mau-sum", sum(&a.mau)),
             ("days", c.report.axis.dates.len().to_string()),

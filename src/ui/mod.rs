@@ -8,8 +8,10 @@ mod charts;
 mod client;
 mod controls;
 mod dropzone;
+mod insights;
 mod mapping;
 mod permalink;
+mod profile;
 mod quality;
 mod remote;
 mod scale;
@@ -148,6 +150,10 @@ fn App() -> impl IntoView {
     }
     on_pop.forget();
 
+    let on_profile = Memo::new(move |_| {
+        permalink::ui_value(&query.get(), profile::TAB_KEY).as_deref() == Some("profile")
+    });
+
     view! {
         <header class="topbar">
             <h1>"Pulse"</h1>
@@ -165,25 +171,59 @@ fn App() -> impl IntoView {
             </aside>
             <section class="charts" aria-label="Charts">
                 <ParamIssues issues=issues />
-                <ComputeTime computed=computed />
-                <charts::ActiveUsers computed=computed />
-                <charts::MonthlyActives computed=computed />
-                <charts::Stickiness computed=computed days=7 />
-                <charts::Stickiness computed=computed days=30 />
-                <charts::Distribution computed=computed of="sessions_per_user" />
-                <charts::SessionsPerDay computed=computed />
-                <charts::SessionDurations computed=computed />
-                <charts::Distribution computed=computed of="events_per_session" />
-                <charts::OutlierView computed=computed target="events" />
-                <charts::OutlierView computed=computed target="sessions" />
-                <charts::SegmentBreakdown computed=computed />
-                <charts::TopUsers computed=computed />
-                <charts::Partitions computed=computed />
-                <charts::EventsPerDay overview=overview />
-                <quality::QualityPanel loaded=loaded metadata=metadata />
-                <scale::RunAtScale query=query loaded=loaded result=scale_out />
+                <Tabs query=query />
+                <Show when=move || !on_profile.get() fallback=move || view! {
+                    <profile::ProfileTab computed=computed loaded=loaded overview=overview />
+                }>
+                    <ComputeTime computed=computed />
+                    <charts::ActiveUsers computed=computed />
+                    <charts::MonthlyActives computed=computed />
+                    <charts::Stickiness computed=computed days=7 />
+                    <charts::Stickiness computed=computed days=30 />
+                    <charts::Distribution computed=computed of="sessions_per_user" />
+                    <charts::SessionsPerDay computed=computed />
+                    <charts::SessionDurations computed=computed />
+                    <charts::Distribution computed=computed of="events_per_session" />
+                    <charts::OutlierView computed=computed target="events" />
+                    <charts::OutlierView computed=computed target="sessions" />
+                    <charts::SegmentBreakdown computed=computed />
+                    <insights::SegmentStickiness computed=computed />
+                    <insights::Retention computed=computed query=query />
+                    <insights::Lifecycle computed=computed query=query />
+                    <insights::PowerUsers computed=computed query=query />
+                    <insights::Versions computed=computed query=query />
+                    <insights::Anomalies computed=computed query=query />
+                    <charts::TopUsers computed=computed />
+                    <charts::Partitions computed=computed />
+                    <charts::EventsPerDay overview=overview />
+                    <quality::QualityPanel loaded=loaded metadata=metadata />
+                    <scale::RunAtScale query=query loaded=loaded result=scale_out />
+                </Show>
             </section>
         </main>
+    }
+}
+
+/// "Dashboard" | "Profile" (the engine profile); the tab is in the URL (`tab=profile`).
+#[component]
+fn Tabs(query: ReadSignal<String>) -> impl IntoView {
+    let set = expect_context::<SetParam>();
+    let current = move || permalink::ui_value(&query.get(), profile::TAB_KEY).unwrap_or_default();
+    let tab = move |value: &'static str, label: &'static str| {
+        let selected = move || current() == value;
+        view! {
+            <button type="button" role="tab" id=format!("tab-{}", if value.is_empty() { "dashboard" } else { value })
+                aria-selected=move || selected().to_string() class:selected=selected
+                on:click=move |_| set.0.run((profile::TAB_KEY, (!value.is_empty()).then(|| value.to_string()), Nav::Push))>
+                {label}
+            </button>
+        }
+    };
+    view! {
+        <nav class="tabs" role="tablist" aria-label="Views">
+            {tab("", "Dashboard")}
+            {tab("profile", "Profile")}
+        </nav>
     }
 }
 

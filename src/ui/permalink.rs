@@ -30,6 +30,7 @@ pub fn canonical(query: &str) -> (String, Vec<ParamIssue>) {
         })
         .collect();
     bad.extend(super::scale::link_issues(&rest));
+    bad.extend(super::profile::link_issues(&rest));
     let mut s = form_urlencoded::Serializer::new(params.to_query());
     for (k, v) in rest {
         if !bad.iter().any(|b| b.key == k) {

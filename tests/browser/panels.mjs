@@ -6,7 +6,7 @@ import os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { serve, launch, openPage, runTests, assert, assertEqual } from './harness.mjs';
-import { expectRows, expectError, dropFiles, search, LOAD_TIMEOUT } from './pages.mjs';
+import { expectRows, expectError, dropFiles, search, inkFraction, parseCsv, LOAD_TIMEOUT } from './pages.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DIST = path.join(ROOT, 'dist');
@@ -31,6 +31,7 @@ function mappingCsv() {
 }
 const MAPPING_CSV = path.join(TMP, 'events.csv');
 fs.writeFileSync(MAPPING_CSV, mappingCsv());
+fs.writeFileSync(path.join(TMP, 'canonical-profile.csv'), 'user_id,timestamp,action_type\nu1,2023-07-01 10:00:00,open\nu2,2023-07-01 11:00:00,create\nu1,2023-07-02 10:00:00,open\n');
 
 /** What the native CLI loads from `file` with permalink `params` (its col.* keys). */
 function cliOverview(file, params) {
@@ -43,6 +44,32 @@ function cliScale(params, gb, node) {
   const sizing = JSON.parse(execFileSync(PULSE, ['spark-sizing', ...common, '--params', params, '--json'], { encoding: 'utf8' }));
   const job = execFileSync(PULSE, ['export-spark', ...common, '--params', params], { encoding: 'utf8', maxBuffer: 1 << 26 });
   return { sizing, job };
+}
+
+/** Every metric for the sample as the native CLI computes it with permalink `params`. */
+const cliCache = new Map();
+function cliMetrics(params) {
+  if (!cliCache.has(params)) {
+    const out = execFileSync(PULSE, ['metrics', '--events', 'sample', '--params', params, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 28 });
+    cliCache.set(params, JSON.parse(out));
+  }
+  return cliCache.get(params);
+}
+const sumOf = (xs) => xs.reduce((a, b) => a + b, 0);
+/** Rust's f64 Display for the numbers the page writes (shortest round-trip, no exponent). */
+const num = (v) => (v === null || v === undefined ? '' : Number.isInteger(v) ? String(v) : String(v));
+
+/** Wait until card `id` shows the report for `params`, then return the CLI's report. */
+async function expectCard(page, id, params) {
+  const r = cliMetrics(params);
+  await page.waitForSelector(`#${id}[data-state="ready"][data-query="${r.query}"]`, { timeout: LOAD_TIMEOUT });
+  return r;
+}
+const attr = (page, id, a) => page.getAttribute(`#${id}`, `data-${a}`);
+
+async function downloadCsv(page, id) {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click(`#${id} .dl-csv`)]);
+  return parseCsv(fs.readFileSync(await download.path(), 'utf8'));
 }
 
 const { server, base } = await serve(DIST);
@@ -167,6 +194,132 @@ const tests = [
     await page.waitForSelector('#param-issues li[data-key="scale.node"]', { timeout: LOAD_TIMEOUT });
     await page.waitForSelector('#param-issues li[data-key="scale.gb"]');
     assertEqual(search(page), '', 'corrected link');
+    await page.close();
+  }],
+
+  ['retention: heatmap and curve equal the engine; period, cohort and view knobs live in the URL', async () => {
+    const { page, errors } = await openPage(context, `${base}/`);
+    let r = await expectCard(page, 'chart-retention', '');
+    const check = async (r, view) => {
+      const cohorts = r.retention.cohorts;
+      assertEqual(await attr(page, 'chart-retention', 'cohorts'), String(cohorts.length), 'cohorts');
+      assertEqual(await attr(page, 'chart-retention', 'sizes'), String(sumOf(cohorts.map((c) => c.size))), 'cohort sizes');
+      assertEqual(await attr(page, 'chart-retention', 'retained-sums'), cohorts.map((c) => sumOf(c.retained)).join(','), 'retained per cohort');
+      assertEqual(await attr(page, 'chart-retention', 'view'), view, 'view');
+    };
+    await check(r, 'recurring');
+    assert(r.retention.cohorts.length > 10, 'the sample has weekly cohorts');
+    // CSV: one row per cohort and period, the engine's numbers unchanged.
+    const csv = await downloadCsv(page, 'chart-retention');
+    assertEqual(csv[0], ['cohort_start', 'cohort_size', 'period', 'retained', 'rate', 'cumulative', 'cumulative_rate'], 'CSV header');
+    const expected = r.retention.cohorts.flatMap((c) => c.retained.map((n, i) => [c.start, String(c.size), String(i), String(n), num(c.rate[i]), String(c.cumulative[i]), num(c.cumulative_rate[i])]));
+    assertEqual(csv.slice(1), expected, 'retention CSV');
+    const ink = await inkFraction(page, '#chart-retention canvas');
+    assert(ink > 0.1, `heatmap looks blank (ink ${ink})`);
+    const curve = await expectCard(page, 'chart-retention-curve', '');
+    assertEqual(await attr(page, 'chart-retention-curve', 'week1'), `${(curve.retention.average[1] * 100).toFixed(1)}%`, 'average week-1 retention');
+
+    await page.selectOption('#knob-rgran', 'month');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('rgran') === 'month');
+    r = await expectCard(page, 'chart-retention', 'rgran=month');
+    await check(r, 'recurring');
+    await page.selectOption('#knob-rview', 'cumulative');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('rview') === 'cumulative');
+    await page.waitForSelector('#chart-retention[data-view="cumulative"]');
+    await page.fill('#knob-rspan', '4');
+    await page.press('#knob-rspan', 'Enter');
+    r = await expectCard(page, 'chart-retention', 'rgran=month&rspan=4');
+    await check(r, 'cumulative');
+    assertEqual(r.retention.cohorts.length <= 4, true, 'span of 4 months');
+    // Reload: the same view; Back: the previous span.
+    await page.reload();
+    r = await expectCard(page, 'chart-retention', 'rgran=month&rspan=4');
+    await check(r, 'cumulative');
+    await page.goBack();
+    await expectCard(page, 'chart-retention', 'rgran=month');
+    assertEqual(errors, [], 'console errors');
+    await page.close();
+  }],
+
+  ['lifecycle, power users, versions, devices and stickiness by segment equal the engine', async () => {
+    const params = 'seg=country&lgran=month&power=5&vtop=3';
+    const { page, errors } = await openPage(context, `${base}/?${params}`);
+    const r = await expectCard(page, 'chart-lifecycle', params);
+    const periods = r.lifecycle.periods;
+    assertEqual(await attr(page, 'chart-lifecycle', 'periods'), String(periods.length), 'lifecycle periods');
+    for (const k of ['new', 'returning', 'resurrecting', 'dormant']) {
+      assertEqual(await attr(page, 'chart-lifecycle', `${k}-sum`), String(sumOf(periods.map((p) => p[k]))), `lifecycle ${k}`);
+    }
+    await expectCard(page, 'chart-power', params);
+    assertEqual(await attr(page, 'chart-power', 'top-users'), String(r.power_users.by_duration.users), 'power users');
+    assertEqual(await attr(page, 'chart-power', 'share-duration'), num(r.power_users.by_duration.share), 'power share of time');
+    assertEqual(await attr(page, 'chart-power', 'share-days'), num(r.power_users.by_active_days.share), 'power share of days');
+    await expectCard(page, 'chart-versions', params);
+    assertEqual(await attr(page, 'chart-versions', 'labels'), r.versions.versions.map((v) => v.label).join('|'), 'versions');
+    assertEqual(r.versions.versions.length, 4, 'top 3 versions + other');
+    assertEqual(await attr(page, 'chart-versions', 'p95'), r.versions.versions.map((v) => num(v.p95_ms)).join(','), 'p95 per version');
+    await expectCard(page, 'chart-devices', params);
+    assertEqual(await attr(page, 'chart-devices', 'eta-squared'), num(r.versions.devices.eta_squared), 'eta squared');
+    await expectCard(page, 'chart-segment-stickiness', params);
+    assertEqual(await attr(page, 'chart-segment-stickiness', 'labels'), r.segments.segments.map((s) => s.label).join('|'), 'segments');
+    const csv = await downloadCsv(page, 'chart-segment-stickiness');
+    assertEqual(csv[1].slice(1), r.segments.segments.map((s) => num(s.dau_mau[0])), 'first day DAU/MAU per segment');
+    // A knob: the power-user share follows the engine.
+    await page.fill('#knob-power', '10');
+    await page.press('#knob-power', 'Enter');
+    const r10 = await expectCard(page, 'chart-power', `${params.replace('power=5', 'power=10')}`);
+    assertEqual(await attr(page, 'chart-power', 'top-users'), String(r10.power_users.by_duration.users), 'top 10% users');
+    for (const id of ['chart-lifecycle', 'chart-versions', 'chart-power']) {
+      const ink = await inkFraction(page, `#${id} canvas`);
+      assert(ink > 0.02, `${id} looks blank (ink ${ink})`);
+    }
+    assertEqual(errors, [], 'console errors');
+    await page.close();
+  }],
+
+  ['anomalies: listed with their size, marked on the active-users chart, threshold in the URL', async () => {
+    const { page } = await openPage(context, `${base}/?anomz=6`);
+    let r = await expectCard(page, 'chart-anomalies', 'anomz=6');
+    const flagged = r.anomalies.flagged;
+    assertEqual(await attr(page, 'chart-anomalies', 'flagged'), String(flagged.length), 'flagged days');
+    assertEqual(await page.$$eval('#anomaly-list tbody tr', (rows) => rows.length), flagged.length, 'listed days');
+    assertEqual(await attr(page, 'chart-anomalies', 'dates'), flagged.map((f) => `${f.date}:${f.metric}`).join(','), 'flagged dates');
+    await expectCard(page, 'chart-active-users', 'anomz=6');
+    assertEqual(await attr(page, 'chart-active-users', 'anomalies'), String(flagged.filter((f) => f.metric === 'dau').length), 'DAU marks');
+    await page.fill('#knob-anomz', '8');
+    await page.press('#knob-anomz', 'Enter');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('anomz') === '8');
+    r = await expectCard(page, 'chart-anomalies', 'anomz=8');
+    assertEqual(await attr(page, 'chart-anomalies', 'flagged'), String(r.anomalies.flagged.length), 'flagged days at z > 8');
+    assert(r.anomalies.flagged.length < flagged.length, 'a higher threshold flags fewer days');
+    await page.close();
+  }],
+
+  ['profile tab: the last recompute and load as stage timelines; the tab is in the URL', async () => {
+    const { page, errors } = await openPage(context, `${base}/`);
+    await page.waitForSelector('#chart-active-users[data-state="ready"]', { timeout: LOAD_TIMEOUT });
+    await page.click('#tab-profile');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('tab') === 'profile');
+    await page.waitForSelector('#chart-profile-compute[data-state="ready"]');
+    const stages = (await attr(page, 'chart-profile-compute', 'stages')).split(',');
+    for (const s of ['sessionize', 'activity', 'join', 'aggregate']) assert(stages.includes(s), `compute stage ${s} in ${stages}`);
+    assert(Number(await attr(page, 'chart-profile-compute', 'total-ms')) > 0, 'compute wall time');
+    const ink = await inkFraction(page, '#chart-profile-compute canvas');
+    assert(ink > 0.01, `timeline looks blank (ink ${ink})`);
+    const bpe = Number(await page.getAttribute('#profile-memory', 'data-bytes-per-event'));
+    assert(bpe > 5 && bpe <= 24, `bytes per event ${bpe}`);
+    // A file load has decode, map and sort stages.
+    await dropFiles(page, [MAPPING_CSV.replace('events.csv', 'canonical-profile.csv')]);
+    await page.waitForFunction(() => {
+      const el = document.querySelector('#chart-profile-load');
+      return el && (el.dataset.stages || '').includes('decode');
+    }, null, { timeout: LOAD_TIMEOUT });
+    const load = (await attr(page, 'chart-profile-load', 'stages')).split(',');
+    for (const s of ['decode', 'map', 'sort']) assert(load.includes(s), `load stage ${s} in ${load}`);
+    await page.goBack();
+    await page.waitForSelector('#chart-active-users');
+    assert(!(await page.$('#chart-profile-compute')), 'Back returns to the dashboard');
+    assertEqual(errors, [], 'console errors');
     await page.close();
   }],
 ];
