@@ -10,13 +10,15 @@
 //! events, at most [`MAX_DAYS`]. Every per-day series is aligned with it.
 //!
 //! **Cost.** After the one-time sort of the store, a recompute is linear in events (plus days,
-//! users and metadata rows): one pass per user over its contiguous rows cuts sessions, buckets
-//! days (a table of local midnights, one comparison per event), counts activity units, and feeds
-//! difference arrays; percentiles use a two-pass bucket selection instead of sorting (a sort of
-//! a copy below 16,384 values). When the event-duration outlier detector needs the data (`pct`,
-//! `z`, `mad`), the pass also records each session's count of durations, and the sessions'
-//! active time is summed under the policy afterwards from the collected durations — no second
-//! pass over the store. Scratch vectors are reused between recomputes (see [`compute`]).
+//! users and metadata rows), in separate passes: considered events with their local day (a table
+//! of local midnights, one comparison per event), session cuts, event durations (outliers,
+//! prefix sums of the policy-applied durations, app versions), activity units and per-user
+//! active intervals, then per-user and per-day aggregates; percentiles use a two-pass bucket
+//! selection instead of sorting (a sort of a copy below 16,384 values).
+//!
+//! **Memoised recompute.** [`MetricsCache`] keeps each of those parts keyed by exactly the
+//! params it reads, so after a knob change only the parts that depend on that knob are
+//! recomputed; [`compute`] is always cold (docs/METRICS.md § Speed).
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
