@@ -1073,8 +1073,7 @@ impl MetricsCache {
             for j in (0..s.starts.len()).filter(|_| !active_summed) {
                 sa.push(d.prefix[s.end(j, c.events.len())] - d.prefix[s.starts[j] as usize]);
             }
-            self.active_time.value =
-                Some(outliers::outlier_report("session_active_ms", sa, None, params).before);
+            self.active_time.value = Some(outliers::duration_stats(sa));
             self.active_time.key = Some(sokey);
         }
         prof.stage_detail(
