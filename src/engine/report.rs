@@ -663,7 +663,6 @@ pub struct MetricsCache {
     active_time: Slot<Option<DurationStats>>,
     activity: Slot<Activity>,
     series: Slot<Option<ActiveSeries>>,
-    user_days: Slot<Vec<UserDays>>,
     retention: Slot<Option<RetentionReport>>,
     lifecycle: Slot<Option<LifecycleReport>>,
     power: Slot<Option<PowerReport>>,
@@ -735,7 +734,6 @@ impl MetricsCache {
         self.active_time.key = None;
         self.activity.key = None;
         self.series.key = None;
-        self.user_days.key = None;
         self.retention.key = None;
         self.lifecycle.key = None;
         self.power.key = None;
@@ -1173,12 +1171,15 @@ impl MetricsCache {
             self.series.key = Some(series_key);
         }
         let activity = self.series.value.clone().expect("series computed above");
-        let udkey = key_user_days(params);
-        let ud_hit = self.user_days.fresh(&udkey);
-        if !ud_hit {
-            self.user_days.key = None;
-            let user_days = &mut self.user_days.value;
-            user_days.clear();
+        // Retention and lifecycle inputs (borrowing the cached intervals), built only when one
+        // of the two is recomputed.
+        let rkey = key_retention(params);
+        let lkey = key_lifecycle(params);
+        let r_hit = self.retention.fresh(&rkey);
+        let l_hit = self.lifecycle.fresh(&lkey);
+        let mut user_days: Vec<UserDays<'_>> = Vec::new();
+        if !(r_hit && l_hit) {
+            user_days.reserve(c.users.len());
             for (k, &(u, b, e)) in c.users.iter().enumerate() {
                 let ui = u as usize;
                 let events = &c.events[b as usize..e as usize];
@@ -1205,19 +1206,17 @@ impl MetricsCache {
                     v
                 });
                 user_days.push(UserDays {
-                    active: user_active(k).to_vec(),
+                    active: user_active(k),
                     join_day,
                     start_day,
                     return_days,
                 });
             }
-            self.user_days.key = Some(udkey);
         }
-        let user_days = &self.user_days.value;
         prof.stage_detail(
             StageKind::Activity,
             cached(
-                series_hit && ud_hit,
+                series_hit && r_hit && l_hit,
                 "DAU/WAU/MAU, periods, stickiness, L7/L30",
             ),
             c.users.len() as u64,
@@ -1235,12 +1234,10 @@ impl MetricsCache {
                     }
                 }
         };
-        let rkey = key_retention(params);
-        let r_hit = self.retention.fresh(&rkey);
         if !r_hit {
             let rg = params.retention_granularity;
             self.retention.value = Some(retention::retention(
-                user_days,
+                &user_days,
                 start_flags.is_some(),
                 &PeriodAxis::new(rg, first, days, &periods),
                 rg,
@@ -1254,7 +1251,7 @@ impl MetricsCache {
         prof.stage_detail(
             StageKind::Aggregate,
             cached(r_hit, "retention"),
-            user_days.len() as u64,
+            c.users.len() as u64,
             retention.cohorts.len() as u64,
             0,
         );
@@ -1306,12 +1303,10 @@ impl MetricsCache {
             params.anomaly_z,
             params.anomaly_weeks,
         );
-        let lkey = key_lifecycle(params);
-        let l_hit = self.lifecycle.fresh(&lkey);
         if !l_hit {
             let lg = params.lifecycle_granularity;
             self.lifecycle.value = Some(retention::lifecycle(
-                user_days,
+                &user_days,
                 &PeriodAxis::new(lg, first, days, &periods),
                 lg,
                 params.cohort_by,
@@ -1323,7 +1318,7 @@ impl MetricsCache {
         prof.stage_detail(
             StageKind::Aggregate,
             cached(l_hit, "anomalies, lifecycle"),
-            user_days.len() as u64,
+            c.users.len() as u64,
             lifecycle.periods.len() as u64,
             0,
         );
