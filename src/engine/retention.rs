@@ -1,6 +1,6 @@
 //! Retention cohorts and the lifecycle (new / returning / resurrecting / dormant), computed
-//! from per-user day facts the report collects ([`UserDays`], borrowing its cached intervals). Activity is
-//! never redefined here: "active" means the activity definition's active intervals
+//! from per-user day facts the report collects ([`UserDays`], borrowing its cached intervals).
+//! Activity is never redefined here: "active" means the activity definition's active intervals
 //! ([`super::activity::active_intervals`]) clipped to the day axis. Definitions:
 //! `docs/METRICS.md` § Retention and § Lifecycle.
 
