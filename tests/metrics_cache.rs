@@ -6,7 +6,7 @@ use pulse::engine::profile::NoClock;
 use pulse::engine::sample::SampleConfig;
 use pulse::engine::{compute, MetricsCache, MetricsReport, Params};
 
-/// A walk through the knobs (48 steps): each step changes one or a few of them, so most steps reuse some
+/// A walk through the knobs (50 steps): each step changes one or a few of them, so most steps reuse some
 /// parts and replace others; some steps return to earlier settings.
 const STEPS: &[&str] = &[
     "",
@@ -36,6 +36,8 @@ const STEPS: &[&str] = &[
     "tz=America%2FNew_York&from=2023-03-01&to=2023-06-30&dups=drop",
     "mau=28&wstart=sun&rgran=month&lgran=day",
     "cohort=join&rspan=4",
+    "seg=join_month&topn=4",
+    "seg=plan&segv=free",
     "rstart=create&rreturn=edit",
     "power=10&pseg=country&vtop=2&partitions=16&topk=3",
     "anomz=2&anomk=3",

@@ -203,11 +203,6 @@ fn assign_buckets(values: &[(String, u64)], params: &Params) -> (Vec<String>, Ve
     (labels, map)
 }
 
-fn month_label(day: i32) -> String {
-    let (y, m) = super::calendar::year_month(day);
-    format!("{y:04}-{m:02}")
-}
-
 /// Resolve `params.segment` against the data. `None` when no breakdown is asked for.
 pub fn plan_segments(
     store: &EventStore,
@@ -224,8 +219,9 @@ pub fn plan_segments(
             let (Some(meta), Some(join)) = (meta, join) else {
                 return Err(MetricsError::SegmentNeedsMetadata { column });
             };
-            // Per-user label index: dictionary index (+ sentinel for no metadata).
-            let user_label: Vec<String> = match seg {
+            // Per-user value key (0 = no metadata row; a number per distinct value), so each
+            // distinct value is labelled once instead of a string per user.
+            let (keys, label_of): (Vec<u32>, Box<dyn Fn(u32) -> String>) = match seg {
                 Segment::Metadata(name) => {
                     let col =
                         meta.column(name)
@@ -243,39 +239,69 @@ pub fn plan_segments(
                                     .collect::<Vec<_>>()
                                     .join(", "),
                             })?;
-                    join.meta_row
+                    let keys = join
+                        .meta_row
                         .iter()
                         .map(|&r| {
                             if r == u32::MAX {
-                                return NO_METADATA.to_string();
+                                0
+                            } else {
+                                col.values.get(r as usize).copied().unwrap_or(0) as u32 + 1
                             }
-                            let v = col.values.get(r as usize).copied().unwrap_or(0) as usize;
-                            let s = col.dict.get(v);
-                            if s.is_empty() { NULL_VALUE } else { s }.to_string()
                         })
-                        .collect()
-                }
-                _ => join
-                    .meta_row
-                    .iter()
-                    .map(|&r| {
-                        if r == u32::MAX {
+                        .collect();
+                    let label = move |k: u32| -> String {
+                        if k == 0 {
                             return NO_METADATA.to_string();
                         }
-                        match meta.join_day.get(r as usize).copied().flatten() {
-                            Some(d) => month_label(d),
-                            None => NULL_VALUE.to_string(),
+                        let s = col.dict.get((k - 1) as usize);
+                        if s.is_empty() { NULL_VALUE } else { s }.to_string()
+                    };
+                    (keys, Box::new(label))
+                }
+                _ => {
+                    // 1 = no join date; otherwise 2 + the index of the (year, month).
+                    let mut months: Vec<(i32, u32)> = Vec::new();
+                    let mut month_index: HashMap<(i32, u32), u32> = HashMap::new();
+                    let keys = join
+                        .meta_row
+                        .iter()
+                        .map(|&r| {
+                            if r == u32::MAX {
+                                return 0;
+                            }
+                            match meta.join_day.get(r as usize).copied().flatten() {
+                                Some(d) => {
+                                    let ym = super::calendar::year_month(d);
+                                    2 + *month_index.entry(ym).or_insert_with(|| {
+                                        months.push(ym);
+                                        (months.len() - 1) as u32
+                                    })
+                                }
+                                None => 1,
+                            }
+                        })
+                        .collect();
+                    let label = move |k: u32| -> String {
+                        match k {
+                            0 => NO_METADATA.to_string(),
+                            1 => NULL_VALUE.to_string(),
+                            k => {
+                                let (y, m) = months[(k - 2) as usize];
+                                format!("{y:04}-{m:02}")
+                            }
                         }
-                    })
-                    .collect(),
+                    };
+                    (keys, Box::new(label))
+                }
             };
-            // Distinct labels weighted by users.
-            let mut index: HashMap<&str, usize> = HashMap::new();
+            // Distinct values weighted by users, in order of first appearance.
+            let mut index: HashMap<u32, usize> = HashMap::new();
             let mut values: Vec<(String, u64)> = Vec::new();
-            let mut user_value = Vec::with_capacity(user_label.len());
-            for l in &user_label {
-                let i = *index.entry(l.as_str()).or_insert_with(|| {
-                    values.push((l.clone(), 0));
+            let mut user_value = Vec::with_capacity(keys.len());
+            for &k in &keys {
+                let i = *index.entry(k).or_insert_with(|| {
+                    values.push((label_of(k), 0));
                     values.len() - 1
                 });
                 values[i].1 += 1;
@@ -382,6 +408,40 @@ mod tests {
         assert_eq!(j.report.events_without_metadata, 1);
         assert_eq!(j.report.duplicate_metadata_rows, 1);
         assert_eq!(j.report.metadata_users_without_events, 1);
+    }
+
+    #[test]
+    fn join_month_and_null_labels() {
+        let s = store(&["a", "b", "c", "d", "e", "f"]);
+        let mut m = meta(&[
+            ("a", "US"),
+            ("b", ""),
+            ("c", "DE"),
+            ("d", "US"),
+            ("e", "US"),
+        ]);
+        // 2023-02-01, 2023-02-28, none, 2023-03-01, 2022-12-31; f has no metadata row.
+        m.join_day = vec![Some(19_389), Some(19_416), None, Some(19_417), Some(19_357)];
+        let j = join_users(&s, &m);
+        let p = Params {
+            segment: Some(Segment::JoinMonth),
+            ..Params::default()
+        };
+        let plan = plan_segments(&s, Some(&m), Some(&j), &p).unwrap().unwrap();
+        // 2023-02 has two users; the rest one each, ranked by label.
+        assert_eq!(
+            plan.labels,
+            vec!["2023-02", NO_METADATA, NULL_VALUE, "2022-12", "2023-03"]
+        );
+        assert_eq!(plan.user_bucket, vec![0, 0, 2, 4, 3, 1]);
+        let p = Params {
+            segment: Some(Segment::Metadata("country".into())),
+            ..Params::default()
+        };
+        let plan = plan_segments(&s, Some(&m), Some(&j), &p).unwrap().unwrap();
+        // Ties ranked by label: "(" sorts before "D".
+        assert_eq!(plan.labels, vec!["US", NO_METADATA, NULL_VALUE, "DE"]);
+        assert_eq!(plan.user_bucket, vec![0, 2, 3, 0, 0, 1]);
     }
 
     #[test]

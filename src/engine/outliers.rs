@@ -256,6 +256,48 @@ fn log_bin_index(v: i64) -> usize {
     }
 }
 
+/// The statistics of `values` (ms) alone: the `before` of [`outlier_report`] without a
+/// threshold, histogram or policy (one pass plus the two-pass selection of 8 ranks). Empty
+/// input: count 0 and every optional field `None`.
+pub fn duration_stats<T: Copy + Into<i64>>(values: &[T]) -> DurationStats {
+    let n = values.len();
+    let mut sum: i64 = 0;
+    let (mut min, mut max) = (i64::MAX, i64::MIN);
+    for &v in values {
+        let v: i64 = v.into();
+        sum = sum.saturating_add(v);
+        min = min.min(v);
+        max = max.max(v);
+    }
+    let mut ranks = Vec::with_capacity(2 * STAT_QUANTILES.len());
+    if n > 0 {
+        for &q in &STAT_QUANTILES {
+            let (lo, hi, _) = cont_ranks(n, q);
+            ranks.push(lo);
+            ranks.push(hi);
+        }
+    }
+    let stats = order_statistics(values, &ranks);
+    let qs: Vec<Option<f64>> = STAT_QUANTILES
+        .iter()
+        .enumerate()
+        .map(|(i, &q)| {
+            (n > 0).then(|| interpolate(stats[2 * i], stats[2 * i + 1], cont_ranks(n, q).2))
+        })
+        .collect();
+    DurationStats {
+        count: n as u64,
+        sum_ms: sum,
+        mean_ms: (n > 0).then(|| sum as f64 / n as f64),
+        min_ms: (n > 0).then_some(min),
+        max_ms: (n > 0).then_some(max),
+        p50_ms: qs[0],
+        p90_ms: qs[1],
+        p95_ms: qs[2],
+        p99_ms: qs[3],
+    }
+}
+
 /// Statistics, policy effect and histogram for `values` (ms) under `params`' outlier knobs,
 /// with `threshold` from [`detect_threshold`] (pass it in when it was computed earlier).
 pub fn outlier_report<T: Copy + Into<i64>>(
@@ -415,6 +457,21 @@ pub fn apply_policy(v: i64, threshold: Option<i64>, policy: OutlierPolicy) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duration_stats_equal_the_report_before() {
+        let p = Params::default();
+        for n in [0usize, 1, 2, 7, 100, 20_000, 70_000] {
+            let values: Vec<i64> = (0..n as i64)
+                .map(|i| (i * 7_919 + (i % 13) * 1_000_003) % 9_000_001 - 5)
+                .collect();
+            assert_eq!(
+                duration_stats(&values),
+                outlier_report("x", &values, None, &p).before,
+                "n = {n}"
+            );
+        }
+    }
 
     fn naive_quantile(values: &[i64], q: f64) -> f64 {
         let mut v = values.to_vec();

@@ -10,13 +10,15 @@
 //! events, at most [`MAX_DAYS`]. Every per-day series is aligned with it.
 //!
 //! **Cost.** After the one-time sort of the store, a recompute is linear in events (plus days,
-//! users and metadata rows): one pass per user over its contiguous rows cuts sessions, buckets
-//! days (a table of local midnights, one comparison per event), counts activity units, and feeds
-//! difference arrays; percentiles use a two-pass bucket selection instead of sorting (a sort of
-//! a copy below 16,384 values). When the event-duration outlier detector needs the data (`pct`,
-//! `z`, `mad`), the pass also records each session's count of durations, and the sessions'
-//! active time is summed under the policy afterwards from the collected durations — no second
-//! pass over the store. Scratch vectors are reused between recomputes (see [`compute`]).
+//! users and metadata rows), in separate passes: considered events with their local day (a table
+//! of local midnights, one comparison per event), session cuts, event durations (outliers,
+//! prefix sums of the policy-applied durations, app versions), activity units and per-user
+//! active intervals, then per-user and per-day aggregates; percentiles use a two-pass bucket
+//! selection instead of sorting (a sort of a copy below 16,384 values).
+//!
+//! **Memoised recompute.** [`MetricsCache`] keeps each of those parts keyed by exactly the
+//! params it reads, so after a knob change only the parts that depend on that knob are
+//! recomputed; [`compute`] is always cold (docs/METRICS.md § Speed).
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -661,7 +663,6 @@ pub struct MetricsCache {
     active_time: Slot<Option<DurationStats>>,
     activity: Slot<Activity>,
     series: Slot<Option<ActiveSeries>>,
-    user_days: Slot<Vec<UserDays>>,
     retention: Slot<Option<RetentionReport>>,
     lifecycle: Slot<Option<LifecycleReport>>,
     power: Slot<Option<PowerReport>>,
@@ -733,7 +734,6 @@ impl MetricsCache {
         self.active_time.key = None;
         self.activity.key = None;
         self.series.key = None;
-        self.user_days.key = None;
         self.retention.key = None;
         self.lifecycle.key = None;
         self.power.key = None;
@@ -1071,8 +1071,7 @@ impl MetricsCache {
             for j in (0..s.starts.len()).filter(|_| !active_summed) {
                 sa.push(d.prefix[s.end(j, c.events.len())] - d.prefix[s.starts[j] as usize]);
             }
-            self.active_time.value =
-                Some(outliers::outlier_report("session_active_ms", sa, None, params).before);
+            self.active_time.value = Some(outliers::duration_stats(sa));
             self.active_time.key = Some(sokey);
         }
         prof.stage_detail(
@@ -1172,12 +1171,15 @@ impl MetricsCache {
             self.series.key = Some(series_key);
         }
         let activity = self.series.value.clone().expect("series computed above");
-        let udkey = key_user_days(params);
-        let ud_hit = self.user_days.fresh(&udkey);
-        if !ud_hit {
-            self.user_days.key = None;
-            let user_days = &mut self.user_days.value;
-            user_days.clear();
+        // Retention and lifecycle inputs (borrowing the cached intervals), built only when one
+        // of the two is recomputed.
+        let rkey = key_retention(params);
+        let lkey = key_lifecycle(params);
+        let r_hit = self.retention.fresh(&rkey);
+        let l_hit = self.lifecycle.fresh(&lkey);
+        let mut user_days: Vec<UserDays<'_>> = Vec::new();
+        if !(r_hit && l_hit) {
+            user_days.reserve(c.users.len());
             for (k, &(u, b, e)) in c.users.iter().enumerate() {
                 let ui = u as usize;
                 let events = &c.events[b as usize..e as usize];
@@ -1204,19 +1206,17 @@ impl MetricsCache {
                     v
                 });
                 user_days.push(UserDays {
-                    active: user_active(k).to_vec(),
+                    active: user_active(k),
                     join_day,
                     start_day,
                     return_days,
                 });
             }
-            self.user_days.key = Some(udkey);
         }
-        let user_days = &self.user_days.value;
         prof.stage_detail(
             StageKind::Activity,
             cached(
-                series_hit && ud_hit,
+                series_hit && r_hit && l_hit,
                 "DAU/WAU/MAU, periods, stickiness, L7/L30",
             ),
             c.users.len() as u64,
@@ -1234,12 +1234,10 @@ impl MetricsCache {
                     }
                 }
         };
-        let rkey = key_retention(params);
-        let r_hit = self.retention.fresh(&rkey);
         if !r_hit {
             let rg = params.retention_granularity;
             self.retention.value = Some(retention::retention(
-                user_days,
+                &user_days,
                 start_flags.is_some(),
                 &PeriodAxis::new(rg, first, days, &periods),
                 rg,
@@ -1253,7 +1251,7 @@ impl MetricsCache {
         prof.stage_detail(
             StageKind::Aggregate,
             cached(r_hit, "retention"),
-            user_days.len() as u64,
+            c.users.len() as u64,
             retention.cohorts.len() as u64,
             0,
         );
@@ -1305,12 +1303,10 @@ impl MetricsCache {
             params.anomaly_z,
             params.anomaly_weeks,
         );
-        let lkey = key_lifecycle(params);
-        let l_hit = self.lifecycle.fresh(&lkey);
         if !l_hit {
             let lg = params.lifecycle_granularity;
             self.lifecycle.value = Some(retention::lifecycle(
-                user_days,
+                &user_days,
                 &PeriodAxis::new(lg, first, days, &periods),
                 lg,
                 params.cohort_by,
@@ -1322,7 +1318,7 @@ impl MetricsCache {
         prof.stage_detail(
             StageKind::Aggregate,
             cached(l_hit, "anomalies, lifecycle"),
-            user_days.len() as u64,
+            c.users.len() as u64,
             lifecycle.periods.len() as u64,
             0,
         );

@@ -1,6 +1,6 @@
 //! Retention cohorts and the lifecycle (new / returning / resurrecting / dormant), computed
-//! from per-user day facts collected in the report's fused pass ([`UserDays`]). Activity is
-//! never redefined here: "active" means the activity definition's active intervals
+//! from per-user day facts the report collects ([`UserDays`], borrowing its cached intervals).
+//! Activity is never redefined here: "active" means the activity definition's active intervals
 //! ([`super::activity::active_intervals`]) clipped to the day axis. Definitions:
 //! `docs/METRICS.md` § Retention and § Lifecycle.
 
@@ -11,9 +11,9 @@ use super::params::{CohortBy, Date, Granularity};
 
 /// What one user contributes to retention and the lifecycle.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct UserDays {
+pub struct UserDays<'a> {
     /// Active intervals `[a, b]` (inclusive), ascending, clipped to the axis.
-    pub active: Vec<(i32, i32)>,
+    pub active: &'a [(i32, i32)],
     /// Metadata join day (any day, possibly outside the axis).
     pub join_day: Option<i32>,
     /// First day with a considered event of a retention start action (`rstart` set only).
@@ -131,7 +131,7 @@ fn rate(a: u64, b: u64) -> f64 {
 /// is given, so cohorts come from [`UserDays::start_day`].
 #[allow(clippy::too_many_arguments)]
 pub fn retention(
-    users: &[UserDays],
+    users: &[UserDays<'_>],
     has_start: bool,
     axis: &PeriodAxis,
     granularity: Granularity,
@@ -155,7 +155,7 @@ pub fn retention(
     let mut ret: Vec<usize> = Vec::new();
     let mut act: Vec<usize> = Vec::new();
     for u in users {
-        axis.of_intervals(&u.active, &mut act);
+        axis.of_intervals(u.active, &mut act);
         let cohort_period = match cohort_by {
             CohortBy::Join => u.join_day.and_then(|d| axis.of(d)),
             CohortBy::FirstSeen if has_start => u.start_day.and_then(|d| axis.of(d)),
@@ -236,7 +236,7 @@ pub struct LifecycleReport {
 
 /// New / returning / resurrecting / dormant per period of `axis`.
 pub fn lifecycle(
-    users: &[UserDays],
+    users: &[UserDays<'_>],
     axis: &PeriodAxis,
     granularity: Granularity,
     new_by: CohortBy,
@@ -256,7 +256,7 @@ pub fn lifecycle(
         .collect();
     let mut act: Vec<usize> = Vec::new();
     for u in users {
-        axis.of_intervals(&u.active, &mut act);
+        axis.of_intervals(u.active, &mut act);
         let join_p = u.join_day.and_then(|d| axis.of(d));
         for (k, &p) in act.iter().enumerate() {
             let prev_active = k > 0 && act[k - 1] + 1 == p;
@@ -295,9 +295,9 @@ mod tests {
         PeriodAxis::new(Granularity::Week, 0, days, &p)
     }
 
-    fn user(iv: &[(i32, i32)]) -> UserDays {
+    fn user(iv: &[(i32, i32)]) -> UserDays<'_> {
         UserDays {
-            active: iv.to_vec(),
+            active: iv,
             ..Default::default()
         }
     }
@@ -352,7 +352,7 @@ mod tests {
     fn start_and_return_actions_and_join() {
         let ax = axis(25);
         let u = UserDays {
-            active: vec![(0, 24)],
+            active: &[(0, 24)],
             join_day: Some(-30),
             start_day: Some(6),
             return_days: Some(vec![6, 19]),
