@@ -541,7 +541,8 @@ fn nearest(points: &[HoverPoint], x: f64) -> Option<usize> {
         .min_by(|&a, &b| (points[a].x - x).abs().total_cmp(&(points[b].x - x).abs()))
 }
 
-fn download_text(name: &str, text: &str, mime: &str) {
+/// Save `text` as a file named `name` (a Blob URL, revoked once the download has started).
+pub(super) fn download_text(name: &str, text: &str, mime: &str) {
     let parts = Array::of1(&JsValue::from_str(text));
     let opts = web_sys::BlobPropertyBag::new();
     opts.set_type(mime);

@@ -5,9 +5,9 @@
 //! (`scale.gb`, `scale.node`); the numbers come from the worker (`Request::ExportSpark`).
 
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 
+use super::card::download_text;
 use super::client::EngineClient;
 use super::controls::SetParam;
 use super::permalink::Nav;
@@ -45,29 +45,6 @@ pub fn link_issues(pairs: &[(String, String)]) -> Vec<ParamIssue> {
         }
     }
     issues
-}
-
-/// Save `text` as a file named `name`.
-fn download(name: &str, mime: &str, text: &str) {
-    let parts = js_sys::Array::of1(&text.into());
-    let opts = web_sys::BlobPropertyBag::new();
-    opts.set_type(mime);
-    let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &opts) else {
-        return;
-    };
-    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
-        return;
-    };
-    if let Some(a) = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.create_element("a").ok())
-        .and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().ok())
-    {
-        a.set_href(&url);
-        a.set_download(name);
-        a.click();
-    }
-    let _ = web_sys::Url::revoke_object_url(&url);
 }
 
 #[component]
@@ -151,7 +128,7 @@ pub fn RunAtScale(
                     <pre id="scale-submit" class="code">{submit}</pre>
                     <div class="pickers">
                         <button type="button" class="button" id="scale-download"
-                            on:click=move |_| download(JOB_FILE, "text/x-python", &job)>
+                            on:click=move |_| download_text(JOB_FILE, &job, "text/x-python")>
                             {format!("Download {JOB_FILE}")}
                         </button>
                         <button type="button" class="button secondary" id="scale-copy"
