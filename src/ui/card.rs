@@ -215,7 +215,10 @@ pub struct Lines {
 /// Bars per category (grouped when there are several series).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bars {
+    /// Category tick labels (short).
     pub x: Vec<String>,
+    /// Category names in the read-out, when longer than the tick label (empty: use `x`).
+    pub x_titles: Vec<String>,
     pub x_label: String,
     pub series: Vec<Series>,
     pub y_label: String,
@@ -601,6 +604,24 @@ fn clear(el: &HtmlCanvasElement, dark: bool) -> Result<(), String> {
 
 fn draw(el: &HtmlCanvasElement, plot: &Plot, dark: bool) -> Result<Drawn, String> {
     let (root, f) = setup(el, dark)?;
+    let values = |series: &[Series]| series.iter().any(|s| s.values.iter().any(Option::is_some));
+    let empty = match plot {
+        Plot::Lines(l) => !values(&l.series),
+        Plot::Bars(b) => !values(&b.series),
+        Plot::Stems(s) => s.points.is_empty(),
+    };
+    if empty {
+        let (w, h) = root.dim_in_pixel();
+        let font = f.muted_font(13.0).pos(Pos::new(HPos::Center, VPos::Center));
+        root.draw(&Text::new(
+            "Nothing to show for these settings",
+            (w as i32 / 2, h as i32 / 2),
+            font,
+        ))
+        .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+        return Ok(Drawn::default());
+    }
     let drawn = match plot {
         Plot::Lines(l) => draw_lines(&root, &f, l),
         Plot::Bars(b) => draw_bars(&root, &f, b),
@@ -843,15 +864,16 @@ fn draw_bars(root: &Area, f: &Frame, b: &Bars) -> DrawResult<Drawn> {
         };
         let mut chart =
             area.build_cartesian_2d(x_range, (lo..max.max(lo * 10.0) * 1.5).log_scale())?;
-        bars_body(&mut chart, f, b, lo, &mut drawn)?;
+        bars_body(root, &mut chart, f, b, lo, &mut drawn)?;
     } else {
         let mut chart = area.build_cartesian_2d(x_range, 0f64..max)?;
-        bars_body(&mut chart, f, b, 0.0, &mut drawn)?;
+        bars_body(root, &mut chart, f, b, 0.0, &mut drawn)?;
     }
     Ok(drawn)
 }
 
 fn bars_body<Y>(
+    root: &Area,
     chart: &mut ChartContext<
         '_,
         CanvasBackend,
@@ -900,8 +922,9 @@ where
             ))
         }))?;
     }
+    // Labels are drawn on the whole canvas (absolute pixels): the plotting area clamps
+    // coordinates to itself, which would pull labels under the axis onto it.
     let (xr, yr) = chart.plotting_area().get_pixel_range();
-    let (ox, oy) = (xr.start, yr.start);
     let n = b.x.len() as f64;
     for (y, label) in &b.hlines {
         let col = color(GRAY, f.dark);
@@ -911,54 +934,55 @@ where
             f.px(4.0),
             col.stroke_width(f.px(1.2)),
         ))?;
-        let (px, py) = chart.backend_coord(&(n - 0.5, *y));
-        let font = f.muted_font(11.0).pos(Pos::new(HPos::Right, VPos::Bottom));
-        chart.plotting_area().strip_coord_spec().draw(&Text::new(
+        let (_, py) = chart.backend_coord(&(-0.5, *y));
+        let font = f.muted_font(11.0).pos(Pos::new(HPos::Left, VPos::Bottom));
+        root.draw(&Text::new(
             label.clone(),
-            (px - ox - f.px(4.0) as i32, py - oy - f.px(2.0) as i32),
+            (xr.start + f.px(4.0) as i32, py - f.px(2.0) as i32),
             font,
         ))?;
     }
     if let Some((pos, label)) = &b.vline {
         let col = color(MARK, f.dark);
-        let (px, _) = chart.backend_coord(&(*pos, base.max(1e-9)));
-        let x = px - ox;
-        let area = chart.plotting_area().strip_coord_spec();
-        area.draw(&PathElement::new(
-            vec![(x, 0), (x, yr.end - oy)],
+        let (x, _) = chart.backend_coord(&(*pos, base.max(1e-9)));
+        root.draw(&PathElement::new(
+            vec![(x, yr.start), (x, yr.end)],
             col.stroke_width(f.px(1.2)),
         ))?;
-        let font = f
-            .font(11.0)
-            .color(&col)
-            .pos(Pos::new(HPos::Left, VPos::Top));
-        area.draw(&Text::new(
+        let right_half = x > (xr.start + xr.end) / 2;
+        let (hpos, dx) = if right_half {
+            (HPos::Right, -(f.px(4.0) as i32))
+        } else {
+            (HPos::Left, f.px(4.0) as i32)
+        };
+        let font = f.font(11.0).color(&col).pos(Pos::new(hpos, VPos::Top));
+        root.draw(&Text::new(
             label.clone(),
-            (x + f.px(4.0) as i32, f.px(2.0) as i32),
+            (x + dx, yr.start + f.px(2.0) as i32),
             font,
         ))?;
     }
     // Category labels under the axis: as many as fit.
     let plot_w = (xr.end - xr.start) as f64 / f.dpr;
     let longest = b.x.iter().map(|s| s.chars().count()).max().unwrap_or(1) as f64;
-    let fit = (plot_w / (longest * 6.5 + 10.0)).floor().max(1.0) as usize;
+    let fit = (plot_w / (longest * 6.5 + 12.0)).floor().max(1.0) as usize;
     let step = b.x.len().div_ceil(fit).max(1);
-    let root = chart.plotting_area().strip_coord_spec();
     let font = f.font(11.0).pos(Pos::new(HPos::Center, VPos::Top));
     for (i, label) in b.x.iter().enumerate() {
         let (px, _) = chart.backend_coord(&(i as f64, base.max(1e-9)));
         if i % step == 0 {
             root.draw(&Text::new(
                 label.clone(),
-                (px - ox, yr.end - oy + f.px(5.0) as i32),
+                (px, yr.end + f.px(5.0) as i32),
                 font.clone(),
             ))?;
         }
         let marked = b.marked.get(i).copied().unwrap_or(false);
+        let name = b.x_titles.get(i).unwrap_or(label);
         let title = if marked && !b.marked_label.is_empty() {
-            format!("{label} — {}", b.marked_label)
+            format!("{name} — {}", b.marked_label)
         } else {
-            label.clone()
+            name.clone()
         };
         drawn.points.push(HoverPoint {
             x: px as f64 / f.dpr,
@@ -980,7 +1004,7 @@ where
         let font = f.muted_font(11.0).pos(Pos::new(HPos::Center, VPos::Top));
         root.draw(&Text::new(
             b.x_label.clone(),
-            ((xr.end - xr.start) / 2, yr.end - oy + f.px(21.0) as i32),
+            ((xr.start + xr.end) / 2, yr.end + f.px(21.0) as i32),
             font,
         ))?;
     }

@@ -118,6 +118,7 @@ fn monthly(c: &Computed) -> ChartData {
             tz(c)
         ),
         plot: Plot::Bars(Bars {
+            x_titles: Vec::new(),
             x: months.iter().map(|m| m.start.iso()[..7].to_string()).collect(),
             x_label: String::new(),
             series: vec![Series {
@@ -179,6 +180,7 @@ fn lness(c: &Computed, h: &crate::engine::activity::StickinessHistogram, days: u
             h.as_of.iso()
         ),
         plot: Plot::Bars(Bars {
+            x_titles: Vec::new(),
             x: (1..=h.counts.len()).map(|i| i.to_string()).collect(),
             x_label: "days active".into(),
             series: vec![Series::counts("users", &h.counts, TEAL)],
@@ -255,6 +257,18 @@ fn bin_label(b: &HistogramBin) -> String {
     }
 }
 
+/// The bin's lower edge, for the axis: `< 0`, `0`, `1 s`, `2 s` …
+fn bin_tick(b: &HistogramBin) -> String {
+    match b.lower_ms {
+        i64::MIN => "< 0".into(),
+        0 => "0".into(),
+        lo => format_ms(lo as f64)
+            .replace(" min", "m")
+            .replace(" s", "s")
+            .replace(" h", "h"),
+    }
+}
+
 /// Where the threshold falls on the category axis (bins are centred on 0, 1, 2 …), log-scaled
 /// inside its bin. Drawing only.
 fn threshold_position(bins: &[HistogramBin], t: i64) -> Option<f64> {
@@ -282,7 +296,8 @@ pub fn SessionDurations(computed: ReadSignal<Option<Computed>>) -> impl IntoView
 fn session_durations(c: &Computed) -> ChartData {
     let o = &c.report.sessions.duration;
     let flag = o.policy == crate::engine::params::OutlierPolicy::Flag;
-    let mut x: Vec<String> = o.histogram.iter().map(bin_label).collect();
+    let mut x: Vec<String> = o.histogram.iter().map(bin_tick).collect();
+    let mut titles: Vec<String> = o.histogram.iter().map(bin_label).collect();
     let mut values: Vec<Option<f64>> = o.histogram.iter().map(|b| Some(b.count as f64)).collect();
     let mut marked: Vec<bool> = o
         .histogram
@@ -299,6 +314,7 @@ fn session_durations(c: &Computed) -> ChartData {
     }
     if flag {
         x.push("flagged".into());
+        titles.push("flagged outliers (separate bucket)".into());
         values.push(Some(o.outlier_bucket as f64));
         marked.push(true);
         table.rows.push(vec![
@@ -317,6 +333,7 @@ fn session_durations(c: &Computed) -> ChartData {
             outlier_summary(o)
         ),
         plot: Plot::Bars(Bars {
+            x_titles: titles,
             x,
             x_label: "session duration".into(),
             series: vec![Series {
@@ -503,6 +520,7 @@ fn outliers(c: &Computed, o: &OutlierReport, what: &str) -> ChartData {
             outlier_summary(o)
         ),
         plot: Plot::Bars(Bars {
+            x_titles: Vec::new(),
             x: ["median", "mean", "p90", "p95", "p99", "max"]
                 .map(String::from)
                 .to_vec(),
@@ -685,6 +703,7 @@ fn top_users(c: &Computed) -> ChartData {
                 .unwrap_or_else(|| "—".into())
         ),
         plot: Plot::Bars(Bars {
+            x_titles: Vec::new(),
             x: s.top_users.iter().map(|u| u.user.clone()).collect(),
             x_label: String::new(),
             series: vec![Series {
@@ -750,6 +769,7 @@ fn partitions(c: &Computed) -> ChartData {
             p.imbalance.map(|v| format!("{v:.2}×")).unwrap_or_else(|| "—".into())
         ),
         plot: Plot::Bars(Bars {
+            x_titles: Vec::new(),
             x: (0..p.sizes.len()).map(|i| i.to_string()).collect(),
             x_label: "partition".into(),
             series: vec![Series::counts("events", &p.sizes, GREEN)],
