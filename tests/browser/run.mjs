@@ -46,9 +46,81 @@ async function expectMetrics(page, params) {
   return r;
 }
 
+
+/** Wait until card `id` shows the report for `params` (its data-query is the canonical query). */
+async function expectCard(page, id, params) {
+  const r = cliMetrics(params);
+  await page.waitForSelector(`#${id}[data-state="ready"][data-query="${r.query}"]`, { timeout: LOAD_TIMEOUT });
+  return r;
+}
+
+/** Minimal RFC 4180 parser (quoted fields, doubled quotes). */
+function parseCsv(text) {
+  const rows = []; let row = []; let field = ''; let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; } else if (c === '"') quoted = false; else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') { row.push(field); field = ''; } else if (c === '\n') { row.push(field); rows.push(row); row = []; field = ''; } else field += c;
+  }
+  if (field || row.length) { row.push(field); rows.push(row); }
+  return rows;
+}
+
+/** Click a card's "Download CSV" and return the parsed file. */
+async function downloadCsv(page, id) {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click(`#${id} .dl-csv`)]);
+  assertEqual(download.suggestedFilename(), `pulse-${id}.csv`, 'CSV file name');
+  return parseCsv(fs.readFileSync(await download.path(), 'utf8'));
+}
+
+/** A JSON number (or null) as the CSV writes it: same number, empty for null. */
+const cell = (v) => (v === null || v === undefined ? '' : v);
+function assertCsvEqual(rows, header, expectedRows, what) {
+  assertEqual(rows[0], header, `${what}: CSV header`);
+  assertEqual(rows.length - 1, expectedRows.length, `${what}: CSV rows`);
+  expectedRows.forEach((exp, i) => {
+    exp.forEach((v, j) => {
+      const got = rows[i + 1][j];
+      const same = typeof v === 'number' ? Number(got) === v && got !== '' : String(cell(v)) === got;
+      if (!same) throw new Error(`${what}: row ${i + 1} column ${header[j]}: expected ${v}, got ${got}`);
+    });
+  });
+}
+
+/** Canvas of a card: size, fraction of non-background pixels, distinct colours. */
+async function canvasStats(page, id) {
+  return page.$eval(`#${id} canvas`, (canvas) => {
+    const { width, height } = canvas;
+    const data = canvas.getContext('2d').getImageData(0, 0, width, height).data;
+    const bg = [data[0], data[1], data[2]];
+    let ink = 0; const colours = new Set();
+    for (let i = 0; i < data.length; i += 4) {
+      if (Math.abs(data[i] - bg[0]) + Math.abs(data[i + 1] - bg[1]) + Math.abs(data[i + 2] - bg[2]) > 30) {
+        ink++;
+        if (colours.size < 5000) colours.add((data[i] >> 3) << 10 | (data[i + 1] >> 3) << 5 | (data[i + 2] >> 3));
+      }
+    }
+    return { cssWidth: canvas.clientWidth, cssHeight: canvas.clientHeight, width, height, ink: ink / (width * height), colours: colours.size };
+  });
+}
+
+/** Every chart card on the dashboard. */
+const REPORT_CARDS = ['chart-active-users', 'chart-months', 'chart-l7', 'chart-l30', 'chart-sessions',
+  'chart-session-duration', 'chart-events-per-session', 'chart-sessions-per-user', 'chart-outliers-events',
+  'chart-outliers-sessions', 'chart-segments', 'chart-top-users', 'chart-partitions'];
+
+/** Set a text/number/date control the way a person does: type, then leave the field. */
+async function setControl(page, selector, value) {
+  await page.fill(selector, value);
+  await page.press(selector, 'Tab');
+}
+
 const search = (page) => new URL(page.url()).search.replace(/^\?/, '');
 
-const { server, base } = await serve(DIST);
+// The fixtures are also served over HTTP (with CORS) for the `src=` link tests.
+const { server, base } = await serve(DIST, { '/fixtures/': FIX });
 const { context } = await launch();
 const LOAD_TIMEOUT = 60_000;
 
@@ -238,6 +310,259 @@ const tests = [
     assert(text.includes('tz') && text.includes('Mars/Olympus'), `names the bad time zone: ${text}`);
     assertEqual(search(page), 'def=core', 'the corrected link keeps the good setting');
     await page.close();
+  }],
+  ['every chart card is drawn: not blank, not collapsed, crisp at the device pixel ratio', async () => {
+    const { page, errors } = await openPage(context, `${base}/?seg=country`);
+    for (const id of REPORT_CARDS) await expectCard(page, id, 'seg=country');
+    await page.waitForSelector('#chart-events-per-day[data-state="ready"]');
+    for (const id of [...REPORT_CARDS, 'chart-events-per-day']) {
+      const s = await canvasStats(page, id);
+      assert(s.cssWidth >= 380 && s.cssHeight >= 200, `${id} collapsed: ${s.cssWidth}×${s.cssHeight}`);
+      assert(s.width >= s.cssWidth && s.height >= s.cssHeight, `${id} canvas not at device pixels: ${s.width}×${s.height}`);
+      assert(s.ink > 0.01, `${id} looks blank (ink ${s.ink})`);
+      assert(s.colours >= 4, `${id} has too few colours (${s.colours}): axes only?`);
+    }
+    // The element screenshot of a card is an image of a sensible size too.
+    const png = await page.locator('#chart-active-users canvas').screenshot();
+    assert(png.length > 5000, `active-users screenshot suspiciously small (${png.length} bytes)`);
+    await page.screenshot({ path: path.join(os.tmpdir(), 'pulse-dashboard-all.png'), fullPage: true });
+    assertEqual(errors, [], 'console errors');
+    await page.close();
+  }],
+  ['chart numbers equal the engine: months, L7/L30, distributions, outliers, skew, segments', async () => {
+    const params = 'outlier=pct&pct=95&policy=flag&seg=country';
+    const { page } = await openPage(context, `${base}/?${params}`);
+    const r = await expectCard(page, 'chart-months', params);
+    const attr = (id, a) => page.getAttribute(`#${id}`, `data-${a}`);
+    for (const id of REPORT_CARDS) await expectCard(page, id, params);
+    assertEqual(await attr('chart-months', 'actives'), r.activity.months.map((m) => m.actives).join(','), 'monthly actives');
+    assertEqual(await attr('chart-l7', 'counts'), r.activity.l7.counts.join(','), 'L7');
+    assertEqual(await attr('chart-l30', 'counts'), r.activity.l30.counts.join(','), 'L30');
+    assertEqual(await attr('chart-l30', 'as-of'), r.activity.l30.as_of, 'L30 as of');
+    const d = r.sessions.duration;
+    assertEqual(await attr('chart-session-duration', 'detected'), String(d.detected), 'session outliers detected');
+    assertEqual(await attr('chart-session-duration', 'outlier-bucket'), String(d.outlier_bucket), 'flagged bucket');
+    assertEqual(await attr('chart-session-duration', 'threshold-ms'), String(d.threshold_ms), 'threshold');
+    assertEqual(await attr('chart-events-per-session', 'total'), String(r.sessions.events_per_session.total), 'events per session total');
+    assertEqual(await attr('chart-sessions-per-user', 'count'), String(r.sessions.per_user.count), 'users in sessions per user');
+    const e = r.event_durations;
+    assertEqual(await attr('chart-outliers-events', 'detected'), String(e.detected), 'event outliers detected');
+    assertEqual(await attr('chart-outliers-events', 'after-sum-ms'), String(e.after.sum_ms), 'event durations after policy');
+    assertEqual(Number(await attr('chart-top-users', 'top-share')), r.skew.top_share, 'top users share');
+    assertEqual(Number(await attr('chart-partitions', 'imbalance')), r.skew.partitioning.imbalance, 'partition imbalance');
+    assertEqual(await attr('chart-segments', 'labels'), r.segments.segments.map((g) => g.label).join('|'), 'segment labels');
+    assertEqual(await attr('chart-segments', 'dau-sums'), r.segments.segments.map((g) => sum(g.dau)).join(','), 'segment DAU sums');
+    await page.close();
+  }],
+  ['CSV downloads equal the engine; PNG download is a PNG', async () => {
+    const params = 'policy=flag&seg=device_type';
+    const { page } = await openPage(context, `${base}/?${params}`);
+    const r = await expectCard(page, 'chart-active-users', params);
+    await expectCard(page, 'chart-segments', params);
+    const a = r.activity;
+    assertCsvEqual(await downloadCsv(page, 'chart-active-users'), ['date', 'dau', 'wau', 'mau', 'dau_mau'],
+      r.axis.dates.map((d, i) => [d, a.dau[i], a.wau[i], a.mau[i], a.dau_mau[i]]), 'active users');
+    const h = r.sessions.duration;
+    assertCsvEqual(await downloadCsv(page, 'chart-session-duration'), ['lower_ms', 'upper_ms', 'count'],
+      [...h.histogram.map((b) => [b.lower_ms, b.upper_ms, b.count]), ['outlier_bucket', null, h.outlier_bucket]], 'session durations');
+    assertCsvEqual(await downloadCsv(page, 'chart-months'), ['start', 'end', 'partial', 'actives'],
+      a.months.map((m) => [m.start, m.end, String(m.partial), m.actives]), 'months');
+    const segs = r.segments.segments;
+    assertCsvEqual(await downloadCsv(page, 'chart-segments'), ['date', ...segs.map((g) => `${g.label} dau`)],
+      r.axis.dates.map((d, i) => [d, ...segs.map((g) => g.dau[i])]), 'segments');
+    assertCsvEqual(await downloadCsv(page, 'chart-events-per-session'), ['value', 'count'],
+      r.sessions.events_per_session.frequencies, 'events per session');
+    assertCsvEqual(await downloadCsv(page, 'chart-top-users'), ['rank', 'user', 'events', 'share'],
+      r.skew.top_users.map((u, i) => [i + 1, u.user, u.events, u.share]), 'top users');
+    const [png] = await Promise.all([page.waitForEvent('download'), page.click('#chart-sessions .dl-png')]);
+    assertEqual(png.suggestedFilename(), 'pulse-chart-sessions.png', 'PNG file name');
+    const bytes = fs.readFileSync(await png.path());
+    assertEqual([...bytes.subarray(1, 4)].map((b) => String.fromCharCode(b)).join(''), 'PNG', 'PNG magic');
+    assert(bytes.length > 5000, `PNG too small (${bytes.length} bytes)`);
+    await page.close();
+  }],
+  ['hover and arrow keys read out the date and values under the pointer', async () => {
+    const { page } = await openPage(context, `${base}/`);
+    const r = await expectCard(page, 'chart-active-users', '');
+    const box = await (await page.$('#chart-active-users canvas')).boundingBox();
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5);
+    const out = await page.waitForSelector('#chart-active-users .readout');
+    const i = Number(await out.getAttribute('data-index'));
+    const text = await out.textContent();
+    assert(text.includes(r.axis.dates[i]), `read-out names the day ${r.axis.dates[i]}: ${text}`);
+    assert(text.replace(/,/g, '').includes(`DAU${r.activity.dau[i]}`), `read-out shows DAU ${r.activity.dau[i]}: ${text}`);
+    await page.focus('#chart-sessions canvas');
+    await page.keyboard.press('Home');
+    const first = await page.textContent('#chart-sessions .readout');
+    assert(first.includes(r.axis.dates[0]) && first.replace(/,/g, '').includes(String(r.sessions.per_day[0])), `keyboard read-out of day 0: ${first}`);
+    await page.close();
+  }],
+  ['expand: the URL keeps the expanded chart, reload keeps it, Back collapses, no recompute', async () => {
+    const { page } = await openPage(context, `${base}/?gap=10m`);
+    await expectMetrics(page, 'gap=10m');
+    const before = (await canvasStats(page, 'chart-months')).cssHeight;
+    await page.click('#chart-months .expand');
+    await page.waitForSelector('#chart-months.expanded');
+    assertEqual(search(page), 'gap=10m&expand=chart-months', 'URL after expanding');
+    await page.waitForFunction((h) => document.querySelector('#chart-months canvas').clientHeight > h, before);
+    await page.waitForTimeout(100);
+    const big = await canvasStats(page, 'chart-months');
+    assert(big.height >= big.cssHeight && big.ink > 0.005, `expanded chart redrawn at its new size: ${JSON.stringify(big)}`);
+    assertEqual(await page.getAttribute('#chart-months .expand', 'aria-pressed'), 'true', 'toggle state');
+    await page.reload();
+    await page.waitForSelector('#chart-months.expanded[data-state="ready"]', { timeout: LOAD_TIMEOUT });
+    await page.goBack();
+    await page.waitForFunction(() => !document.querySelector('#chart-months').classList.contains('expanded'));
+    assertEqual(search(page), 'gap=10m', 'URL after Back');
+    await expectMetrics(page, 'gap=10m');
+    await page.close();
+  }],
+  ['date range: URL, engine numbers, reload and Back', async () => {
+    const { page } = await openPage(context, `${base}/`);
+    await expectMetrics(page, '');
+    await setControl(page, '#ctl-from', '2023-03-01');
+    await expectMetrics(page, 'from=2023-03-01');
+    await setControl(page, '#ctl-to', '2023-05-15');
+    const r = await expectMetrics(page, 'from=2023-03-01&to=2023-05-15');
+    assertEqual(search(page), 'from=2023-03-01&to=2023-05-15', 'URL');
+    await expectCard(page, 'chart-months', 'from=2023-03-01&to=2023-05-15');
+    assertEqual(await page.getAttribute('#chart-months', 'data-actives'), r.activity.months.map((m) => m.actives).join(','), 'months in range');
+    assertEqual(await page.getAttribute('#chart-active-users', 'data-days'), String(r.axis.dates.length), 'days in range');
+    await page.reload();
+    await expectMetrics(page, 'from=2023-03-01&to=2023-05-15');
+    assertEqual(await page.inputValue('#ctl-to'), '2023-05-15', 'to after reload');
+    await page.goBack();
+    await expectMetrics(page, 'from=2023-03-01');
+    await page.close();
+  }],
+  ['definition parameters: core K/actions/strict, session and custom, actions and inactive', async () => {
+    const { page } = await openPage(context, `${base}/`);
+    await expectMetrics(page, '');
+    await page.selectOption('#ctl-def', 'core');
+    await setControl(page, '#ctl-k', '3');
+    await expectMetrics(page, 'def=core&k=3');
+    await setControl(page, '#ctl-core', 'create, share');
+    await expectMetrics(page, 'def=core&k=3&core=create,share');
+    await page.check('#ctl-strict');
+    await expectMetrics(page, 'def=core&k=3&core=create,share&strict=1');
+    assertEqual(search(page), 'def=core&k=3&core=create%2Cshare&strict=1', 'URL (core)');
+    await page.goBack();
+    await expectMetrics(page, 'def=core&k=3&core=create,share');
+    await page.selectOption('#ctl-def', 'session');
+    await setControl(page, '#ctl-minsess', '5');
+    await expectMetrics(page, 'def=session&k=3&core=create,share&minsess=5m');
+    await page.selectOption('#ctl-def', 'custom');
+    await setControl(page, '#ctl-win', '14');
+    await setControl(page, '#ctl-cmin', '3');
+    await expectMetrics(page, 'def=custom&k=3&core=create,share&minsess=5m&win=14&cmin=3');
+    await setControl(page, '#ctl-actions', 'create,edit');
+    await expectMetrics(page, 'def=custom&actions=create,edit&k=3&core=create,share&minsess=5m&win=14&cmin=3');
+    await setControl(page, '#ctl-inactive', '');
+    const r = await expectMetrics(page, 'def=custom&actions=create,edit&inactive=&k=3&core=create,share&minsess=5m&win=14&cmin=3');
+    assertEqual(search(page), r.query, 'URL is the canonical query');
+    await page.reload();
+    await expectMetrics(page, r.query);
+    assertEqual(await page.inputValue('#ctl-win'), '14', 'window after reload');
+    await page.selectOption('#ctl-wstart', 'sun');
+    await expectMetrics(page, `${r.query}&wstart=sun`);
+    await page.close();
+  }],
+  ['a typed value the engine rejects says why and keeps the previous setting', async () => {
+    const { page } = await openPage(context, `${base}/?def=core`);
+    await expectMetrics(page, 'def=core');
+    await setControl(page, '#ctl-k', '0');
+    const text = await (await page.waitForSelector('#param-issues')).textContent();
+    assert(text.includes('k') && text.includes('1 to 10000'), `names the bad K: ${text}`);
+    assertEqual(search(page), 'def=core', 'URL unchanged');
+    await page.close();
+  }],
+  ['sessions, outliers and duplicates controls equal the engine', async () => {
+    const { page } = await openPage(context, `${base}/`);
+    await expectMetrics(page, '');
+    await page.check('#ctl-midnight');
+    await expectMetrics(page, 'midnight=1');
+    await page.selectOption('#ctl-maxlen', '4h');
+    await expectMetrics(page, 'maxlen=4h&midnight=1');
+    await page.selectOption('#ctl-dups', 'drop');
+    let q = 'maxlen=4h&midnight=1&dups=drop';
+    await expectMetrics(page, q);
+    await page.selectOption('#ctl-policy', 'filter');
+    q += '&policy=filter';
+    await setControl(page, '#ctl-cap', '60');
+    q = 'maxlen=4h&midnight=1&cap=1h&policy=filter&dups=drop';
+    let r = await expectCard(page, 'chart-outliers-events', q);
+    assertEqual(await page.getAttribute('#chart-outliers-events', 'data-touched'), String(r.event_durations.touched), 'touched (cap 1h, filter)');
+    assertEqual(await page.getAttribute('#chart-outliers-sessions', 'data-after-count'), String(r.sessions.duration.after.count), 'sessions after filter');
+    await page.selectOption('#ctl-outlier', 'pct');
+    await setControl(page, '#ctl-pct', '90');
+    q = 'maxlen=4h&midnight=1&outlier=pct&cap=1h&pct=90&policy=filter&dups=drop';
+    r = await expectCard(page, 'chart-session-duration', q);
+    assertEqual(await page.getAttribute('#chart-session-duration', 'data-threshold-ms'), String(r.sessions.duration.threshold_ms), 'p90 threshold');
+    await page.selectOption('#ctl-outlier', 'z');
+    await setControl(page, '#ctl-z', '2');
+    q = 'maxlen=4h&midnight=1&outlier=z&cap=1h&pct=90&z=2&policy=filter&dups=drop';
+    r = await expectCard(page, 'chart-outliers-events', q);
+    assertEqual(await page.getAttribute('#chart-outliers-events', 'data-detected'), String(r.event_durations.detected), 'z detected');
+    assertEqual(search(page), r.query, 'URL is the canonical query');
+    await page.close();
+  }],
+  ['segment breakdown: column, filter values and top N', async () => {
+    const { page } = await openPage(context, `${base}/`);
+    await expectMetrics(page, '');
+    await page.selectOption('#ctl-seg', 'country');
+    let r = await expectCard(page, 'chart-segments', 'seg=country');
+    assertEqual(await page.getAttribute('#chart-segments', 'data-users'), r.segments.segments.map((g) => g.users).join(','), 'users per country');
+    await setControl(page, '#ctl-topn', '2');
+    r = await expectCard(page, 'chart-segments', 'seg=country&topn=2');
+    assertEqual(await page.getAttribute('#chart-segments', 'data-labels'), r.segments.segments.map((g) => g.label).join('|'), 'top 2 + other');
+    await setControl(page, '#ctl-segv', 'US,DE');
+    r = await expectMetrics(page, 'seg=country&segv=US,DE&topn=2');
+    await expectCard(page, 'chart-segments', 'seg=country&segv=US,DE&topn=2');
+    assertEqual(await page.getAttribute('#chart-segments', 'data-dau-sums'), r.segments.segments.map((g) => sum(g.dau)).join(','), 'filtered DAU per country');
+    assertEqual(search(page), 'seg=country&segv=US%2CDE&topn=2', 'URL');
+    await page.goBack();
+    await expectCard(page, 'chart-segments', 'seg=country&topn=2');
+    await page.close();
+  }],
+  ['Copy link copies the address; the link reproduces the view', async () => {
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    const { page } = await openPage(context, `${base}/?gap=15m&seg=device_type&expand=chart-segments`);
+    await expectMetrics(page, 'gap=15m&seg=device_type');
+    await page.click('#copy-link');
+    await page.waitForSelector('#copy-status:has-text("copied")');
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    assertEqual(copied, page.url(), 'clipboard holds the page URL');
+    const other = await context.newPage();
+    await other.goto(copied);
+    await expectMetrics(other, 'gap=15m&seg=device_type');
+    await other.waitForSelector('#chart-segments.expanded');
+    await other.close();
+    await page.close();
+  }],
+  ['src= fetches a public Parquet file with progress; failures say why', async () => {
+    const { page, errors } = await openPage(context, `${base}/?src=${encodeURIComponent(`${base}/fixtures/polars_zstd.parquet`)}&gap=10m`);
+    await expectRows(page, rowsOf('polars_zstd.parquet'), 'polars_zstd.parquet');
+    const st = await page.waitForSelector('#src-status[data-state="fetched"]');
+    assertEqual(await st.getAttribute('data-bytes'), String(fs.statSync(path.join(FIX, 'polars_zstd.parquet')).size), 'bytes fetched');
+    assert(search(page).includes('gap=10m') && search(page).includes('src='), `settings and src stay in the link: ${search(page)}`);
+    assertEqual(errors, [], 'console errors');
+    await page.close();
+    const missing = (await openPage(context, `${base}/?src=${encodeURIComponent(`${base}/fixtures/nope.parquet`)}`)).page;
+    const msg = await (await missing.waitForSelector('#src-status[data-state="error"]', { timeout: LOAD_TIMEOUT })).textContent();
+    assert(msg.includes('HTTP 404'), `names the HTTP status: ${msg}`);
+    await expectRows(missing, sampleOverview.events, 'sample');
+    await missing.close();
+    const refused = (await openPage(context, `${base}/?src=${encodeURIComponent('http://127.0.0.1:9/x.parquet')}`)).page;
+    const why = await (await refused.waitForSelector('#src-status[data-state="error"]', { timeout: LOAD_TIMEOUT })).textContent();
+    assert(why.includes('network error') && why.includes('CORS'), `explains a network/CORS failure: ${why}`);
+    await refused.close();
+    const scheme = (await openPage(context, `${base}/?src=ftp%3A%2F%2Fexample.org%2Fx.parquet`)).page;
+    const bad = await (await scheme.waitForSelector('#src-status[data-state="error"]', { timeout: LOAD_TIMEOUT })).textContent();
+    assert(bad.includes('https://'), `asks for https: ${bad}`);
+    await scheme.close();
+    const notParquet = (await openPage(context, `${base}/?src=${encodeURIComponent(`${base}/fixtures/not_parquet.parquet`)}`)).page;
+    await expectError(notParquet, 'not a Parquet or CSV file');
+    await notParquet.close();
   }],
   ['release build works under a sub-path (/pulse/)', async () => {
     const { page, errors } = await openPage(context, `${base}/pulse/`);
