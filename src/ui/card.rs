@@ -245,11 +245,30 @@ pub struct Stems {
     pub color: usize,
 }
 
+/// A grid of values (e.g. retention: cohorts × periods since the cohort started), shaded from
+/// the background (0) to the series colour (`max`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heatmap {
+    /// Column labels, left to right.
+    pub x: Vec<String>,
+    /// Row labels, top to bottom.
+    pub y: Vec<String>,
+    /// `values[row][column]`; `None` = no value (drawn empty).
+    pub values: Vec<Vec<Option<f64>>>,
+    pub unit: Unit,
+    pub x_label: String,
+    pub y_label: String,
+    /// The value drawn at full colour (default: the largest value).
+    pub max: Option<f64>,
+    pub color: usize,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plot {
     Lines(Lines),
     Bars(Bars),
     Stems(Stems),
+    Heatmap(Heatmap),
 }
 
 /// Everything a card shows for one report.
@@ -268,6 +287,8 @@ pub struct ChartData {
 #[derive(Debug, Clone, PartialEq)]
 struct HoverPoint {
     x: f64,
+    /// The cell's vertical extent (heatmaps); `None`: the whole plot height.
+    y: Option<(f64, f64)>,
     title: String,
     rows: Vec<(usize, String, String)>,
 }
@@ -395,8 +416,8 @@ pub fn ChartCard(
     });
 
     let on_move = move |ev: MouseEvent| {
-        let x = ev.offset_x() as f64;
-        let best = drawn.with_untracked(|d| nearest(&d.points, x));
+        let (x, y) = (ev.offset_x() as f64, ev.offset_y() as f64);
+        let best = drawn.with_untracked(|d| nearest(&d.points, x, y));
         hover.set(best);
     };
     let on_key = move |ev: leptos::ev::KeyboardEvent| {
@@ -488,9 +509,19 @@ pub fn ChartCard(
 }
 
 /// Index of the point nearest to `x` (points ascend in x).
-fn nearest(points: &[HoverPoint], x: f64) -> Option<usize> {
+fn nearest(points: &[HoverPoint], x: f64, y: f64) -> Option<usize> {
     if points.is_empty() {
         return None;
+    }
+    if points.iter().any(|p| p.y.is_some()) {
+        // Cells: the nearest centre among those whose row holds the pointer.
+        let dist = |p: &HoverPoint| match p.y {
+            Some((top, bottom)) if (top..=bottom).contains(&y) => (p.x - x).abs(),
+            _ => f64::INFINITY,
+        };
+        return (0..points.len())
+            .filter(|&i| dist(&points[i]).is_finite())
+            .min_by(|&a, &b| dist(&points[a]).total_cmp(&dist(&points[b])));
     }
     let i = points.partition_point(|p| p.x < x);
     let cand = [i.saturating_sub(1), i.min(points.len() - 1)];
@@ -609,6 +640,7 @@ fn draw(el: &HtmlCanvasElement, plot: &Plot, dark: bool) -> Result<Drawn, String
         Plot::Lines(l) => !values(&l.series),
         Plot::Bars(b) => !values(&b.series),
         Plot::Stems(s) => s.points.is_empty(),
+        Plot::Heatmap(h) => !h.values.iter().flatten().any(Option::is_some),
     };
     if empty {
         let (w, h) = root.dim_in_pixel();
@@ -626,6 +658,7 @@ fn draw(el: &HtmlCanvasElement, plot: &Plot, dark: bool) -> Result<Drawn, String
         Plot::Lines(l) => draw_lines(&root, &f, l),
         Plot::Bars(b) => draw_bars(&root, &f, b),
         Plot::Stems(s) => draw_stems(&root, &f, s),
+        Plot::Heatmap(h) => draw_heatmap(&root, &f, h),
     }
     .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())?;
@@ -791,6 +824,7 @@ fn draw_lines(root: &Area, f: &Frame, l: &Lines) -> DrawResult<Drawn> {
             }
             HoverPoint {
                 x: px as f64 / f.dpr,
+                y: None,
                 title: l.x[i].clone(),
                 rows,
             }
@@ -986,6 +1020,7 @@ where
         };
         drawn.points.push(HoverPoint {
             x: px as f64 / f.dpr,
+            y: None,
             title,
             rows: b
                 .series
@@ -1061,11 +1096,130 @@ fn draw_stems(root: &Area, f: &Frame, s: &Stems) -> DrawResult<Drawn> {
             let (px, _) = chart.backend_coord(&(x as f64, 1.0));
             HoverPoint {
                 x: px as f64 / f.dpr,
+                y: None,
                 title: format!("{} = {}", s.x_label, super::format_count(x)),
                 rows: vec![(s.color, s.y_label.clone(), super::format_count(y))],
             }
         })
         .collect();
+    Ok(Drawn {
+        points,
+        top: yr.start as f64 / f.dpr,
+        bottom: yr.end as f64 / f.dpr,
+    })
+}
+
+fn draw_heatmap(root: &Area, f: &Frame, h: &Heatmap) -> DrawResult<Drawn> {
+    header_strip(root, f, &h.y_label, &[], None)?;
+    let (nc, nr) = (h.x.len().max(1), h.y.len().max(1));
+    let longest_y = h.y.iter().map(|s| s.chars().count()).max().unwrap_or(1) as f64;
+    let mut chart = ChartBuilder::on(root)
+        .margin_top(f.px(28.0))
+        .margin_left(f.px(6.0))
+        .margin_right(f.px(16.0))
+        .margin_bottom(f.px(4.0))
+        .x_label_area_size(f.px(if h.x_label.is_empty() { 22.0 } else { 38.0 }))
+        .y_label_area_size(f.px((longest_y * 6.5 + 12.0).clamp(30.0, 120.0)))
+        .build_cartesian_2d(0f64..nc as f64, 0f64..nr as f64)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(0)
+        .y_labels(0)
+        .axis_style(f.fg.mix(0.45))
+        .draw()?;
+    let max = h
+        .max
+        .unwrap_or_else(|| {
+            h.values
+                .iter()
+                .flatten()
+                .flatten()
+                .copied()
+                .fold(0.0, f64::max)
+        })
+        .max(f64::MIN_POSITIVE);
+    let full = color(h.color, f.dark);
+    let shade = |v: f64| {
+        let t = (v / max).clamp(0.0, 1.0);
+        let mix = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * t).round() as u8;
+        RGBColor(
+            mix(f.bg.0, full.0),
+            mix(f.bg.1, full.1),
+            mix(f.bg.2, full.2),
+        )
+    };
+    // Row 0 at the top.
+    let top_of = |r: usize| (nr - r) as f64;
+    let (xr, yr) = chart.plotting_area().get_pixel_range();
+    let cell_w = (xr.end - xr.start) as f64 / nc as f64 / f.dpr;
+    let cell_h = (yr.end - yr.start) as f64 / nr as f64 / f.dpr;
+    let numbers = cell_w >= 34.0 && cell_h >= 14.0;
+    let mut points = Vec::new();
+    for (r, row) in h.values.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            let (x0, y0) = (c as f64, top_of(r));
+            if let Some(v) = v {
+                chart.draw_series(std::iter::once(Rectangle::new(
+                    [(x0, y0), (x0 + 1.0, y0 - 1.0)],
+                    shade(*v).filled(),
+                )))?;
+                if numbers {
+                    let (cx, cy) = chart.backend_coord(&(x0 + 0.5, y0 - 0.5));
+                    let ink = if (*v / max) > 0.55 { f.bg } else { f.fg };
+                    let font = ("sans-serif", 10.0 * f.dpr)
+                        .into_font()
+                        .color(&ink)
+                        .pos(Pos::new(HPos::Center, VPos::Center));
+                    root.draw(&Text::new(h.unit.tick(*v), (cx, cy), font))?;
+                }
+            }
+            let (px, top) = chart.backend_coord(&(x0 + 0.5, y0));
+            let (_, bottom) = chart.backend_coord(&(x0 + 0.5, y0 - 1.0));
+            points.push(HoverPoint {
+                x: px as f64 / f.dpr,
+                y: Some((top as f64 / f.dpr, bottom as f64 / f.dpr)),
+                title: format!(
+                    "{} {} · {} {}",
+                    h.y_label,
+                    h.y.get(r).cloned().unwrap_or_default(),
+                    h.x_label,
+                    h.x.get(c).cloned().unwrap_or_default()
+                ),
+                rows: vec![(h.color, h.y_label.clone(), value_text(Some(v), h.unit))],
+            });
+        }
+    }
+    // Row and column labels (on the whole canvas: the plot area clamps coordinates).
+    let font = f.font(11.0).pos(Pos::new(HPos::Right, VPos::Center));
+    let row_step = (14.0 / cell_h).ceil().max(1.0) as usize;
+    for (r, label) in h.y.iter().enumerate().step_by(row_step) {
+        let (_, cy) = chart.backend_coord(&(0.0, top_of(r) - 0.5));
+        root.draw(&Text::new(
+            label.clone(),
+            (xr.start - f.px(4.0) as i32, cy),
+            font.clone(),
+        ))?;
+    }
+    let longest_x = h.x.iter().map(|s| s.chars().count()).max().unwrap_or(1) as f64;
+    let col_step = ((longest_x * 6.5 + 8.0) / cell_w).ceil().max(1.0) as usize;
+    let font = f.font(11.0).pos(Pos::new(HPos::Center, VPos::Top));
+    for (c, label) in h.x.iter().enumerate().step_by(col_step) {
+        let (cx, _) = chart.backend_coord(&(c as f64 + 0.5, 0.0));
+        root.draw(&Text::new(
+            label.clone(),
+            (cx, yr.end + f.px(4.0) as i32),
+            font.clone(),
+        ))?;
+    }
+    if !h.x_label.is_empty() {
+        let font = f.muted_font(11.0).pos(Pos::new(HPos::Center, VPos::Top));
+        root.draw(&Text::new(
+            h.x_label.clone(),
+            ((xr.start + xr.end) / 2, yr.end + f.px(20.0) as i32),
+            font,
+        ))?;
+    }
     Ok(Drawn {
         points,
         top: yr.start as f64 / f.dpr,

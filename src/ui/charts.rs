@@ -5,8 +5,8 @@
 use leptos::prelude::*;
 
 use super::card::{
-    format_ms, Bars, ChartCard, ChartData, Lines, Plot, Series, Stems, Table, Unit, AMBER, BLUE,
-    GRAY, GREEN, PINK, PURPLE, TEAL,
+    format_ms, Bars, ChartCard, ChartData, Heatmap, Lines, Plot, Series, Stems, Table, Unit, AMBER,
+    BLUE, GRAY, GREEN, PINK, PURPLE, TEAL,
 };
 use super::format_count;
 use crate::engine::outliers::{DurationStats, HistogramBin, OutlierReport};
@@ -665,6 +665,88 @@ fn segments(c: &Computed) -> ChartData {
                     .map(|g| sum(&g.dau))
                     .collect::<Vec<_>>()
                     .join(","),
+            ),
+            ("query", c.report.query.clone()),
+        ],
+    }
+}
+
+/// Users active in each calendar month, per segment (a heatmap: segments × months).
+#[component]
+pub fn SegmentMonths(computed: ReadSignal<Option<Computed>>) -> impl IntoView {
+    view! { <ChartCard id="chart-segment-months" title="Monthly active users by segment" wide=true data=from_report(computed, segment_months) /> }
+}
+
+fn segment_months(c: &Computed) -> ChartData {
+    let months: Vec<String> = c
+        .report
+        .activity
+        .months
+        .iter()
+        .map(|m| m.start.iso()[..7].to_string())
+        .collect();
+    let Some(s) = &c.report.segments else {
+        return ChartData {
+            caption: "Choose a column under “Break down by” to see each segment's calendar months."
+                .into(),
+            plot: Plot::Heatmap(Heatmap {
+                x: months,
+                y: Vec::new(),
+                values: Vec::new(),
+                unit: Unit::Count,
+                x_label: "month".into(),
+                y_label: "segment".into(),
+                max: None,
+                color: AMBER,
+            }),
+            table: Table::new(&["segment", "start", "end", "partial", "actives"]),
+            attrs: vec![("query", c.report.query.clone())],
+        };
+    };
+    let mut table = Table::new(&["segment", "start", "end", "partial", "actives"]);
+    for seg in &s.segments {
+        for m in &seg.months {
+            table.rows.push(vec![
+                seg.label.clone(),
+                m.start.iso(),
+                m.end.iso(),
+                m.partial.to_string(),
+                m.actives.to_string(),
+            ]);
+        }
+    }
+    ChartData {
+        caption: format!(
+            "Users active on at least one day of each calendar month ({}), per {} value; darker = more.",
+            tz(c),
+            s.column
+        ),
+        plot: Plot::Heatmap(Heatmap {
+            x: s.segments
+                .first()
+                .map(|g| g.months.iter().map(|m| m.start.iso()[..7].to_string()).collect())
+                .unwrap_or(months),
+            y: s.segments.iter().map(|g| g.label.clone()).collect(),
+            values: s
+                .segments
+                .iter()
+                .map(|g| g.months.iter().map(|m| Some(m.actives as f64)).collect())
+                .collect(),
+            unit: Unit::Count,
+            x_label: "month".into(),
+            y_label: "segment".into(),
+            max: None,
+            color: AMBER,
+        }),
+        table,
+        attrs: vec![
+            (
+                "actives",
+                s.segments
+                    .iter()
+                    .map(|g| g.months.iter().map(|m| m.actives.to_string()).collect::<Vec<_>>().join(","))
+                    .collect::<Vec<_>>()
+                    .join("|"),
             ),
             ("query", c.report.query.clone()),
         ],

@@ -143,6 +143,7 @@ fn App() -> impl IntoView {
                 <charts::OutlierView computed=computed target="events" />
                 <charts::OutlierView computed=computed target="sessions" />
                 <charts::SegmentBreakdown computed=computed />
+                <charts::SegmentMonths computed=computed />
                 <charts::TopUsers computed=computed />
                 <charts::Partitions computed=computed />
                 <charts::EventsPerDay overview=overview />

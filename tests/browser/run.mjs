@@ -109,7 +109,7 @@ async function canvasStats(page, id) {
 /** Every chart card on the dashboard. */
 const REPORT_CARDS = ['chart-active-users', 'chart-months', 'chart-l7', 'chart-l30', 'chart-sessions',
   'chart-session-duration', 'chart-events-per-session', 'chart-sessions-per-user', 'chart-outliers-events',
-  'chart-outliers-sessions', 'chart-segments', 'chart-top-users', 'chart-partitions'];
+  'chart-outliers-sessions', 'chart-segments', 'chart-segment-months', 'chart-top-users', 'chart-partitions'];
 
 /** Set a text/number/date control the way a person does: type, then leave the field. */
 async function setControl(page, selector, value) {
@@ -352,6 +352,14 @@ const tests = [
     assertEqual(Number(await attr('chart-partitions', 'imbalance')), r.skew.partitioning.imbalance, 'partition imbalance');
     assertEqual(await attr('chart-segments', 'labels'), r.segments.segments.map((g) => g.label).join('|'), 'segment labels');
     assertEqual(await attr('chart-segments', 'dau-sums'), r.segments.segments.map((g) => sum(g.dau)).join(','), 'segment DAU sums');
+    assertEqual(await attr('chart-segment-months', 'actives'), r.segments.segments.map((g) => g.months.map((m) => m.actives).join(',')).join('|'), 'monthly actives per segment');
+    // The heatmap's read-out names the cell under the pointer (row and column).
+    await page.locator('#chart-segment-months canvas').hover(); // scrolls it into view, pointer at the centre
+    const cellText = await (await page.waitForSelector('#chart-segment-months .readout')).textContent();
+    const seg = r.segments.segments.find((g) => cellText.includes(`segment ${g.label} ·`));
+    assert(seg, `read-out names a segment: ${cellText}`);
+    const m = seg.months.find((mm) => cellText.includes(`month ${mm.start.slice(0, 7)}`));
+    assert(m && cellText.replace(/,/g, '').includes(String(m.actives)), `read-out shows that cell's actives: ${cellText}`);
     await page.close();
   }],
   ['CSV downloads equal the engine; PNG download is a PNG', async () => {
