@@ -80,6 +80,66 @@ export function assertEqual(actual, expected, what) {
   }
 }
 
+// Dashboard helpers (chart cards: src/ui/card.rs), shared by run.mjs and panel tests.
+
+/** Minimal RFC 4180 parser (quoted fields, doubled quotes). */
+export function parseCsv(text) {
+  const rows = []; let row = []; let field = ''; let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; } else if (c === '"') quoted = false; else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') { row.push(field); field = ''; } else if (c === '\n') { row.push(field); rows.push(row); row = []; field = ''; } else field += c;
+  }
+  if (field || row.length) { row.push(field); rows.push(row); }
+  return rows;
+}
+
+/** Click a card's "Download CSV" and return the parsed file. */
+export async function downloadCsv(page, id) {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click(`#${id} .dl-csv`)]);
+  assertEqual(download.suggestedFilename(), `pulse-${id}.csv`, 'CSV file name');
+  return parseCsv(fs.readFileSync(await download.path(), 'utf8'));
+}
+
+/** A JSON number (or null) as the CSV writes it: same number, empty for null. */
+const cell = (v) => (v === null || v === undefined ? '' : v);
+export function assertCsvEqual(rows, header, expectedRows, what) {
+  assertEqual(rows[0], header, `${what}: CSV header`);
+  assertEqual(rows.length - 1, expectedRows.length, `${what}: CSV rows`);
+  expectedRows.forEach((exp, i) => {
+    exp.forEach((v, j) => {
+      const got = rows[i + 1][j];
+      const same = typeof v === 'number' ? Number(got) === v && got !== '' : String(cell(v)) === got;
+      if (!same) throw new Error(`${what}: row ${i + 1} column ${header[j]}: expected ${v}, got ${got}`);
+    });
+  });
+}
+
+/** Canvas of a card: size, fraction of non-background pixels, distinct colours. */
+export async function canvasStats(page, id) {
+  return page.$eval(`#${id} canvas`, (canvas) => {
+    const { width, height } = canvas;
+    const data = canvas.getContext('2d').getImageData(0, 0, width, height).data;
+    const bg = [data[0], data[1], data[2]];
+    let ink = 0; const colours = new Set();
+    for (let i = 0; i < data.length; i += 4) {
+      if (Math.abs(data[i] - bg[0]) + Math.abs(data[i + 1] - bg[1]) + Math.abs(data[i + 2] - bg[2]) > 30) {
+        ink++;
+        if (colours.size < 5000) colours.add((data[i] >> 3) << 10 | (data[i + 1] >> 3) << 5 | (data[i + 2] >> 3));
+      }
+    }
+    return { cssWidth: canvas.clientWidth, cssHeight: canvas.clientHeight, width, height, ink: ink / (width * height), colours: colours.size };
+  });
+}
+
+/** Set a text/number/date control the way a person does: type, then leave the field. */
+export async function setControl(page, selector, value) {
+  await page.fill(selector, value);
+  await page.press(selector, 'Tab');
+}
+
 /** Run named async tests sequentially; print a summary line the CI understands. */
 export async function runTests(tests, filter) {
   let passed = 0; let failed = 0;
