@@ -215,7 +215,10 @@ pub struct Lines {
 /// Bars per category (grouped when there are several series).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bars {
+    /// Category tick labels (short).
     pub x: Vec<String>,
+    /// Category names in the read-out, when longer than the tick label (empty: use `x`).
+    pub x_titles: Vec<String>,
     pub x_label: String,
     pub series: Vec<Series>,
     pub y_label: String,
@@ -242,6 +245,24 @@ pub struct Stems {
     pub color: usize,
 }
 
+/// A grid of values (e.g. retention: cohorts × periods since the cohort started), shaded from
+/// the background (0) to the series colour (`max`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heatmap {
+    /// Column labels, left to right.
+    pub x: Vec<String>,
+    /// Row labels, top to bottom.
+    pub y: Vec<String>,
+    /// `values[row][column]`; `None` = no value (drawn empty).
+    pub values: Vec<Vec<Option<f64>>>,
+    pub unit: Unit,
+    pub x_label: String,
+    pub y_label: String,
+    /// The value drawn at full colour (default: the largest value).
+    pub max: Option<f64>,
+    pub color: usize,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plot {
     Lines(Lines),
@@ -252,18 +273,6 @@ pub enum Plot {
     Marked(Lines, Vec<(usize, Option<usize>, String)>),
     Heatmap(Heatmap),
     Timeline(Timeline),
-}
-
-/// A grid of shares (0–1) with the counts behind them: retention cohorts × periods.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Heatmap {
-    pub rows: Vec<String>,
-    pub cols: Vec<String>,
-    /// `values[row][col]`; `None` = the cohort has not reached that period.
-    pub values: Vec<Vec<Option<f64>>>,
-    pub counts: Vec<Vec<Option<u64>>>,
-    pub row_label: String,
-    pub col_label: String,
 }
 
 /// One bar of a [`Timeline`].
@@ -300,6 +309,8 @@ pub struct ChartData {
 #[derive(Debug, Clone, PartialEq)]
 struct HoverPoint {
     x: f64,
+    /// The cell's vertical extent (heatmaps); `None`: the whole plot height.
+    y: Option<(f64, f64)>,
     title: String,
     rows: Vec<(usize, String, String)>,
 }
@@ -310,9 +321,6 @@ struct Drawn {
     points: Vec<HoverPoint>,
     top: f64,
     bottom: f64,
-    /// For 2-D plots (heatmap cells, timeline rows): the box `(x, y, w, h)` in CSS pixels of
-    /// each point; the read-out then follows the box under the pointer, not the nearest x.
-    boxes: Vec<(f64, f64, f64, f64)>,
 }
 
 /// Window width and colour scheme; charts redraw when either changes.
@@ -431,15 +439,7 @@ pub fn ChartCard(
 
     let on_move = move |ev: MouseEvent| {
         let (x, y) = (ev.offset_x() as f64, ev.offset_y() as f64);
-        let best = drawn.with_untracked(|d| {
-            if d.boxes.is_empty() {
-                nearest(&d.points, x)
-            } else {
-                d.boxes
-                    .iter()
-                    .position(|b| x >= b.0 && x < b.0 + b.2 && y >= b.1 && y < b.1 + b.3)
-            }
-        });
+        let best = drawn.with_untracked(|d| nearest(&d.points, x, y));
         hover.set(best);
     };
     let on_key = move |ev: leptos::ev::KeyboardEvent| {
@@ -531,9 +531,19 @@ pub fn ChartCard(
 }
 
 /// Index of the point nearest to `x` (points ascend in x).
-fn nearest(points: &[HoverPoint], x: f64) -> Option<usize> {
+fn nearest(points: &[HoverPoint], x: f64, y: f64) -> Option<usize> {
     if points.is_empty() {
         return None;
+    }
+    if points.iter().any(|p| p.y.is_some()) {
+        // Cells: the nearest centre among those whose row holds the pointer.
+        let dist = |p: &HoverPoint| match p.y {
+            Some((top, bottom)) if (top..=bottom).contains(&y) => (p.x - x).abs(),
+            _ => f64::INFINITY,
+        };
+        return (0..points.len())
+            .filter(|&i| dist(&points[i]).is_finite())
+            .min_by(|&a, &b| dist(&points[a]).total_cmp(&dist(&points[b])));
     }
     let i = points.partition_point(|p| p.x < x);
     let cand = [i.saturating_sub(1), i.min(points.len() - 1)];
@@ -648,6 +658,27 @@ fn clear(el: &HtmlCanvasElement, dark: bool) -> Result<(), String> {
 
 fn draw(el: &HtmlCanvasElement, plot: &Plot, dark: bool) -> Result<Drawn, String> {
     let (root, f) = setup(el, dark)?;
+    let values = |series: &[Series]| series.iter().any(|s| s.values.iter().any(Option::is_some));
+    let empty = match plot {
+        Plot::Lines(l) => !values(&l.series),
+        Plot::Bars(b) => !values(&b.series),
+        Plot::Stems(s) => s.points.is_empty(),
+        Plot::Heatmap(h) => !h.values.iter().flatten().any(Option::is_some),
+        Plot::Marked(l, _) => !values(&l.series),
+        Plot::Timeline(t) => t.bars.is_empty(),
+    };
+    if empty {
+        let (w, h) = root.dim_in_pixel();
+        let font = f.muted_font(13.0).pos(Pos::new(HPos::Center, VPos::Center));
+        root.draw(&Text::new(
+            "Nothing to show for these settings",
+            (w as i32 / 2, h as i32 / 2),
+            font,
+        ))
+        .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+        return Ok(Drawn::default());
+    }
     let drawn = match plot {
         Plot::Lines(l) => draw_lines(&root, &f, l, &[]),
         Plot::Marked(l, marks) => draw_lines(&root, &f, l, marks),
@@ -853,6 +884,7 @@ fn draw_lines(
             }
             HoverPoint {
                 x: px as f64 / f.dpr,
+                y: None,
                 title: l.x[i].clone(),
                 rows,
             }
@@ -862,7 +894,6 @@ fn draw_lines(
         points,
         top: yr.start as f64 / f.dpr,
         bottom: yr.end as f64 / f.dpr,
-        boxes: Vec::new(),
     })
 }
 
@@ -927,15 +958,16 @@ fn draw_bars(root: &Area, f: &Frame, b: &Bars) -> DrawResult<Drawn> {
         };
         let mut chart =
             area.build_cartesian_2d(x_range, (lo..max.max(lo * 10.0) * 1.5).log_scale())?;
-        bars_body(&mut chart, f, b, lo, &mut drawn)?;
+        bars_body(root, &mut chart, f, b, lo, &mut drawn)?;
     } else {
         let mut chart = area.build_cartesian_2d(x_range, 0f64..max)?;
-        bars_body(&mut chart, f, b, 0.0, &mut drawn)?;
+        bars_body(root, &mut chart, f, b, 0.0, &mut drawn)?;
     }
     Ok(drawn)
 }
 
 fn bars_body<Y>(
+    root: &Area,
     chart: &mut ChartContext<
         '_,
         CanvasBackend,
@@ -984,8 +1016,9 @@ where
             ))
         }))?;
     }
+    // Labels are drawn on the whole canvas (absolute pixels): the plotting area clamps
+    // coordinates to itself, which would pull labels under the axis onto it.
     let (xr, yr) = chart.plotting_area().get_pixel_range();
-    let (ox, oy) = (xr.start, yr.start);
     let n = b.x.len() as f64;
     for (y, label) in &b.hlines {
         let col = color(GRAY, f.dark);
@@ -995,57 +1028,59 @@ where
             f.px(4.0),
             col.stroke_width(f.px(1.2)),
         ))?;
-        let (px, py) = chart.backend_coord(&(n - 0.5, *y));
-        let font = f.muted_font(11.0).pos(Pos::new(HPos::Right, VPos::Bottom));
-        chart.plotting_area().strip_coord_spec().draw(&Text::new(
+        let (_, py) = chart.backend_coord(&(-0.5, *y));
+        let font = f.muted_font(11.0).pos(Pos::new(HPos::Left, VPos::Bottom));
+        root.draw(&Text::new(
             label.clone(),
-            (px - ox - f.px(4.0) as i32, py - oy - f.px(2.0) as i32),
+            (xr.start + f.px(4.0) as i32, py - f.px(2.0) as i32),
             font,
         ))?;
     }
     if let Some((pos, label)) = &b.vline {
         let col = color(MARK, f.dark);
-        let (px, _) = chart.backend_coord(&(*pos, base.max(1e-9)));
-        let x = px - ox;
-        let area = chart.plotting_area().strip_coord_spec();
-        area.draw(&PathElement::new(
-            vec![(x, 0), (x, yr.end - oy)],
+        let (x, _) = chart.backend_coord(&(*pos, base.max(1e-9)));
+        root.draw(&PathElement::new(
+            vec![(x, yr.start), (x, yr.end)],
             col.stroke_width(f.px(1.2)),
         ))?;
-        let font = f
-            .font(11.0)
-            .color(&col)
-            .pos(Pos::new(HPos::Left, VPos::Top));
-        area.draw(&Text::new(
+        let right_half = x > (xr.start + xr.end) / 2;
+        let (hpos, dx) = if right_half {
+            (HPos::Right, -(f.px(4.0) as i32))
+        } else {
+            (HPos::Left, f.px(4.0) as i32)
+        };
+        let font = f.font(11.0).color(&col).pos(Pos::new(hpos, VPos::Top));
+        root.draw(&Text::new(
             label.clone(),
-            (x + f.px(4.0) as i32, f.px(2.0) as i32),
+            (x + dx, yr.start + f.px(2.0) as i32),
             font,
         ))?;
     }
     // Category labels under the axis: as many as fit.
     let plot_w = (xr.end - xr.start) as f64 / f.dpr;
     let longest = b.x.iter().map(|s| s.chars().count()).max().unwrap_or(1) as f64;
-    let fit = (plot_w / (longest * 6.5 + 10.0)).floor().max(1.0) as usize;
+    let fit = (plot_w / (longest * 6.5 + 12.0)).floor().max(1.0) as usize;
     let step = b.x.len().div_ceil(fit).max(1);
-    let root = chart.plotting_area().strip_coord_spec();
     let font = f.font(11.0).pos(Pos::new(HPos::Center, VPos::Top));
     for (i, label) in b.x.iter().enumerate() {
         let (px, _) = chart.backend_coord(&(i as f64, base.max(1e-9)));
         if i % step == 0 {
             root.draw(&Text::new(
                 label.clone(),
-                (px - ox, yr.end - oy + f.px(5.0) as i32),
+                (px, yr.end + f.px(5.0) as i32),
                 font.clone(),
             ))?;
         }
         let marked = b.marked.get(i).copied().unwrap_or(false);
+        let name = b.x_titles.get(i).unwrap_or(label);
         let title = if marked && !b.marked_label.is_empty() {
-            format!("{label} — {}", b.marked_label)
+            format!("{name} — {}", b.marked_label)
         } else {
-            label.clone()
+            name.clone()
         };
         drawn.points.push(HoverPoint {
             x: px as f64 / f.dpr,
+            y: None,
             title,
             rows: b
                 .series
@@ -1064,7 +1099,7 @@ where
         let font = f.muted_font(11.0).pos(Pos::new(HPos::Center, VPos::Top));
         root.draw(&Text::new(
             b.x_label.clone(),
-            ((xr.end - xr.start) / 2, yr.end - oy + f.px(21.0) as i32),
+            ((xr.start + xr.end) / 2, yr.end + f.px(21.0) as i32),
             font,
         ))?;
     }
@@ -1121,6 +1156,7 @@ fn draw_stems(root: &Area, f: &Frame, s: &Stems) -> DrawResult<Drawn> {
             let (px, _) = chart.backend_coord(&(x as f64, 1.0));
             HoverPoint {
                 x: px as f64 / f.dpr,
+                y: None,
                 title: format!("{} = {}", s.x_label, super::format_count(x)),
                 rows: vec![(s.color, s.y_label.clone(), super::format_count(y))],
             }
@@ -1130,116 +1166,125 @@ fn draw_stems(root: &Area, f: &Frame, s: &Stems) -> DrawResult<Drawn> {
         points,
         top: yr.start as f64 / f.dpr,
         bottom: yr.end as f64 / f.dpr,
-        boxes: Vec::new(),
     })
 }
 
-/// Cohorts × periods as shaded cells with the share written in each cell that has room.
 fn draw_heatmap(root: &Area, f: &Frame, h: &Heatmap) -> DrawResult<Drawn> {
-    header_strip(root, f, &h.row_label, &[], None)?;
-    let (w, hgt) = root.dim_in_pixel();
-    let (w, hgt) = (w as f64 / f.dpr, hgt as f64 / f.dpr);
-    let font = f.font(11.0);
-    let left = h
-        .rows
-        .iter()
-        .map(|r| {
-            root.estimate_text_size(r, &font)
-                .map(|(x, _)| x as f64 / f.dpr)
-        })
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .fold(40.0f64, f64::max)
-        + 12.0;
-    let (top, bottom, right) = (28.0, 40.0, 10.0);
-    let (nr, nc) = (h.rows.len().max(1) as f64, h.cols.len().max(1) as f64);
-    let cw = ((w - left - right) / nc).max(4.0);
-    let ch = ((hgt - top - bottom) / nr).max(4.0);
-    // Shade relative to the largest share after period 0 (period 0 is ~100% by construction
-    // for first-seen cohorts and would wash out the rest).
+    header_strip(root, f, &h.y_label, &[], None)?;
+    let (nc, nr) = (h.x.len().max(1), h.y.len().max(1));
+    let longest_y = h.y.iter().map(|s| s.chars().count()).max().unwrap_or(1) as f64;
+    let mut chart = ChartBuilder::on(root)
+        .margin_top(f.px(28.0))
+        .margin_left(f.px(6.0))
+        .margin_right(f.px(16.0))
+        .margin_bottom(f.px(4.0))
+        .x_label_area_size(f.px(if h.x_label.is_empty() { 22.0 } else { 38.0 }))
+        .y_label_area_size(f.px((longest_y * 6.5 + 12.0).clamp(30.0, 120.0)))
+        .build_cartesian_2d(0f64..nc as f64, 0f64..nr as f64)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(0)
+        .y_labels(0)
+        .axis_style(f.fg.mix(0.45))
+        .draw()?;
     let max = h
-        .values
-        .iter()
-        .flat_map(|r| r.iter().skip(1).flatten().copied())
-        .fold(0.0f64, f64::max)
-        .max(0.01);
-    let base = color(BLUE, f.dark);
-    let mut drawn = Drawn {
-        top,
-        bottom: hgt - bottom,
-        ..Drawn::default()
+        .max
+        .unwrap_or_else(|| {
+            h.values
+                .iter()
+                .flatten()
+                .flatten()
+                .copied()
+                .fold(0.0, f64::max)
+        })
+        .max(f64::MIN_POSITIVE);
+    let full = color(h.color, f.dark);
+    let shade = |v: f64| {
+        let t = (v / max).clamp(0.0, 1.0);
+        let mix = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * t).round() as u8;
+        RGBColor(
+            mix(f.bg.0, full.0),
+            mix(f.bg.1, full.1),
+            mix(f.bg.2, full.2),
+        )
     };
-    let px = |v: f64| (v * f.dpr).round() as i32;
-    let label_font = font.clone().pos(Pos::new(HPos::Right, VPos::Center));
-    let cell_font = f.font(10.0).pos(Pos::new(HPos::Center, VPos::Center));
-    for (ri, row) in h.rows.iter().enumerate() {
-        let y = top + ri as f64 * ch;
-        if ch >= 11.0 || ri % ((11.0 / ch).ceil() as usize).max(1) == 0 {
-            root.draw(&Text::new(
-                row.clone(),
-                (px(left - 6.0), px(y + ch / 2.0)),
-                label_font.clone(),
-            ))?;
-        }
-        for ci in 0..h.cols.len() {
-            let x = left + ci as f64 * cw;
-            let v = h.values.get(ri).and_then(|r| r.get(ci)).copied().flatten();
+    // Row 0 at the top.
+    let top_of = |r: usize| (nr - r) as f64;
+    let (xr, yr) = chart.plotting_area().get_pixel_range();
+    let cell_w = (xr.end - xr.start) as f64 / nc as f64 / f.dpr;
+    let cell_h = (yr.end - yr.start) as f64 / nr as f64 / f.dpr;
+    let numbers = cell_w >= 34.0 && cell_h >= 14.0;
+    let mut points = Vec::new();
+    for (r, row) in h.values.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            let (x0, y0) = (c as f64, top_of(r));
             if let Some(v) = v {
-                let t = (v / max).clamp(0.0, 1.0);
-                let mix = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * t).round() as u8;
-                let RGBColor(br, bg, bb) = f.bg;
-                let RGBColor(cr, cg, cb) = base;
-                let fill = RGBColor(mix(br, cr), mix(bg, cg), mix(bb, cb));
-                root.draw(&Rectangle::new(
-                    [(px(x), px(y)), (px(x + cw) - 1, px(y + ch) - 1)],
-                    fill.filled(),
-                ))?;
-                if cw >= 34.0 && ch >= 13.0 {
-                    let text_col = if t > 0.55 { f.bg } else { f.fg };
-                    root.draw(&Text::new(
-                        format!("{:.0}%", v * 100.0),
-                        (px(x + cw / 2.0), px(y + ch / 2.0)),
-                        cell_font.clone().color(&text_col),
-                    ))?;
+                chart.draw_series(std::iter::once(Rectangle::new(
+                    [(x0, y0), (x0 + 1.0, y0 - 1.0)],
+                    shade(*v).filled(),
+                )))?;
+                if numbers {
+                    let (cx, cy) = chart.backend_coord(&(x0 + 0.5, y0 - 0.5));
+                    let ink = if (*v / max) > 0.55 { f.bg } else { f.fg };
+                    let font = ("sans-serif", 10.0 * f.dpr)
+                        .into_font()
+                        .color(&ink)
+                        .pos(Pos::new(HPos::Center, VPos::Center));
+                    root.draw(&Text::new(h.unit.tick(*v), (cx, cy), font))?;
                 }
             }
-            let count = h.counts.get(ri).and_then(|r| r.get(ci)).copied().flatten();
-            drawn.points.push(HoverPoint {
-                x: x + cw / 2.0,
-                title: format!("{row} · {}", h.cols[ci]),
-                rows: vec![
-                    (
-                        BLUE,
-                        "share".into(),
-                        v.map_or("—".into(), |v| Unit::Ratio.format(v)),
-                    ),
-                    (
-                        GRAY,
-                        "users".into(),
-                        count.map_or("—".into(), |c| Unit::Count.format(c as f64)),
-                    ),
-                ],
+            let (px, top) = chart.backend_coord(&(x0 + 0.5, y0));
+            let (_, bottom) = chart.backend_coord(&(x0 + 0.5, y0 - 1.0));
+            points.push(HoverPoint {
+                x: px as f64 / f.dpr,
+                y: Some((top as f64 / f.dpr, bottom as f64 / f.dpr)),
+                title: format!(
+                    "{} {} · {} {}",
+                    h.y_label,
+                    h.y.get(r).cloned().unwrap_or_default(),
+                    h.x_label,
+                    h.x.get(c).cloned().unwrap_or_default()
+                ),
+                rows: vec![(h.color, h.y_label.clone(), value_text(Some(v), h.unit))],
             });
-            drawn.boxes.push((x, y, cw, ch));
         }
     }
-    // Column labels: as many as fit.
-    let longest = h.cols.iter().map(|c| c.chars().count()).max().unwrap_or(1) as f64;
-    let step = ((longest * 6.5 + 8.0) / cw).ceil().max(1.0) as usize;
-    let col_font = font.clone().pos(Pos::new(HPos::Center, VPos::Top));
-    for (ci, c) in h.cols.iter().enumerate().step_by(step) {
+    // Row and column labels (on the whole canvas: the plot area clamps coordinates).
+    let font = f.font(11.0).pos(Pos::new(HPos::Right, VPos::Center));
+    let row_step = (14.0 / cell_h).ceil().max(1.0) as usize;
+    for (r, label) in h.y.iter().enumerate().step_by(row_step) {
+        let (_, cy) = chart.backend_coord(&(0.0, top_of(r) - 0.5));
         root.draw(&Text::new(
-            c.clone(),
-            (px(left + (ci as f64 + 0.5) * cw), px(hgt - bottom + 4.0)),
-            col_font.clone(),
+            label.clone(),
+            (xr.start - f.px(4.0) as i32, cy),
+            font.clone(),
         ))?;
     }
-    root.draw(&Text::new(
-        h.col_label.clone(),
-        (px(left + (w - left - right) / 2.0), px(hgt - bottom + 20.0)),
-        f.muted_font(11.0).pos(Pos::new(HPos::Center, VPos::Top)),
-    ))?;
-    Ok(drawn)
+    let longest_x = h.x.iter().map(|s| s.chars().count()).max().unwrap_or(1) as f64;
+    let col_step = ((longest_x * 6.5 + 8.0) / cell_w).ceil().max(1.0) as usize;
+    let font = f.font(11.0).pos(Pos::new(HPos::Center, VPos::Top));
+    for (c, label) in h.x.iter().enumerate().step_by(col_step) {
+        let (cx, _) = chart.backend_coord(&(c as f64 + 0.5, 0.0));
+        root.draw(&Text::new(
+            label.clone(),
+            (cx, yr.end + f.px(4.0) as i32),
+            font.clone(),
+        ))?;
+    }
+    if !h.x_label.is_empty() {
+        let font = f.muted_font(11.0).pos(Pos::new(HPos::Center, VPos::Top));
+        root.draw(&Text::new(
+            h.x_label.clone(),
+            ((xr.start + xr.end) / 2, yr.end + f.px(20.0) as i32),
+            font,
+        ))?;
+    }
+    Ok(Drawn {
+        points,
+        top: yr.start as f64 / f.dpr,
+        bottom: yr.end as f64 / f.dpr,
+    })
 }
 
 /// Stages as bars from their start to their end on a shared millisecond axis.
@@ -1321,6 +1366,7 @@ fn draw_timeline(root: &Area, f: &Frame, t: &Timeline) -> DrawResult<Drawn> {
         ))?;
         drawn.points.push(HoverPoint {
             x: (x0 + x1) / 2.0,
+            y: Some((y, y + rh)),
             title: b.label.clone(),
             rows: vec![
                 (b.color, "wall time".into(), format_ms(b.wall_ms)),
@@ -1328,7 +1374,6 @@ fn draw_timeline(root: &Area, f: &Frame, t: &Timeline) -> DrawResult<Drawn> {
                 (GRAY, "work".into(), b.note.clone()),
             ],
         });
-        drawn.boxes.push((0.0, y, w, rh));
     }
     Ok(drawn)
 }

@@ -5,8 +5,8 @@
 use leptos::prelude::*;
 
 use super::card::{
-    format_ms, Bars, ChartCard, ChartData, Lines, Plot, Series, Stems, Table, Unit, AMBER, BLUE,
-    GRAY, GREEN, PINK, PURPLE, TEAL,
+    format_ms, Bars, ChartCard, ChartData, Heatmap, Lines, Plot, Series, Stems, Table, Unit, AMBER,
+    BLUE, GRAY, GREEN, PINK, PURPLE, TEAL,
 };
 use super::format_count;
 use crate::engine::outliers::{DurationStats, HistogramBin, OutlierReport};
@@ -126,6 +126,7 @@ fn monthly(c: &Computed) -> ChartData {
             tz(c)
         ),
         plot: Plot::Bars(Bars {
+            x_titles: Vec::new(),
             x: months.iter().map(|m| m.start.iso()[..7].to_string()).collect(),
             x_label: String::new(),
             series: vec![Series {
@@ -187,6 +188,7 @@ fn lness(c: &Computed, h: &crate::engine::activity::StickinessHistogram, days: u
             h.as_of.iso()
         ),
         plot: Plot::Bars(Bars {
+            x_titles: Vec::new(),
             x: (1..=h.counts.len()).map(|i| i.to_string()).collect(),
             x_label: "days active".into(),
             series: vec![Series::counts("users", &h.counts, TEAL)],
@@ -263,6 +265,18 @@ fn bin_label(b: &HistogramBin) -> String {
     }
 }
 
+/// The bin's lower edge, for the axis: `< 0`, `0`, `1 s`, `2 s` …
+fn bin_tick(b: &HistogramBin) -> String {
+    match b.lower_ms {
+        i64::MIN => "< 0".into(),
+        0 => "0".into(),
+        lo => format_ms(lo as f64)
+            .replace(" min", "m")
+            .replace(" s", "s")
+            .replace(" h", "h"),
+    }
+}
+
 /// Where the threshold falls on the category axis (bins are centred on 0, 1, 2 …), log-scaled
 /// inside its bin. Drawing only.
 fn threshold_position(bins: &[HistogramBin], t: i64) -> Option<f64> {
@@ -290,7 +304,8 @@ pub fn SessionDurations(computed: ReadSignal<Option<Computed>>) -> impl IntoView
 fn session_durations(c: &Computed) -> ChartData {
     let o = &c.report.sessions.duration;
     let flag = o.policy == crate::engine::params::OutlierPolicy::Flag;
-    let mut x: Vec<String> = o.histogram.iter().map(bin_label).collect();
+    let mut x: Vec<String> = o.histogram.iter().map(bin_tick).collect();
+    let mut titles: Vec<String> = o.histogram.iter().map(bin_label).collect();
     let mut values: Vec<Option<f64>> = o.histogram.iter().map(|b| Some(b.count as f64)).collect();
     let mut marked: Vec<bool> = o
         .histogram
@@ -307,6 +322,7 @@ fn session_durations(c: &Computed) -> ChartData {
     }
     if flag {
         x.push("flagged".into());
+        titles.push("flagged outliers (separate bucket)".into());
         values.push(Some(o.outlier_bucket as f64));
         marked.push(true);
         table.rows.push(vec![
@@ -325,6 +341,7 @@ fn session_durations(c: &Computed) -> ChartData {
             outlier_summary(o)
         ),
         plot: Plot::Bars(Bars {
+            x_titles: titles,
             x,
             x_label: "session duration".into(),
             series: vec![Series {
@@ -511,6 +528,7 @@ fn outliers(c: &Computed, o: &OutlierReport, what: &str) -> ChartData {
             outlier_summary(o)
         ),
         plot: Plot::Bars(Bars {
+            x_titles: Vec::new(),
             x: ["median", "mean", "p90", "p95", "p99", "max"]
                 .map(String::from)
                 .to_vec(),
@@ -661,6 +679,88 @@ fn segments(c: &Computed) -> ChartData {
     }
 }
 
+/// Users active in each calendar month, per segment (a heatmap: segments × months).
+#[component]
+pub fn SegmentMonths(computed: ReadSignal<Option<Computed>>) -> impl IntoView {
+    view! { <ChartCard id="chart-segment-months" title="Monthly active users by segment" wide=true data=from_report(computed, segment_months) /> }
+}
+
+fn segment_months(c: &Computed) -> ChartData {
+    let months: Vec<String> = c
+        .report
+        .activity
+        .months
+        .iter()
+        .map(|m| m.start.iso()[..7].to_string())
+        .collect();
+    let Some(s) = &c.report.segments else {
+        return ChartData {
+            caption: "Choose a column under “Break down by” to see each segment's calendar months."
+                .into(),
+            plot: Plot::Heatmap(Heatmap {
+                x: months,
+                y: Vec::new(),
+                values: Vec::new(),
+                unit: Unit::Count,
+                x_label: "month".into(),
+                y_label: "segment".into(),
+                max: None,
+                color: AMBER,
+            }),
+            table: Table::new(&["segment", "start", "end", "partial", "actives"]),
+            attrs: vec![("query", c.report.query.clone())],
+        };
+    };
+    let mut table = Table::new(&["segment", "start", "end", "partial", "actives"]);
+    for seg in &s.segments {
+        for m in &seg.months {
+            table.rows.push(vec![
+                seg.label.clone(),
+                m.start.iso(),
+                m.end.iso(),
+                m.partial.to_string(),
+                m.actives.to_string(),
+            ]);
+        }
+    }
+    ChartData {
+        caption: format!(
+            "Users active on at least one day of each calendar month ({}), per {} value; darker = more.",
+            tz(c),
+            s.column
+        ),
+        plot: Plot::Heatmap(Heatmap {
+            x: s.segments
+                .first()
+                .map(|g| g.months.iter().map(|m| m.start.iso()[..7].to_string()).collect())
+                .unwrap_or(months),
+            y: s.segments.iter().map(|g| g.label.clone()).collect(),
+            values: s
+                .segments
+                .iter()
+                .map(|g| g.months.iter().map(|m| Some(m.actives as f64)).collect())
+                .collect(),
+            unit: Unit::Count,
+            x_label: "month".into(),
+            y_label: "segment".into(),
+            max: None,
+            color: AMBER,
+        }),
+        table,
+        attrs: vec![
+            (
+                "actives",
+                s.segments
+                    .iter()
+                    .map(|g| g.months.iter().map(|m| m.actives.to_string()).collect::<Vec<_>>().join(","))
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            ),
+            ("query", c.report.query.clone()),
+        ],
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Skew
 
@@ -693,6 +793,7 @@ fn top_users(c: &Computed) -> ChartData {
                 .unwrap_or_else(|| "—".into())
         ),
         plot: Plot::Bars(Bars {
+            x_titles: Vec::new(),
             x: s.top_users.iter().map(|u| u.user.clone()).collect(),
             x_label: String::new(),
             series: vec![Series {
@@ -758,6 +859,7 @@ fn partitions(c: &Computed) -> ChartData {
             p.imbalance.map(|v| format!("{v:.2}×")).unwrap_or_else(|| "—".into())
         ),
         plot: Plot::Bars(Bars {
+            x_titles: Vec::new(),
             x: (0..p.sizes.len()).map(|i| i.to_string()).collect(),
             x_label: "partition".into(),
             series: vec![Series::counts("events", &p.sizes, GREEN)],

@@ -170,18 +170,12 @@ fn retention(c: &Computed, cumulative: bool) -> ChartData {
             (0..periods).map(|n| v.get(n).copied()).collect()
         })
         .collect();
-    let counts: Vec<Vec<Option<u64>>> = r
-        .cohorts
+    // Shade relative to the largest share after period 0 (period 0 is ~100% by construction
+    // for first-seen cohorts and would wash out the rest).
+    let max = values
         .iter()
-        .map(|h| {
-            let v = if cumulative {
-                &h.cumulative
-            } else {
-                &h.retained
-            };
-            (0..periods).map(|n| v.get(n).copied()).collect()
-        })
-        .collect();
+        .flat_map(|r| r.iter().skip(1).flatten().copied())
+        .fold(0.0f64, f64::max);
     let mut table = Table::new(&[
         "cohort_start",
         "cohort_size",
@@ -213,12 +207,14 @@ fn retention(c: &Computed, cumulative: bool) -> ChartData {
             super::format_count(r.users_without_cohort),
         ),
         plot: Plot::Heatmap(Heatmap {
-            rows,
-            cols,
+            x: cols,
+            y: rows,
             values,
-            counts,
-            row_label: "cohort".into(),
-            col_label: format!("{word}s since the cohort {word}"),
+            unit: Unit::Ratio,
+            x_label: format!("{word}s since the cohort {word}"),
+            y_label: "cohort".into(),
+            max: (max > 0.0).then_some(max),
+            color: BLUE,
         }),
         table,
         attrs: vec![
@@ -329,6 +325,7 @@ fn lifecycle(c: &Computed) -> ChartData {
         ),
         plot: Plot::Bars(Bars {
             x,
+            x_titles: Vec::new(),
             x_label: String::new(),
             series: vec![
                 Series { label: "new".into(), values: col(|p| p.new), color: GREEN },
@@ -488,6 +485,7 @@ fn power(c: &Computed) -> ChartData {
         ),
         plot: Plot::Bars(Bars {
             x,
+            x_titles: Vec::new(),
             x_label: p.column.clone().unwrap_or_default(),
             series: vec![
                 Series {
@@ -558,6 +556,7 @@ fn percentile_bars(groups: &[GroupStats], x_label: &str) -> (Plot, Table) {
     (
         Plot::Bars(Bars {
             x,
+            x_titles: Vec::new(),
             x_label: x_label.into(),
             series: vec![
                 s("p50", |g| g.p50_ms, BLUE),

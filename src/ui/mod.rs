@@ -187,6 +187,7 @@ fn App() -> impl IntoView {
                     <charts::OutlierView computed=computed target="events" />
                     <charts::OutlierView computed=computed target="sessions" />
                     <charts::SegmentBreakdown computed=computed />
+                    <charts::SegmentMonths computed=computed />
                     <insights::SegmentStickiness computed=computed />
                     <insights::Retention computed=computed query=query />
                     <insights::Lifecycle computed=computed query=query />

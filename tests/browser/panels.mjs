@@ -5,12 +5,13 @@ import path from 'node:path';
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { serve, launch, openPage, runTests, assert, assertEqual } from './harness.mjs';
-import { expectRows, expectError, dropFiles, search, inkFraction, parseCsv, LOAD_TIMEOUT } from './pages.mjs';
+import {
+  serve, launch, openPage, runTests, assert, assertEqual, downloadCsv,
+  LOAD_TIMEOUT, PULSE, cliMetrics, expectCard, expectRows, expectError, inkFraction, dropFiles, search,
+} from './harness.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DIST = path.join(ROOT, 'dist');
-const PULSE = path.join(ROOT, 'target/debug/pulse');
 assert(fs.existsSync(path.join(DIST, 'index.html')), 'dist/index.html missing: build first (./pulse build)');
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-panels-'));
@@ -46,31 +47,11 @@ function cliScale(params, gb, node) {
   return { sizing, job };
 }
 
-/** Every metric for the sample as the native CLI computes it with permalink `params`. */
-const cliCache = new Map();
-function cliMetrics(params) {
-  if (!cliCache.has(params)) {
-    const out = execFileSync(PULSE, ['metrics', '--events', 'sample', '--params', params, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 28 });
-    cliCache.set(params, JSON.parse(out));
-  }
-  return cliCache.get(params);
-}
 const sumOf = (xs) => xs.reduce((a, b) => a + b, 0);
 /** Rust's f64 Display for the numbers the page writes (shortest round-trip, no exponent). */
 const num = (v) => (v === null || v === undefined ? '' : Number.isInteger(v) ? String(v) : String(v));
 
-/** Wait until card `id` shows the report for `params`, then return the CLI's report. */
-async function expectCard(page, id, params) {
-  const r = cliMetrics(params);
-  await page.waitForSelector(`#${id}[data-state="ready"][data-query="${r.query}"]`, { timeout: LOAD_TIMEOUT });
-  return r;
-}
 const attr = (page, id, a) => page.getAttribute(`#${id}`, `data-${a}`);
-
-async function downloadCsv(page, id) {
-  const [download] = await Promise.all([page.waitForEvent('download'), page.click(`#${id} .dl-csv`)]);
-  return parseCsv(fs.readFileSync(await download.path(), 'utf8'));
-}
 
 const { server, base } = await serve(DIST);
 const { context } = await launch();

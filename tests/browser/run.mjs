@@ -5,7 +5,11 @@ import path from 'node:path';
 import os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { serve, launch, openPage, runTests, assert, assertEqual } from './harness.mjs';
+import {
+  serve, launch, openPage, runTests, assert, assertEqual,
+  parseCsv, downloadCsv, assertCsvEqual, canvasStats, setControl,
+  LOAD_TIMEOUT, cliMetrics, expectCard, expectRows, expectError, inkFraction, dropFiles, search,
+} from './harness.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DIST = path.join(ROOT, 'dist');
@@ -25,15 +29,6 @@ const rowsOf = (name) => {
 // The sample the app opens with, as the native engine computes it.
 const sampleOverview = JSON.parse(execFileSync(path.join(ROOT, 'target/debug/pulse'), ['overview', '--events', 'sample'], { encoding: 'utf8' }));
 
-/** Every metric for the sample as the native CLI computes it with permalink `params`. */
-const cliCache = new Map();
-function cliMetrics(params) {
-  if (!cliCache.has(params)) {
-    const out = execFileSync(path.join(ROOT, 'target/debug/pulse'), ['metrics', '--events', 'sample', '--params', params, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 28 });
-    cliCache.set(params, JSON.parse(out));
-  }
-  return cliCache.get(params);
-}
 const sum = (xs) => xs.reduce((a, b) => a + b, 0);
 
 /** Wait until the active-users and sessions charts show the engine's numbers for `params`. */
@@ -46,65 +41,15 @@ async function expectMetrics(page, params) {
   return r;
 }
 
-const search = (page) => new URL(page.url()).search.replace(/^\?/, '');
 
-const { server, base } = await serve(DIST);
+/** Every chart card on the dashboard. */
+const REPORT_CARDS = ['chart-active-users', 'chart-months', 'chart-l7', 'chart-l30', 'chart-sessions',
+  'chart-session-duration', 'chart-events-per-session', 'chart-sessions-per-user', 'chart-outliers-events',
+  'chart-outliers-sessions', 'chart-segments', 'chart-segment-months', 'chart-top-users', 'chart-partitions'];
+
+// The fixtures are also served over HTTP (with CORS) for the `src=` link tests.
+const { server, base } = await serve(DIST, { '/fixtures/': FIX });
 const { context } = await launch();
-const LOAD_TIMEOUT = 60_000;
-
-/** Wait until the dataset panel shows `rows` events from `source` (both at once: two files
- * can have the same row count, so the rows alone do not prove the new file is loaded). */
-async function expectRows(page, rows, source) {
-  await page.waitForFunction(([rows, source]) => {
-    const ds = document.querySelector('#dataset');
-    const src = document.querySelector('#dataset-source');
-    return ds && ds.dataset.rows === String(rows) && (!source || (src && src.textContent === source));
-  }, [rows, source], { timeout: LOAD_TIMEOUT });
-}
-
-/** Wait for an error mentioning `fragment` (an earlier error may still be showing). */
-async function expectError(page, fragment) {
-  try {
-    await page.waitForFunction((fragment) => {
-      const el = document.querySelector('#status[data-state="error"]');
-      return el && el.textContent.includes(fragment);
-    }, fragment, { timeout: LOAD_TIMEOUT });
-  } catch (e) {
-    const shown = await page.textContent('#status').catch(() => '(no status)');
-    throw new Error(`expected an error mentioning "${fragment}", the status shows: ${shown}`);
-  }
-}
-
-/** Fraction of canvas pixels that differ from the top-left (background) pixel. */
-async function inkFraction(page, selector) {
-  return page.$eval(selector, (canvas) => {
-    const ctx = canvas.getContext('2d');
-    const { width, height } = canvas;
-    const data = ctx.getImageData(0, 0, width, height).data;
-    const bg = [data[0], data[1], data[2]];
-    let ink = 0;
-    for (let i = 0; i < data.length; i += 4) {
-      if (Math.abs(data[i] - bg[0]) + Math.abs(data[i + 1] - bg[1]) + Math.abs(data[i + 2] - bg[2]) > 30) ink++;
-    }
-    return ink / (width * height);
-  });
-}
-
-async function dropFiles(page, files) {
-  // A synthetic drag-and-drop: build a DataTransfer with File objects in the page.
-  const payload = files.map((f) => ({ name: path.basename(f), b64: fs.readFileSync(f).toString('base64') }));
-  await page.evaluate((payload) => {
-    const dt = new DataTransfer();
-    for (const { name, b64 } of payload) {
-      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-      dt.items.add(new File([bytes], name));
-    }
-    const zone = document.querySelector('#dropzone');
-    zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
-    zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
-  }, payload);
-}
-
 const tests = [
   ['sample dataset loads with no console errors and a drawn chart', async () => {
     const { page, errors } = await openPage(context, `${base}/`);
@@ -238,6 +183,267 @@ const tests = [
     assert(text.includes('tz') && text.includes('Mars/Olympus'), `names the bad time zone: ${text}`);
     assertEqual(search(page), 'def=core', 'the corrected link keeps the good setting');
     await page.close();
+  }],
+  ['every chart card is drawn: not blank, not collapsed, crisp at the device pixel ratio', async () => {
+    const { page, errors } = await openPage(context, `${base}/?seg=country`);
+    for (const id of REPORT_CARDS) await expectCard(page, id, 'seg=country');
+    await page.waitForSelector('#chart-events-per-day[data-state="ready"]');
+    for (const id of [...REPORT_CARDS, 'chart-events-per-day']) {
+      const s = await canvasStats(page, id);
+      assert(s.cssWidth >= 380 && s.cssHeight >= 200, `${id} collapsed: ${s.cssWidth}×${s.cssHeight}`);
+      assert(s.width >= s.cssWidth && s.height >= s.cssHeight, `${id} canvas not at device pixels: ${s.width}×${s.height}`);
+      assert(s.ink > 0.01, `${id} looks blank (ink ${s.ink})`);
+      assert(s.colours >= 4, `${id} has too few colours (${s.colours}): axes only?`);
+    }
+    // The element screenshot of a card is an image of a sensible size too.
+    const png = await page.locator('#chart-active-users canvas').screenshot();
+    assert(png.length > 5000, `active-users screenshot suspiciously small (${png.length} bytes)`);
+    await page.screenshot({ path: path.join(os.tmpdir(), 'pulse-dashboard-all.png'), fullPage: true });
+    assertEqual(errors, [], 'console errors');
+    await page.close();
+  }],
+  ['chart numbers equal the engine: months, L7/L30, distributions, outliers, skew, segments', async () => {
+    const params = 'outlier=pct&pct=95&policy=flag&seg=country';
+    const { page } = await openPage(context, `${base}/?${params}`);
+    const r = await expectCard(page, 'chart-months', params);
+    const attr = (id, a) => page.getAttribute(`#${id}`, `data-${a}`);
+    for (const id of REPORT_CARDS) await expectCard(page, id, params);
+    assertEqual(await attr('chart-months', 'actives'), r.activity.months.map((m) => m.actives).join(','), 'monthly actives');
+    assertEqual(await attr('chart-l7', 'counts'), r.activity.l7.counts.join(','), 'L7');
+    assertEqual(await attr('chart-l30', 'counts'), r.activity.l30.counts.join(','), 'L30');
+    assertEqual(await attr('chart-l30', 'as-of'), r.activity.l30.as_of, 'L30 as of');
+    const d = r.sessions.duration;
+    assertEqual(await attr('chart-session-duration', 'detected'), String(d.detected), 'session outliers detected');
+    assertEqual(await attr('chart-session-duration', 'outlier-bucket'), String(d.outlier_bucket), 'flagged bucket');
+    assertEqual(await attr('chart-session-duration', 'threshold-ms'), String(d.threshold_ms), 'threshold');
+    assertEqual(await attr('chart-events-per-session', 'total'), String(r.sessions.events_per_session.total), 'events per session total');
+    assertEqual(await attr('chart-sessions-per-user', 'count'), String(r.sessions.per_user.count), 'users in sessions per user');
+    const e = r.event_durations;
+    assertEqual(await attr('chart-outliers-events', 'detected'), String(e.detected), 'event outliers detected');
+    assertEqual(await attr('chart-outliers-events', 'after-sum-ms'), String(e.after.sum_ms), 'event durations after policy');
+    assertEqual(Number(await attr('chart-top-users', 'top-share')), r.skew.top_share, 'top users share');
+    assertEqual(Number(await attr('chart-partitions', 'imbalance')), r.skew.partitioning.imbalance, 'partition imbalance');
+    assertEqual(await attr('chart-segments', 'labels'), r.segments.segments.map((g) => g.label).join('|'), 'segment labels');
+    assertEqual(await attr('chart-segments', 'dau-sums'), r.segments.segments.map((g) => sum(g.dau)).join(','), 'segment DAU sums');
+    assertEqual(await attr('chart-segment-months', 'actives'), r.segments.segments.map((g) => g.months.map((m) => m.actives).join(',')).join('|'), 'monthly actives per segment');
+    // The heatmap's read-out names the cell under the pointer (row and column).
+    await page.locator('#chart-segment-months canvas').hover(); // scrolls it into view, pointer at the centre
+    const cellText = await (await page.waitForSelector('#chart-segment-months .readout')).textContent();
+    const seg = r.segments.segments.find((g) => cellText.includes(`segment ${g.label} ·`));
+    assert(seg, `read-out names a segment: ${cellText}`);
+    const m = seg.months.find((mm) => cellText.includes(`month ${mm.start.slice(0, 7)}`));
+    assert(m && cellText.replace(/,/g, '').includes(String(m.actives)), `read-out shows that cell's actives: ${cellText}`);
+    await page.close();
+  }],
+  ['CSV downloads equal the engine; PNG download is a PNG', async () => {
+    const params = 'policy=flag&seg=device_type';
+    const { page } = await openPage(context, `${base}/?${params}`);
+    const r = await expectCard(page, 'chart-active-users', params);
+    await expectCard(page, 'chart-segments', params);
+    const a = r.activity;
+    assertCsvEqual(await downloadCsv(page, 'chart-active-users'), ['date', 'dau', 'wau', 'mau', 'dau_mau'],
+      r.axis.dates.map((d, i) => [d, a.dau[i], a.wau[i], a.mau[i], a.dau_mau[i]]), 'active users');
+    const h = r.sessions.duration;
+    assertCsvEqual(await downloadCsv(page, 'chart-session-duration'), ['lower_ms', 'upper_ms', 'count'],
+      [...h.histogram.map((b) => [b.lower_ms, b.upper_ms, b.count]), ['outlier_bucket', null, h.outlier_bucket]], 'session durations');
+    assertCsvEqual(await downloadCsv(page, 'chart-months'), ['start', 'end', 'partial', 'actives'],
+      a.months.map((m) => [m.start, m.end, String(m.partial), m.actives]), 'months');
+    const segs = r.segments.segments;
+    assertCsvEqual(await downloadCsv(page, 'chart-segments'), ['date', ...segs.map((g) => `${g.label} dau`)],
+      r.axis.dates.map((d, i) => [d, ...segs.map((g) => g.dau[i])]), 'segments');
+    assertCsvEqual(await downloadCsv(page, 'chart-events-per-session'), ['value', 'count'],
+      r.sessions.events_per_session.frequencies, 'events per session');
+    assertCsvEqual(await downloadCsv(page, 'chart-top-users'), ['rank', 'user', 'events', 'share'],
+      r.skew.top_users.map((u, i) => [i + 1, u.user, u.events, u.share]), 'top users');
+    const [png] = await Promise.all([page.waitForEvent('download'), page.click('#chart-sessions .dl-png')]);
+    assertEqual(png.suggestedFilename(), 'pulse-chart-sessions.png', 'PNG file name');
+    const bytes = fs.readFileSync(await png.path());
+    assertEqual([...bytes.subarray(1, 4)].map((b) => String.fromCharCode(b)).join(''), 'PNG', 'PNG magic');
+    assert(bytes.length > 5000, `PNG too small (${bytes.length} bytes)`);
+    await page.close();
+  }],
+  ['hover and arrow keys read out the date and values under the pointer', async () => {
+    const { page } = await openPage(context, `${base}/`);
+    const r = await expectCard(page, 'chart-active-users', '');
+    const box = await (await page.$('#chart-active-users canvas')).boundingBox();
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5);
+    const out = await page.waitForSelector('#chart-active-users .readout');
+    const i = Number(await out.getAttribute('data-index'));
+    const text = await out.textContent();
+    assert(text.includes(r.axis.dates[i]), `read-out names the day ${r.axis.dates[i]}: ${text}`);
+    assert(text.replace(/,/g, '').includes(`DAU${r.activity.dau[i]}`), `read-out shows DAU ${r.activity.dau[i]}: ${text}`);
+    await page.focus('#chart-sessions canvas');
+    await page.keyboard.press('Home');
+    const first = await page.textContent('#chart-sessions .readout');
+    assert(first.includes(r.axis.dates[0]) && first.replace(/,/g, '').includes(String(r.sessions.per_day[0])), `keyboard read-out of day 0: ${first}`);
+    await page.close();
+  }],
+  ['expand: the URL keeps the expanded chart, reload keeps it, Back collapses, no recompute', async () => {
+    const { page } = await openPage(context, `${base}/?gap=10m`);
+    await expectMetrics(page, 'gap=10m');
+    const before = (await canvasStats(page, 'chart-months')).cssHeight;
+    await page.click('#chart-months .expand');
+    await page.waitForSelector('#chart-months.expanded');
+    assertEqual(search(page), 'gap=10m&expand=chart-months', 'URL after expanding');
+    await page.waitForFunction((h) => document.querySelector('#chart-months canvas').clientHeight > h, before);
+    await page.waitForTimeout(100);
+    const big = await canvasStats(page, 'chart-months');
+    assert(big.height >= big.cssHeight && big.ink > 0.005, `expanded chart redrawn at its new size: ${JSON.stringify(big)}`);
+    assertEqual(await page.getAttribute('#chart-months .expand', 'aria-pressed'), 'true', 'toggle state');
+    await page.reload();
+    await page.waitForSelector('#chart-months.expanded[data-state="ready"]', { timeout: LOAD_TIMEOUT });
+    await page.goBack();
+    await page.waitForFunction(() => !document.querySelector('#chart-months').classList.contains('expanded'));
+    assertEqual(search(page), 'gap=10m', 'URL after Back');
+    await expectMetrics(page, 'gap=10m');
+    await page.close();
+  }],
+  ['date range: URL, engine numbers, reload and Back', async () => {
+    const { page } = await openPage(context, `${base}/`);
+    await expectMetrics(page, '');
+    await setControl(page, '#ctl-from', '2023-03-01');
+    await expectMetrics(page, 'from=2023-03-01');
+    await setControl(page, '#ctl-to', '2023-05-15');
+    const r = await expectMetrics(page, 'from=2023-03-01&to=2023-05-15');
+    assertEqual(search(page), 'from=2023-03-01&to=2023-05-15', 'URL');
+    await expectCard(page, 'chart-months', 'from=2023-03-01&to=2023-05-15');
+    assertEqual(await page.getAttribute('#chart-months', 'data-actives'), r.activity.months.map((m) => m.actives).join(','), 'months in range');
+    assertEqual(await page.getAttribute('#chart-active-users', 'data-days'), String(r.axis.dates.length), 'days in range');
+    await page.reload();
+    await expectMetrics(page, 'from=2023-03-01&to=2023-05-15');
+    assertEqual(await page.inputValue('#ctl-to'), '2023-05-15', 'to after reload');
+    await page.goBack();
+    await expectMetrics(page, 'from=2023-03-01');
+    await page.close();
+  }],
+  ['definition parameters: core K/actions/strict, session and custom, actions and inactive', async () => {
+    const { page } = await openPage(context, `${base}/`);
+    await expectMetrics(page, '');
+    await page.selectOption('#ctl-def', 'core');
+    await setControl(page, '#ctl-k', '3');
+    await expectMetrics(page, 'def=core&k=3');
+    await setControl(page, '#ctl-core', 'create, share');
+    await expectMetrics(page, 'def=core&k=3&core=create,share');
+    await page.check('#ctl-strict');
+    await expectMetrics(page, 'def=core&k=3&core=create,share&strict=1');
+    assertEqual(search(page), 'def=core&k=3&core=create%2Cshare&strict=1', 'URL (core)');
+    await page.goBack();
+    await expectMetrics(page, 'def=core&k=3&core=create,share');
+    await page.selectOption('#ctl-def', 'session');
+    await setControl(page, '#ctl-minsess', '5');
+    await expectMetrics(page, 'def=session&k=3&core=create,share&minsess=5m');
+    await page.selectOption('#ctl-def', 'custom');
+    await setControl(page, '#ctl-win', '14');
+    await setControl(page, '#ctl-cmin', '3');
+    await expectMetrics(page, 'def=custom&k=3&core=create,share&minsess=5m&win=14&cmin=3');
+    await setControl(page, '#ctl-actions', 'create,edit');
+    await expectMetrics(page, 'def=custom&actions=create,edit&k=3&core=create,share&minsess=5m&win=14&cmin=3');
+    await setControl(page, '#ctl-inactive', '');
+    const r = await expectMetrics(page, 'def=custom&actions=create,edit&inactive=&k=3&core=create,share&minsess=5m&win=14&cmin=3');
+    assertEqual(search(page), r.query, 'URL is the canonical query');
+    await page.reload();
+    await expectMetrics(page, r.query);
+    assertEqual(await page.inputValue('#ctl-win'), '14', 'window after reload');
+    await page.selectOption('#ctl-wstart', 'sun');
+    await expectMetrics(page, `${r.query}&wstart=sun`);
+    await page.close();
+  }],
+  ['a typed value the engine rejects says why and keeps the previous setting', async () => {
+    const { page } = await openPage(context, `${base}/?def=core`);
+    await expectMetrics(page, 'def=core');
+    await setControl(page, '#ctl-k', '0');
+    const text = await (await page.waitForSelector('#param-issues')).textContent();
+    assert(text.includes('k') && text.includes('1 to 10000'), `names the bad K: ${text}`);
+    assertEqual(search(page), 'def=core', 'URL unchanged');
+    await page.close();
+  }],
+  ['sessions, outliers and duplicates controls equal the engine', async () => {
+    const { page } = await openPage(context, `${base}/`);
+    await expectMetrics(page, '');
+    await page.check('#ctl-midnight');
+    await expectMetrics(page, 'midnight=1');
+    await page.selectOption('#ctl-maxlen', '4h');
+    await expectMetrics(page, 'maxlen=4h&midnight=1');
+    await page.selectOption('#ctl-dups', 'drop');
+    let q = 'maxlen=4h&midnight=1&dups=drop';
+    await expectMetrics(page, q);
+    await page.selectOption('#ctl-policy', 'filter');
+    q += '&policy=filter';
+    await setControl(page, '#ctl-cap', '60');
+    q = 'maxlen=4h&midnight=1&cap=1h&policy=filter&dups=drop';
+    let r = await expectCard(page, 'chart-outliers-events', q);
+    assertEqual(await page.getAttribute('#chart-outliers-events', 'data-touched'), String(r.event_durations.touched), 'touched (cap 1h, filter)');
+    assertEqual(await page.getAttribute('#chart-outliers-sessions', 'data-after-count'), String(r.sessions.duration.after.count), 'sessions after filter');
+    await page.selectOption('#ctl-outlier', 'pct');
+    await setControl(page, '#ctl-pct', '90');
+    q = 'maxlen=4h&midnight=1&outlier=pct&cap=1h&pct=90&policy=filter&dups=drop';
+    r = await expectCard(page, 'chart-session-duration', q);
+    assertEqual(await page.getAttribute('#chart-session-duration', 'data-threshold-ms'), String(r.sessions.duration.threshold_ms), 'p90 threshold');
+    await page.selectOption('#ctl-outlier', 'z');
+    await setControl(page, '#ctl-z', '2');
+    q = 'maxlen=4h&midnight=1&outlier=z&cap=1h&pct=90&z=2&policy=filter&dups=drop';
+    r = await expectCard(page, 'chart-outliers-events', q);
+    assertEqual(await page.getAttribute('#chart-outliers-events', 'data-detected'), String(r.event_durations.detected), 'z detected');
+    assertEqual(search(page), r.query, 'URL is the canonical query');
+    await page.close();
+  }],
+  ['segment breakdown: column, filter values and top N', async () => {
+    const { page } = await openPage(context, `${base}/`);
+    await expectMetrics(page, '');
+    await page.selectOption('#ctl-seg', 'country');
+    let r = await expectCard(page, 'chart-segments', 'seg=country');
+    assertEqual(await page.getAttribute('#chart-segments', 'data-users'), r.segments.segments.map((g) => g.users).join(','), 'users per country');
+    await setControl(page, '#ctl-topn', '2');
+    r = await expectCard(page, 'chart-segments', 'seg=country&topn=2');
+    assertEqual(await page.getAttribute('#chart-segments', 'data-labels'), r.segments.segments.map((g) => g.label).join('|'), 'top 2 + other');
+    await setControl(page, '#ctl-segv', 'US,DE');
+    r = await expectMetrics(page, 'seg=country&segv=US,DE&topn=2');
+    await expectCard(page, 'chart-segments', 'seg=country&segv=US,DE&topn=2');
+    assertEqual(await page.getAttribute('#chart-segments', 'data-dau-sums'), r.segments.segments.map((g) => sum(g.dau)).join(','), 'filtered DAU per country');
+    assertEqual(search(page), 'seg=country&segv=US%2CDE&topn=2', 'URL');
+    await page.goBack();
+    await expectCard(page, 'chart-segments', 'seg=country&topn=2');
+    await page.close();
+  }],
+  ['Copy link copies the address; the link reproduces the view', async () => {
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    const { page } = await openPage(context, `${base}/?gap=15m&seg=device_type&expand=chart-segments`);
+    await expectMetrics(page, 'gap=15m&seg=device_type');
+    await page.click('#copy-link');
+    await page.waitForSelector('#copy-status:has-text("copied")');
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    assertEqual(copied, page.url(), 'clipboard holds the page URL');
+    const other = await context.newPage();
+    await other.goto(copied);
+    await expectMetrics(other, 'gap=15m&seg=device_type');
+    await other.waitForSelector('#chart-segments.expanded');
+    await other.close();
+    await page.close();
+  }],
+  ['src= fetches a public Parquet file with progress; failures say why', async () => {
+    const { page, errors } = await openPage(context, `${base}/?src=${encodeURIComponent(`${base}/fixtures/polars_zstd.parquet`)}&gap=10m`);
+    await expectRows(page, rowsOf('polars_zstd.parquet'), 'polars_zstd.parquet');
+    const st = await page.waitForSelector('#src-status[data-state="fetched"]');
+    assertEqual(await st.getAttribute('data-bytes'), String(fs.statSync(path.join(FIX, 'polars_zstd.parquet')).size), 'bytes fetched');
+    assert(search(page).includes('gap=10m') && search(page).includes('src='), `settings and src stay in the link: ${search(page)}`);
+    assertEqual(errors, [], 'console errors');
+    await page.close();
+    const missing = (await openPage(context, `${base}/?src=${encodeURIComponent(`${base}/fixtures/nope.parquet`)}`)).page;
+    const msg = await (await missing.waitForSelector('#src-status[data-state="error"]', { timeout: LOAD_TIMEOUT })).textContent();
+    assert(msg.includes('HTTP 404'), `names the HTTP status: ${msg}`);
+    await expectRows(missing, sampleOverview.events, 'sample');
+    await missing.close();
+    const refused = (await openPage(context, `${base}/?src=${encodeURIComponent('http://127.0.0.1:9/x.parquet')}`)).page;
+    const why = await (await refused.waitForSelector('#src-status[data-state="error"]', { timeout: LOAD_TIMEOUT })).textContent();
+    assert(why.includes('network error') && why.includes('CORS'), `explains a network/CORS failure: ${why}`);
+    await refused.close();
+    const scheme = (await openPage(context, `${base}/?src=ftp%3A%2F%2Fexample.org%2Fx.parquet`)).page;
+    const bad = await (await scheme.waitForSelector('#src-status[data-state="error"]', { timeout: LOAD_TIMEOUT })).textContent();
+    assert(bad.includes('https://'), `asks for https: ${bad}`);
+    await scheme.close();
+    const notParquet = (await openPage(context, `${base}/?src=${encodeURIComponent(`${base}/fixtures/not_parquet.parquet`)}`)).page;
+    await expectError(notParquet, 'not a Parquet or CSV file');
+    await notParquet.close();
   }],
   ['release build works under a sub-path (/pulse/)', async () => {
     const { page, errors } = await openPage(context, `${base}/pulse/`);
