@@ -25,7 +25,13 @@ class PulseWorker {
     this.nextId = 1;
     this.waiting = new Map();
     this.ready = new Promise((resolve, reject) => {
-      this.worker.onerror = (e) => reject(new Error(`Pulse worker error: ${e.message}`));
+      this.worker.onerror = (e) => {
+        // A wasm trap (e.g. out of memory) ends the request without a `failed` message.
+        const err = new Error(`Pulse worker error: ${e.message}`);
+        reject(err);
+        for (const w of this.waiting.values()) w.reject(err);
+        this.waiting.clear();
+      };
       this.worker.onmessage = (ev) => {
         const msg = JSON.parse(ev.data.json);
         const kind = msg.body.kind;

@@ -2,7 +2,13 @@
 //
 // usage: node scripts/bench/run.mjs [EVENTS...]          (default: 1000000 10000000)
 // env:   BENCH_RUNS (default 3), BENCH_DATA (default /tmp/pulse-bench), PULSE_BIN (the native
-//        CLI used to generate data; default target/release/pulse), BENCH_JSON (write results)
+//        CLI used to generate data; default target/release/pulse), BENCH_JSON (write results),
+//        BENCH_DIST (the Pulse build to serve; default dist/), BENCH_ENGINES=pulse (skip DuckDB,
+//        for before/after measurements of Pulse alone; nothing is compared then)
+//
+// Each engine does one warm-up run first (not counted): DuckDB-WASM keeps one database across
+// runs, so its later runs run tiered-up wasm code; Pulse starts a fresh worker per run (so each
+// load's memory is its own), and its warm-up puts the worker's compiled code in Chromium's cache.
 //
 // For each size: `pulse gen` writes events.parquet (snappy) and metadata.parquet once; the page
 // (scripts/bench/index.html) runs Pulse's release worker from dist/ and DuckDB-WASM on the same
@@ -26,6 +32,8 @@ const RUNS = Math.max(1, Number(process.env.BENCH_RUNS || 3));
 const DATA = process.env.BENCH_DATA || '/tmp/pulse-bench';
 const PULSE_BIN = process.env.PULSE_BIN
   || path.join(process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target'), 'release', 'pulse');
+const DIST = path.resolve(process.env.BENCH_DIST || path.join(ROOT, 'dist'));
+const WITH_DUCKDB = (process.env.BENCH_ENGINES || 'pulse,duckdb').split(',').includes('duckdb');
 const QUERIES = { defaults: '', gap: 'gap=10m', definition: 'def=core', segment: 'seg=country&topn=20' };
 
 const median = (xs) => {
@@ -128,13 +136,13 @@ function check(p, d) {
 const fmtMs = (v) => (v === undefined ? '—' : v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(v < 10 ? 1 : 0)} ms`);
 const fmtMb = (b) => (b ? `${(b / 2 ** 20).toFixed(0)} MiB` : '—');
 
-if (!fs.existsSync(path.join(ROOT, 'dist', 'worker_loader.js'))) {
-  throw new Error('dist/ has no release build: run ./pulse build (or ./pulse bench, which builds)');
+if (!fs.existsSync(path.join(DIST, 'worker_loader.js'))) {
+  throw new Error(`${DIST} has no release build: run ./pulse build (or ./pulse bench, which builds)`);
 }
 const datasets = sizes.map((n) => ({ n, ...dataFor(n) }));
 const { server, base } = await serve(path.join(ROOT, 'scripts', 'bench'), {
   '/bench/': path.join(ROOT, 'scripts', 'bench'),
-  '/dist/': path.join(ROOT, 'dist'),
+  '/dist/': DIST,
   '/nm/': path.join(ROOT, 'node_modules'),
   '/data/': DATA,
 });
@@ -154,29 +162,52 @@ try {
     await page.goto(`${base}/`);
     await page.waitForFunction(() => window.benchReady === true);
     const pulseRuns = [];
-    for (let i = 0; i < RUNS; i++) {
-      const r = await page.evaluate((a) => window.pulseRun(a), {
-        workerUrl: '/dist/worker_loader.js', ...urls, queries: Object.values(QUERIES),
-      });
-      pulseRuns.push(r);
-      console.log(`  pulse run ${i + 1}: load ${fmtMs(r.load_ms)}, ${r.computes.map((c) => `${c.query || 'defaults'} ${fmtMs(c.wall_ms)}`).join(', ')}`);
+    let pulseError = null;
+    for (let i = 0; i <= RUNS; i++) {
+      let r;
+      try {
+        r = await page.evaluate((a) => window.pulseRun(a), {
+          workerUrl: '/dist/worker_loader.js', ...urls, queries: Object.values(QUERIES),
+        });
+      } catch (e) {
+        pulseError = String(e.message || e).split('\n')[0];
+        console.log(`  Pulse could not load ${ds.n} events: ${pulseError}`);
+        break;
+      }
+      if (i > 0) pulseRuns.push(r);
+      const stages = r.profile ? ` (${r.profile.stages.map((st) => `${st.kind} ${fmtMs(st.wall_ms)}`).join(', ')})` : '';
+      console.log(`  pulse ${i ? `run ${i}` : 'warm-up'}: load ${fmtMs(r.load_ms)}${stages}, ${r.computes.map((c) => `${c.query || 'defaults'} ${fmtMs(c.wall_ms)}`).join(', ')}`);
     }
     await page.close();
     const pulsePeak = memory.reset();
 
+    if (pulseError) {
+      failed = true;
+      console.log(`  browser peak Pss during the attempt ${fmtMb(pulsePeak)}`);
+      results.push({ events: ds.n, file_bytes: ds.bytes, pulse_error: pulseError, peak_pss: { pulse: pulsePeak } });
+      continue;
+    }
+    const duckRuns = [];
+    let duckPeak = 0;
+    if (!WITH_DUCKDB) {
+      const med = (f) => fmtMs(median(pulseRuns.map(f)));
+      console.log(`  Pulse only: median load ${med((r) => r.load_ms)}; ${['decode', 'map', 'sort'].map((k) => `${k} ${med((r) => r.profile.stages.find((st) => st.kind === k).wall_ms)}`).join(', ')}; `
+        + `defaults ${med((r) => r.computes[0].wall_ms)}; browser peak Pss ${fmtMb(pulsePeak)}; wasm memory ${fmtMb(pulseRuns[0].profile.wasm_memory_bytes)}`);
+      results.push({ events: ds.n, rows: pulseRuns[0].rows, file_bytes: ds.bytes, pulse: pulseRuns, peak_pss: { pulse: pulsePeak } });
+      continue;
+    }
     page = await context.newPage();
     page.on('console', (m) => { if (m.type() === 'error' && !m.text().includes('404')) console.log(`  page: ${m.text()}`); });
     page.on('pageerror', (e) => console.log(`  page error: ${e}`));
     await page.goto(`${base}/`);
     await page.waitForFunction(() => window.benchReady === true);
-    const duckRuns = [];
-    for (let i = 0; i < RUNS; i++) {
+    for (let i = 0; i <= RUNS; i++) {
       const r = await page.evaluate((a) => window.duckRun(a), { ...urls, gapsMs: [30 * 60_000, 10 * 60_000] });
-      duckRuns.push(r);
-      console.log(`  duckdb run ${i + 1}: ${Object.entries(r.steps).map(([k, v]) => `${k} ${fmtMs(v)}`).join(', ')}`);
+      if (i > 0) duckRuns.push(r);
+      console.log(`  duckdb ${i ? `run ${i}` : 'warm-up'}: ${Object.entries(r.steps).map(([k, v]) => `${k} ${fmtMs(v)}`).join(', ')}`);
     }
     await page.close();
-    const duckPeak = memory.reset();
+    duckPeak = memory.reset();
 
     const problems = [];
     for (let i = 0; i < RUNS; i++) problems.push(...check(pulseRuns[i], duckRuns[i]).map((p) => `run ${i + 1}: ${p}`));
@@ -214,7 +245,7 @@ try {
     console.log(`\nmemory: browser peak Pss during Pulse ${fmtMb(pulsePeak)}, during DuckDB-WASM ${fmtMb(duckPeak)}; `
       + `page JS heap Pulse ${fmtMb(median(pulseRuns.map((r) => r.js_heap_bytes)))}, DuckDB ${fmtMb(median(duckRuns.map((r) => r.js_heap_bytes)))}`
       + (wasm ? `; Pulse worker wasm memory ${fmtMb(wasm)} (${(wasm / pulseRuns[0].rows).toFixed(1)} B/event)` : ''));
-    console.log(`DuckDB-WASM ${duckRuns[0].version}; Pulse dist/ ${fs.statSync(path.join(ROOT, 'dist', 'worker_loader.js')).mtime.toISOString()}`);
+    console.log(`DuckDB-WASM npm 1.32.0 (DuckDB ${duckRuns[0].version}); Pulse ${DIST} built ${fs.statSync(path.join(DIST, 'worker_loader.js')).mtime.toISOString()}`);
     results.push({ events: ds.n, rows: pulseRuns[0].rows, file_bytes: ds.bytes, pulse: pulseRuns, duckdb: duckRuns, peak_pss: { pulse: pulsePeak, duckdb: duckPeak }, problems });
   }
 } finally {

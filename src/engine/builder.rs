@@ -77,6 +77,12 @@ impl Hasher for FxHasher {
     }
 
     #[inline]
+    fn write_u128(&mut self, i: u128) {
+        self.add(i as u64);
+        self.add((i >> 64) as u64);
+    }
+
+    #[inline]
     fn write_usize(&mut self, i: usize) {
         self.add(i as u64);
     }
@@ -91,28 +97,54 @@ impl Hasher for FxHasher {
 pub(crate) type FxBuildHasher = BuildHasherDefault<FxHasher>;
 type FxHashMap<K, V> = HashMap<K, V, FxBuildHasher>;
 
-/// Maps strings to dense small indices; index 0 is null.
+/// Strings of up to 15 bytes packed with their length into one `u128`, so that looking one up
+/// hashes two words and compares two words in the table itself — no pointer to chase and no
+/// `memcmp` (ids and labels are short: `p12345`, `u000195`, `2.4.1`).
+fn inline_key(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    if b.len() > 15 {
+        return None;
+    }
+    let mut w = [0u8; 16];
+    w[..b.len()].copy_from_slice(b);
+    w[15] = b.len() as u8;
+    Some(u128::from_le_bytes(w))
+}
+
+/// Maps strings to dense small indices; index 0 is null. Short strings are keyed inline
+/// ([`inline_key`]), longer ones by their text.
 #[derive(Debug, Default)]
 struct Interner {
-    index: FxHashMap<String, u32>,
+    short: FxHashMap<u128, u32>,
+    long: FxHashMap<String, u32>,
     dict: Dictionary,
 }
 
 impl Interner {
     fn new() -> Self {
         Interner {
-            index: FxHashMap::default(),
+            short: FxHashMap::default(),
+            long: FxHashMap::default(),
             dict: Dictionary::with_null(),
         }
     }
 
     fn intern(&mut self, value: Option<&str>) -> u32 {
         let Some(v) = value else { return 0 };
-        if let Some(&i) = self.index.get(v) {
-            return i;
+        let next = self.dict.len() as u32;
+        let i = match inline_key(v) {
+            Some(k) => *self.short.entry(k).or_insert(next),
+            None => match self.long.get(v) {
+                Some(&i) => i,
+                None => {
+                    self.long.insert(v.to_owned(), next);
+                    next
+                }
+            },
+        };
+        if i == next {
+            self.dict.push(v.to_owned());
         }
-        let i = self.dict.push(v.to_owned()) as u32;
-        self.index.insert(v.to_owned(), i);
         i
     }
 }

@@ -35,10 +35,16 @@ fn input_files(names: Vec<String>, buffers: Vec<Vec<u8>>) -> Vec<InputFile> {
         .collect()
 }
 
+/// The worker's memory limit for a load: the estimate (rows × `PEAK_BYTES_PER_EVENT` + the file
+/// bytes copied in) must stay under 3.5 GiB of wasm32's 4 GiB, leaving room for the decoder's
+/// buffers and the allocator. Measured peak at 10M events: 41 bytes/event + the file, so 50M
+/// events (a ~1 GB file) fit; past the limit the load stops before decoding with a message.
+const WORKER_MEMORY_LIMIT_BYTES: u64 = 3584 << 20;
+
 fn options() -> LoadOptions {
     LoadOptions {
         now_ms: js_sys::Date::now() as i64,
-        ..LoadOptions::default()
+        memory_limit_bytes: WORKER_MEMORY_LIMIT_BYTES,
     }
 }
 
