@@ -576,6 +576,16 @@ fn outliers(c: &Computed, o: &OutlierReport, what: &str) -> ChartData {
 // ---------------------------------------------------------------------------------------------
 // Segments
 
+/// The colour of the `i`-th segment: the palette in order, grey for the pooled "other".
+pub(super) fn segment_color(i: usize, label: &str) -> usize {
+    const PALETTE: [usize; 6] = [BLUE, GREEN, AMBER, PINK, PURPLE, TEAL];
+    if label == "other" {
+        GRAY
+    } else {
+        PALETTE[i % PALETTE.len()]
+    }
+}
+
 /// Daily active users per segment: the top N values and "other".
 #[component]
 pub fn SegmentBreakdown(computed: ReadSignal<Option<Computed>>) -> impl IntoView {
@@ -602,19 +612,11 @@ fn segments(c: &Computed) -> ChartData {
             ],
         };
     };
-    let palette = [BLUE, GREEN, AMBER, PINK, PURPLE, TEAL];
     let series: Vec<Series> = s
         .segments
         .iter()
         .enumerate()
-        .map(|(i, seg)| {
-            let color = if seg.label == "other" {
-                GRAY
-            } else {
-                palette[i % palette.len()]
-            };
-            Series::counts(&seg.label, &seg.dau, color)
-        })
+        .map(|(i, seg)| Series::counts(&seg.label, &seg.dau, segment_color(i, &seg.label)))
         .collect();
     let mut header = vec!["date".to_string()];
     header.extend(s.segments.iter().map(|seg| format!("{} dau", seg.label)));

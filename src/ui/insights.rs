@@ -9,9 +9,9 @@ use web_sys::{HtmlInputElement, HtmlSelectElement};
 
 use super::card::{
     Bars, ChartCard, ChartData, Heatmap, Lines, Plot, Series, Table, Unit, AMBER, BLUE, GRAY,
-    GREEN, MARK, PINK, PURPLE, TEAL,
+    GREEN, MARK, PURPLE, TEAL,
 };
-use super::charts::{dates, from_report, opt, sum};
+use super::charts::{dates, from_report, opt, segment_color, sum};
 use super::controls::SetParam;
 use super::permalink::{value_of, Nav};
 use crate::engine::params::{CohortBy, Granularity};
@@ -363,7 +363,6 @@ pub fn SegmentStickiness(computed: ReadSignal<Option<Computed>>) -> impl IntoVie
 
 fn segment_stickiness(c: &Computed) -> ChartData {
     let x = dates(c);
-    let palette = [BLUE, GREEN, AMBER, PINK, PURPLE, TEAL];
     let segs = c.report.segments.as_ref();
     let series: Vec<Series> = segs
         .map(|s| {
@@ -373,11 +372,7 @@ fn segment_stickiness(c: &Computed) -> ChartData {
                 .map(|(i, g)| Series {
                     label: g.label.clone(),
                     values: g.dau_mau.clone(),
-                    color: if g.label == "other" {
-                        GRAY
-                    } else {
-                        palette[i % palette.len()]
-                    },
+                    color: segment_color(i, &g.label),
                 })
                 .collect()
         })
