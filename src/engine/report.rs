@@ -30,7 +30,7 @@ use super::anomalies::{self, AnomalyReport};
 use super::calendar::{self, DayCalendar};
 use super::join::{self, JoinReport, SegmentPlan, UserJoin, FILTERED};
 use super::metadata::MetadataTable;
-use super::outliers::{self, DurationStats, OutlierReport};
+use super::outliers::{self, DurationStats, OutlierReport, SortedDurations};
 use super::params::{
     ActivityDefinition, Date, DuplicatePolicy, Granularity, OutlierDetector, Params,
 };
@@ -669,9 +669,10 @@ pub struct MetricsCache {
     skew: Slot<Option<SkewReport>>,
     /// Built on the first session-knob change for the considered events (key: filter).
     gap_index: Slot<GapIndex>,
+    /// Non-null durations of the considered events, sorted (key: filter).
+    sorted_durations: Slot<SortedDurations>,
     /// Scratch, reused between recomputes.
-    event_durations: Vec<i32>,
-    version_events: Vec<(u16, u16, i32)>,
+    sort_scratch: Vec<u64>,
     session_active: Vec<i64>,
     cut_bits: Vec<u64>,
 }
@@ -739,6 +740,7 @@ impl MetricsCache {
         self.power.key = None;
         self.skew.key = None;
         self.gap_index.key = None;
+        self.sorted_durations.key = None;
     }
 
     /// [`compute_with_clock`], reusing the parts of earlier recomputes on the same data whose
@@ -882,80 +884,79 @@ impl MetricsCache {
         let vkey = key_versions(params);
         let d_hit = self.durations.fresh(&okey);
         let v_hit = self.versions.fresh(&vkey);
+        let ikey = key_filter(params);
+        let i_hit = self.sorted_durations.fresh(&ikey);
         if !(d_hit && v_hit) {
-            let ev = &mut self.event_durations;
-            let ve = &mut self.version_events;
-            ev.clear();
-            ve.clear();
-            ev.reserve(c.events.len());
-            if !v_hit {
-                ve.reserve(c.events.len());
-            }
             let durations: &[DurationMs] = &store.duration_ms;
             // The cap detector's threshold is known before the values: the prefix sums of the
-            // policy-applied durations are then built in this pass (with no duration at all
-            // every prefix is 0 whatever the threshold).
-            let early = (!d_hit && params.outlier_detector == OutlierDetector::Cap)
+            // policy-applied durations are then built in the pass that collects the durations
+            // (with no duration at all every prefix is 0 whatever the threshold).
+            let early = (!d_hit && !i_hit && params.outlier_detector == OutlierDetector::Cap)
                 .then(|| params.outlier_cap_mins as i64 * 60_000);
             let prefix = &mut self.durations.value.prefix;
             if !d_hit {
                 prefix.clear();
             }
-            let mut acc: i64 = 0;
-            if early.is_some() {
-                prefix.reserve(c.events.len() + 1);
-                prefix.push(0);
-            }
-            for &(u, b, e) in &c.users {
-                let device = if v_hit {
-                    0
-                } else {
-                    meta_value(device_col, u as usize).unwrap_or(0)
-                };
-                for &(row, _) in &c.events[b as usize..e as usize] {
-                    let d = durations[row as usize];
-                    if !d.is_null() {
-                        ev.push(d.0);
-                        if !v_hit {
-                            ve.push((store.app_version[row as usize], device, d.0));
+            if !i_hit {
+                // Collect the non-null durations with their version and device, sort them once.
+                self.sorted_durations.key = None;
+                let mut items = outliers::SortedItems::new(
+                    self.sorted_durations.value.take_items(),
+                    c.events.len(),
+                );
+                let mut acc: i64 = 0;
+                if early.is_some() {
+                    prefix.reserve(c.events.len() + 1);
+                    prefix.push(0);
+                }
+                for &(u, b, e) in &c.users {
+                    let device = meta_value(device_col, u as usize).unwrap_or(0);
+                    for &(row, _) in &c.events[b as usize..e as usize] {
+                        let d = durations[row as usize];
+                        if !d.is_null() {
+                            items.push(d.0, store.app_version[row as usize], device);
+                            if early.is_some() {
+                                if let Some(x) =
+                                    outliers::apply_policy(d.0 as i64, early, params.outlier_policy)
+                                {
+                                    acc += x;
+                                }
+                            }
                         }
                         if early.is_some() {
+                            prefix.push(acc);
+                        }
+                    }
+                }
+                self.sorted_durations
+                    .value
+                    .build(items, &mut self.sort_scratch);
+                self.sorted_durations.key = Some(ikey);
+            }
+            let sd = &self.sorted_durations.value;
+            if !d_hit {
+                self.durations.key = None;
+                let d = &mut self.durations.value;
+                d.threshold = sd.threshold(params);
+                d.report = Some(sd.report(
+                    "event_duration_ms",
+                    d.threshold.filter(|_| !sd.is_empty()),
+                    params,
+                ));
+                if early.is_none() {
+                    let mut acc: i64 = 0;
+                    d.prefix.reserve(c.events.len() + 1);
+                    d.prefix.push(0);
+                    for &(row, _) in &c.events {
+                        if let Some(v) = durations[row as usize].get() {
                             if let Some(x) =
-                                outliers::apply_policy(d.0 as i64, early, params.outlier_policy)
+                                outliers::apply_policy(v, d.threshold, params.outlier_policy)
                             {
                                 acc += x;
                             }
                         }
+                        d.prefix.push(acc);
                     }
-                    if early.is_some() {
-                        prefix.push(acc);
-                    }
-                }
-            }
-            if !d_hit {
-                self.durations.key = None;
-                let d = &mut self.durations.value;
-                d.threshold = outliers::detect_threshold(ev, params);
-                d.report = Some(outliers::outlier_report(
-                    "event_duration_ms",
-                    ev,
-                    d.threshold.filter(|_| !ev.is_empty()),
-                    params,
-                ));
-                let mut acc: i64 = 0;
-                if early.is_none() {
-                    d.prefix.reserve(c.events.len() + 1);
-                    d.prefix.push(0);
-                }
-                for &(row, _) in c.events.iter().filter(|_| early.is_none()) {
-                    if let Some(v) = durations[row as usize].get() {
-                        if let Some(x) =
-                            outliers::apply_policy(v, d.threshold, params.outlier_policy)
-                        {
-                            acc += x;
-                        }
-                    }
-                    d.prefix.push(acc);
                 }
                 d.user_totals.clear();
                 d.user_totals.extend(
@@ -966,8 +967,8 @@ impl MetricsCache {
                 self.durations.key = Some(okey);
             }
             if !v_hit {
-                self.versions.value = Some(versions::version_report(
-                    ve,
+                self.versions.value = Some(versions::version_report_sorted(
+                    sd,
                     store.app_versions.values(),
                     device_col.map(|col| col.dict.values()),
                     params.top_versions,
@@ -980,11 +981,16 @@ impl MetricsCache {
             StageKind::Aggregate,
             cached(
                 d_hit && v_hit,
-                "event-duration outliers, app-version percentiles",
+                if i_hit {
+                    "event-duration outliers, app-version percentiles (durations sorted earlier)"
+                } else {
+                    "event-duration outliers, app-version percentiles"
+                },
             ),
             c.events.len() as u64,
-            self.event_durations.len() as u64,
-            (self.event_durations.capacity() * 4 + self.version_events.capacity() * 8) as u64,
+            self.sorted_durations.value.len() as u64,
+            (self.sorted_durations.value.items().len() * 8 + self.sort_scratch.capacity() * 8)
+                as u64,
         );
 
         // Sessions (and, when the outlier knobs changed too, each session's active time, summed
