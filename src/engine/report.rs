@@ -375,6 +375,9 @@ struct Activity {
     /// (the definition evaluated on the user's events of that bucket).
     bucket_runs: Vec<(u16, u32, u32)>,
     bucket_intervals: Vec<(i32, i32)>,
+    /// Per-event segments: users with ≥ 1 considered event in each bucket, and events.
+    bucket_users: Vec<u64>,
+    bucket_events: Vec<u64>,
 }
 
 /// Session cut candidates of the considered events, for re-cutting sessions after a session
@@ -543,29 +546,11 @@ fn definition_needs_sessions(p: &Params) -> bool {
     }
 }
 
-/// Whether the segment breakdown is per event (the definition is evaluated per bucket).
-fn per_event_segment(p: &Params) -> bool {
-    matches!(
-        p.segment,
-        Some(super::params::Segment::AppVersion) | Some(super::params::Segment::ActionType)
-    )
-}
-
 fn key_activity(p: &Params) -> Params {
     let base = if definition_needs_sessions(p) {
         key_sessions(p)
     } else {
         key_filter(p)
-    };
-    let base = if per_event_segment(p) {
-        Params {
-            segment: p.segment.clone(),
-            segment_values: p.segment_values.clone(),
-            top_segments: p.top_segments,
-            ..base
-        }
-    } else {
-        base
     };
     Params {
         definition: p.definition,
@@ -578,6 +563,16 @@ fn key_activity(p: &Params) -> Params {
         custom_window_days: p.custom_window_days,
         custom_min_events: p.custom_min_events,
         ..base
+    }
+}
+
+/// The activity per bucket of a per-event segment: the activity knobs plus the segment.
+fn key_bucket_activity(p: &Params) -> Params {
+    Params {
+        segment: p.segment.clone(),
+        segment_values: p.segment_values.clone(),
+        top_segments: p.top_segments,
+        ..key_activity(p)
     }
 }
 
@@ -632,6 +627,19 @@ fn key_power(p: &Params) -> Params {
     }
 }
 
+/// The segment series: sessions, activity (per bucket for a per-event segment), the segment
+/// plan and the accumulator's knobs.
+fn key_segments(p: &Params) -> Params {
+    Params {
+        session_gap_mins: p.session_gap_mins,
+        max_session_mins: p.max_session_mins,
+        split_at_midnight: p.split_at_midnight,
+        mau_window_days: p.mau_window_days,
+        week_start: p.week_start,
+        ..key_bucket_activity(p)
+    }
+}
+
 fn key_skew(p: &Params) -> Params {
     Params {
         partitions: p.partitions,
@@ -662,6 +670,9 @@ pub struct MetricsCache {
     session_report: Slot<Option<OutlierReport>>,
     active_time: Slot<Option<DurationStats>>,
     activity: Slot<Activity>,
+    /// Per-event segments only: the activity per bucket (key: activity + segment).
+    bucket_activity: Slot<Activity>,
+    segments: Slot<Option<SegmentBreakdown>>,
     series: Slot<Option<ActiveSeries>>,
     retention: Slot<Option<RetentionReport>>,
     lifecycle: Slot<Option<LifecycleReport>>,
@@ -734,6 +745,8 @@ impl MetricsCache {
         self.session_report.key = None;
         self.active_time.key = None;
         self.activity.key = None;
+        self.bucket_activity.key = None;
+        self.segments.key = None;
         self.series.key = None;
         self.retention.key = None;
         self.lifecycle.key = None;
@@ -1093,8 +1106,13 @@ impl MetricsCache {
         let in_list = |list: &[String], a: &str| list.iter().any(|x| x == a);
         let akey = key_activity(params);
         let a_hit = self.activity.fresh(&akey);
-        if !a_hit {
-            self.activity.key = None;
+        let seg = match (plan, seg_column) {
+            (Some(p), Some(col)) => Some((p, col)),
+            _ => None,
+        };
+        let bkey = key_bucket_activity(params);
+        let b_hit = seg.is_none() || self.bucket_activity.fresh(&bkey);
+        if !(a_hit && b_hit) {
             let qual: Vec<bool> = names
                 .iter()
                 .enumerate()
@@ -1129,29 +1147,33 @@ impl MetricsCache {
                 window,
                 min_count,
             };
-            let seg = match (plan, seg_column) {
-                (Some(p), Some(col)) => Some((p, col)),
-                _ => None,
-            };
-            activity_pass(
-                &mut self.activity.value,
-                store,
-                c,
-                s,
-                &units,
-                first,
-                last,
-                seg,
-            );
-            self.activity.key = Some(akey);
+            if !a_hit {
+                self.activity.key = None;
+                let out = &mut self.activity.value;
+                activity_pass(out, store, c, s, &units, first, last, None);
+                self.activity.key = Some(akey);
+            }
+            if !b_hit {
+                self.bucket_activity.key = None;
+                let out = &mut self.bucket_activity.value;
+                activity_pass(out, store, c, s, &units, first, last, seg);
+                self.bucket_activity.key = Some(bkey);
+            }
         }
         let act = &self.activity.value;
+        let bucket_act = &self.bucket_activity.value;
         prof.stage_detail(
             StageKind::Activity,
-            cached(a_hit, "activity units, active intervals"),
+            cached(
+                a_hit && b_hit,
+                match (a_hit, b_hit) {
+                    (true, false) => "activity units per segment bucket (overall reused)",
+                    _ => "activity units, active intervals",
+                },
+            ),
             c.events.len() as u64,
             act.intervals.len() as u64,
-            (act.intervals.capacity() * 8 + act.bucket_intervals.capacity() * 8) as u64,
+            (act.intervals.capacity() * 8 + bucket_act.bucket_intervals.capacity() * 8) as u64,
         );
 
         // Per-user series: DAU/WAU/MAU, retention inputs, power-user totals.
@@ -1330,11 +1352,19 @@ impl MetricsCache {
         );
 
         // Segment series.
-        let segments =
-            plan.map(|p| segment_series(p, c, s, act, seg_column, first, days, params, &periods));
+        let gkey = key_segments(params);
+        let g_hit = self.segments.fresh(&gkey);
+        if !g_hit {
+            self.segments.value = plan.map(|p| {
+                let acts = (act, bucket_act);
+                segment_series(p, c, s, acts, seg_column, first, days, params, &periods)
+            });
+            self.segments.key = Some(gkey);
+        }
+        let segments = self.segments.value.clone();
         prof.stage_detail(
             StageKind::Join,
-            "segment series".into(),
+            cached(g_hit, "segment series"),
             c.users.len() as u64,
             segments.as_ref().map_or(0, |s| s.segments.len() as u64),
             0,
@@ -1658,8 +1688,10 @@ struct UnitRules<'a> {
     min_count: u32,
 }
 
-/// Count activity units per user and day and turn them into active intervals; with a per-event
-/// segment (`seg = (plan, column)`) also per bucket.
+/// Count activity units per user and day and turn them into active intervals — overall
+/// (`seg = None`), or only per bucket of a per-event segment (`seg = (plan, column)`: the
+/// definition evaluated on the user's events of each bucket), counting the users and events of
+/// each bucket on the way.
 #[allow(clippy::too_many_arguments)]
 fn activity_pass(
     out: &mut Activity,
@@ -1675,10 +1707,15 @@ fn activity_pass(
     out.user_first.clear();
     out.bucket_runs.clear();
     out.bucket_intervals.clear();
+    out.bucket_users.clear();
+    out.bucket_events.clear();
+    let overall = seg.is_none();
     let actions = &store.action;
     let pages = &store.page;
     let ev = &c.events;
     let n_buckets = seg.map_or(0, |(p, _)| p.buckets());
+    out.bucket_users.resize(n_buckets, 0);
+    out.bucket_events.resize(n_buckets, 0);
     let mut counts = DailyCounts::default();
     let mut bucket_counts: Vec<DailyCounts> = vec![DailyCounts::default(); n_buckets];
     let mut bucket_touched: Vec<u16> = Vec::new();
@@ -1693,6 +1730,7 @@ fn activity_pass(
     for (k, &(_, ub, ue)) in c.users.iter().enumerate() {
         out.user_first.push(out.intervals.len() as u32);
         counts.clear();
+        let mut seen: u128 = 0;
         let spans = if rules.by_session {
             s.user_first[k] as usize..s.user_first[k + 1] as usize
         } else {
@@ -1717,6 +1755,15 @@ fn activity_pass(
                     }
                     None => 0,
                 };
+                if !overall {
+                    if let Some(n) = out.bucket_events.get_mut(bucket) {
+                        *n += 1;
+                        if bucket < 128 && seen & (1u128 << bucket) == 0 {
+                            seen |= 1u128 << bucket;
+                            out.bucket_users[bucket] += 1;
+                        }
+                    }
+                }
                 let unit = match rules.def {
                     ActivityDefinition::Minimal => rules.qual[a],
                     ActivityDefinition::Custom => rules.qual[a] && long_enough,
@@ -1742,8 +1789,9 @@ fn activity_pass(
                 };
                 if unit {
                     let day = first + di as i32;
-                    counts.add(day, 1);
-                    if seg.is_some() {
+                    if overall {
+                        counts.add(day, 1);
+                    } else {
                         if bucket_counts[bucket].is_empty() {
                             bucket_touched.push(bucket as u16);
                         }
@@ -1753,8 +1801,9 @@ fn activity_pass(
             }
             if rules.def == ActivityDefinition::Session && has_qual && long_enough {
                 let day = first + ev[b].1 as i32;
-                counts.add(day, 1);
-                if seg.is_some() {
+                if overall {
+                    counts.add(day, 1);
+                } else {
                     for (bk, counts) in bucket_counts.iter_mut().enumerate().take(128) {
                         if qual_mask & (1u128 << bk) != 0 {
                             if counts.is_empty() {
@@ -1766,9 +1815,11 @@ fn activity_pass(
                 }
             }
         }
-        iv.clear();
-        activity::active_intervals(&counts.0, rules.window, rules.min_count, &mut iv);
-        clip(&iv, &mut out.intervals);
+        if overall {
+            iv.clear();
+            activity::active_intervals(&counts.0, rules.window, rules.min_count, &mut iv);
+            clip(&iv, &mut out.intervals);
+        }
         for &bk in &bucket_touched {
             iv.clear();
             let counts = &mut bucket_counts[bk as usize];
@@ -1791,7 +1842,7 @@ fn segment_series(
     plan: &SegmentPlan,
     c: &Considered,
     s: &Sessions,
-    act: &Activity,
+    (act, bucket_act): (&Activity, &Activity),
     seg_column: Option<&[u16]>,
     first: i32,
     days: usize,
@@ -1833,21 +1884,16 @@ fn segment_series(
                 .copied()
                 .unwrap_or(0) as usize
         };
-        for &(_, b, e) in &c.users {
-            // Users per bucket: any considered event in it.
-            let mut seen: u128 = 0;
-            for &(row, _) in &ev[b as usize..e as usize] {
-                let bk = bucket(row);
-                if bk < 128 && seen & (1u128 << bk) == 0 {
-                    seen |= 1u128 << bk;
-                    if let Some(sg) = segs.get_mut(bk) {
-                        sg.users += 1;
-                    }
-                }
-                if let Some(sg) = segs.get_mut(bk) {
-                    sg.events += 1;
-                }
-            }
+        // Users (with any considered event in the bucket) and events, counted by the bucket
+        // activity pass.
+        for (sg, (&users, &events)) in segs.iter_mut().zip(
+            bucket_act
+                .bucket_users
+                .iter()
+                .zip(&bucket_act.bucket_events),
+        ) {
+            sg.users = users;
+            sg.events = events;
         }
         for &start in &s.starts {
             let (row, di) = ev[start as usize];
@@ -1856,10 +1902,10 @@ fn segment_series(
                 sg.sessions_per_day[di as usize] += 1;
             }
         }
-        for &(bk, from, to) in &act.bucket_runs {
+        for &(bk, from, to) in &bucket_act.bucket_runs {
             if let Some(sg) = segs.get_mut(bk as usize) {
                 sg.acc
-                    .add_user(&act.bucket_intervals[from as usize..to as usize]);
+                    .add_user(&bucket_act.bucket_intervals[from as usize..to as usize]);
             }
         }
     }
