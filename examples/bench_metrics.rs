@@ -14,7 +14,8 @@
 //!
 //! `BENCH_SETTINGS=0,6` runs only those cold settings (indices into [`SETTINGS`]);
 //! `BENCH_RUNS=9` changes the number of runs (default [`RUNS`]); `BENCH_PROFILE=1` prints the
-//! engine profile (stages) of the last run of each; `BENCH_NO_WARM=1` skips part 2.
+//! engine profile (stages) of the last run of each; `BENCH_NO_WARM=1` skips part 2;
+//! `BENCH_KNOBS=4,5` runs only those knob changes (indices into [`KNOB_CHANGES`]).
 
 use std::time::Instant;
 
@@ -88,6 +89,9 @@ fn main() {
     let only: Option<Vec<usize>> = std::env::var("BENCH_SETTINGS")
         .ok()
         .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect());
+    let only_knobs: Option<Vec<usize>> = std::env::var("BENCH_KNOBS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect());
     let runs: usize = std::env::var("BENCH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -157,7 +161,10 @@ fn main() {
             continue;
         }
         println!("  recompute after one knob change (warm MetricsCache), median of {runs}:");
-        for (name, before, after) in KNOB_CHANGES {
+        for (ki, (name, before, after)) in KNOB_CHANGES.into_iter().enumerate() {
+            if only_knobs.as_ref().is_some_and(|o| !o.contains(&ki)) {
+                continue;
+            }
             let (p0, p1) = (params(before), params(after));
             let mut times = Vec::with_capacity(runs);
             let mut last = None;
