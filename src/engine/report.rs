@@ -13,8 +13,10 @@
 //! users and metadata rows), in separate passes: considered events with their local day (a table
 //! of local midnights, one comparison per event), session cuts, event durations (outliers,
 //! prefix sums of the policy-applied durations, app versions), activity units and per-user
-//! active intervals, then per-user and per-day aggregates; percentiles use a two-pass bucket
-//! selection instead of sorting (a sort of a copy below 16,384 values).
+//! active intervals, then per-user and per-day aggregates. Event durations are radix-sorted
+//! once per filter ([`SortedDurations`]), so their outlier report, thresholds and the
+//! app-version percentiles are read from the sorted values; other percentiles use a two-pass
+//! bucket selection (a sort of a copy below 16,384 values).
 //!
 //! **Memoised recompute.** [`MetricsCache`] keeps each of those parts keyed by exactly the
 //! params it reads, so after a knob change only the parts that depend on that knob are
@@ -381,22 +383,24 @@ struct Activity {
 }
 
 /// Session cut candidates of the considered events, for re-cutting sessions after a session
-/// knob changes without walking every event.
+/// knob changes without re-reading the event times.
 #[derive(Default)]
 struct GapIndex {
-    /// Indices into [`Considered::events`] (never a user's first event), grouped by the gap to
-    /// the user's previous event in whole minutes, capped at [`GAP_BUCKETS`] − 1: the events of
-    /// bucket `m` are `order[bucket_start[m]..bucket_start[m + 1]]`. A gap `G` (whole minutes,
-    /// ≤ 24 h) cuts before exactly the events of buckets `≥ G`: `gap ≥ G·60,000 ⟺
-    /// ⌊gap / 60,000⌋ ≥ G`.
-    order: Vec<u32>,
-    bucket_start: Vec<u32>,
-    /// Events whose local day differs from their user's previous event (the midnight split).
-    day_changes: Vec<u32>,
+    /// Per considered event: the gap to the user's previous event in whole minutes, capped at
+    /// [`GAP_MAX_MINS`], with [`DAY_CHANGE`] set when its local day differs from the previous
+    /// event's; a user's first event is [`FIRST_EVENT`]. A gap `G` (whole minutes, ≤ 24 h) cuts
+    /// before the events whose capped gap is `≥ G` (`gap ≥ G·60,000 ⟺ ⌊gap / 60,000⌋ ≥ G`), and
+    /// the midnight split before those with [`DAY_CHANGE`]: together, `code & mask ≥ G` with the
+    /// mask keeping or dropping the flag.
+    codes: Vec<u16>,
 }
 
-/// Gap buckets: whole minutes 0 … 1,440 (the largest gap knob, 24 h), the last one open.
-const GAP_BUCKETS: usize = 24 * 60 + 1;
+/// The largest gap knob (24 h) in minutes: longer gaps are stored as this.
+const GAP_MAX_MINS: u16 = 24 * 60;
+/// [`GapIndex::codes`] flag: the event starts a new local day.
+const DAY_CHANGE: u16 = 0x8000;
+/// [`GapIndex::codes`] of a user's first event: always a cut.
+const FIRST_EVENT: u16 = 0xffff;
 
 /// One cached value and the (projected) params it was computed for.
 #[derive(Default)]
@@ -1530,44 +1534,33 @@ fn sessions_pass(
     out.events_per_session = CountDistribution::from_values(&out.scratch_events);
 }
 
-/// Group the considered events by the gap to their user's previous event (a counting sort on
-/// whole minutes) and list the day changes.
+/// Code each considered event by the gap to its user's previous event (whole minutes, capped)
+/// and whether its local day changed ([`GapIndex`]): one pass.
 fn build_gap_index(out: &mut GapIndex, store: &EventStore, c: &Considered) {
     let times = &store.time_ms;
     let ev = &c.events;
-    let bucket = |i: usize| -> usize {
-        let gap = times[ev[i].0 as usize] - times[ev[i - 1].0 as usize];
-        ((gap / 60_000) as usize).min(GAP_BUCKETS - 1)
-    };
-    let mut counts = vec![0u32; GAP_BUCKETS + 1];
-    out.day_changes.clear();
+    out.codes.clear();
+    out.codes.resize(ev.len(), FIRST_EVENT);
     for &(_, b, e) in &c.users {
-        for i in b as usize + 1..e as usize {
-            counts[bucket(i) + 1] += 1;
+        let (b, e) = (b as usize, e as usize);
+        let mut t_prev = times[ev[b].0 as usize];
+        for i in b + 1..e {
+            let t = times[ev[i].0 as usize];
+            // A negative gap (never, times ascend per user) would cut, as any long one.
+            let mins = ((t - t_prev) / 60_000) as u64;
+            let mut code = mins.min(GAP_MAX_MINS as u64) as u16;
             if ev[i].1 != ev[i - 1].1 {
-                out.day_changes.push(i as u32);
+                code |= DAY_CHANGE;
             }
-        }
-    }
-    for m in 1..counts.len() {
-        counts[m] += counts[m - 1];
-    }
-    out.bucket_start.clear();
-    out.bucket_start.extend_from_slice(&counts);
-    out.order.clear();
-    out.order.resize(counts[GAP_BUCKETS] as usize, 0);
-    let mut next = counts;
-    for &(_, b, e) in &c.users {
-        for i in b as usize + 1..e as usize {
-            let m = bucket(i);
-            out.order[next[m] as usize] = i as u32;
-            next[m] += 1;
+            out.codes[i] = code;
+            t_prev = t;
         }
     }
 }
 
-/// [`sessions_pass`] from the gap index: mark the cuts of the gap (buckets ≥ G), of the
-/// midnight split and each user's first event in a bitset, walk the marks in order, and split
+/// [`sessions_pass`] from the gap index: mark the cuts of the gap (capped gap ≥ G), of the
+/// midnight split and each user's first event in a bitset (one comparison per event, 64 events
+/// per word), walk the marks in order, and split
 /// only the candidate sessions longer than the max length (greedily, as
 /// [`SessionRules::starts_new`]: the gap and midnight rules do not depend on where the session
 /// started, so cutting by them first and by the max length inside is the same cut). The same
@@ -1593,19 +1586,19 @@ fn sessions_from_gap_index(
     let n = ev.len();
     bits.clear();
     bits.resize(n.div_ceil(64), 0);
-    let mut mark = |i: u32| bits[(i / 64) as usize] |= 1u64 << (i % 64);
-    for &(_, b, _) in &c.users {
-        mark(b);
-    }
-    let g = ((rules.gap_ms / 60_000) as usize).min(GAP_BUCKETS - 1);
     debug_assert_eq!(rules.gap_ms % 60_000, 0);
-    for &i in &gi.order[gi.bucket_start[g] as usize..] {
-        mark(i);
-    }
-    if rules.split_at_midnight {
-        for &i in &gi.day_changes {
-            mark(i);
+    let g = (rules.gap_ms / 60_000).min(GAP_MAX_MINS as i64) as u16;
+    let mask = if rules.split_at_midnight {
+        u16::MAX
+    } else {
+        !DAY_CHANGE
+    };
+    for (word, codes) in bits.iter_mut().zip(gi.codes.chunks(64)) {
+        let mut w = 0u64;
+        for (k, &code) in codes.iter().enumerate() {
+            w |= (((code & mask) >= g) as u64) << k;
         }
+        *word = w;
     }
     let times = &store.time_ms;
     let t = |i: usize| times[ev[i].0 as usize];
