@@ -1709,6 +1709,16 @@ fn activity_pass(
     let n_buckets = seg.map_or(0, |(p, _)| p.buckets());
     out.bucket_users.resize(n_buckets, 0);
     out.bucket_events.resize(n_buckets, 0);
+    if let Some((plan, col)) = seg {
+        let presence = rules.def == ActivityDefinition::Minimal
+            && rules.window == 1
+            && rules.min_count == 1
+            && n_buckets <= 64;
+        if presence {
+            bucket_presence_pass(out, store, c, rules.qual, first, (plan, col));
+            return;
+        }
+    }
     let mut counts = DailyCounts::default();
     let mut bucket_counts: Vec<DailyCounts> = vec![DailyCounts::default(); n_buckets];
     let mut bucket_touched: Vec<u16> = Vec::new();
@@ -1828,6 +1838,83 @@ fn activity_pass(
     out.user_first.push(out.intervals.len() as u32);
 }
 
+/// [`activity_pass`] per bucket for the minimal definition (window 1, one unit; at most 64
+/// buckets): a user is active in a bucket on exactly the days with a qualifying event in it, so
+/// the intervals are the runs of consecutive such days. They are extended per bucket from a
+/// per-day bitmask of the buckets seen, without per-day counts or a window sweep.
+fn bucket_presence_pass(
+    out: &mut Activity,
+    store: &EventStore,
+    c: &Considered,
+    qual: &[bool],
+    first: i32,
+    (plan, col): (&SegmentPlan, &[u16]),
+) {
+    let n_buckets = plan.buckets();
+    let actions = &store.action;
+    // The current user's intervals per bucket, and the buckets in the order first seen.
+    let mut runs: Vec<Vec<(i32, i32)>> = vec![Vec::new(); n_buckets];
+    let mut touched: Vec<u16> = Vec::new();
+    let flush = |mask: u64, day: i32, runs: &mut [Vec<(i32, i32)>], touched: &mut Vec<u16>| {
+        let mut m = mask;
+        while m != 0 {
+            let bk = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let r = &mut runs[bk];
+            match r.last_mut() {
+                Some((_, b)) if *b + 1 == day => *b = day,
+                Some(_) => r.push((day, day)),
+                None => {
+                    touched.push(bk as u16);
+                    r.push((day, day));
+                }
+            }
+        }
+    };
+    for &(_, ub, ue) in &c.users {
+        out.user_first.push(out.intervals.len() as u32);
+        let mut seen: u64 = 0;
+        let (mut day_mask, mut cur_day) = (0u64, i32::MIN);
+        for &(row, di) in &c.events[ub as usize..ue as usize] {
+            let row = row as usize;
+            let bucket = plan
+                .value_bucket
+                .get(col[row] as usize)
+                .copied()
+                .unwrap_or(0) as usize;
+            if bucket >= n_buckets {
+                continue;
+            }
+            out.bucket_events[bucket] += 1;
+            if seen & (1u64 << bucket) == 0 {
+                seen |= 1u64 << bucket;
+                out.bucket_users[bucket] += 1;
+            }
+            if qual[actions[row] as usize] {
+                // Days ascend within a user.
+                let day = first + di as i32;
+                if day != cur_day {
+                    flush(day_mask, cur_day, &mut runs, &mut touched);
+                    day_mask = 0;
+                    cur_day = day;
+                }
+                day_mask |= 1u64 << bucket;
+            }
+        }
+        flush(day_mask, cur_day, &mut runs, &mut touched);
+        for &bk in &touched {
+            let from = out.bucket_intervals.len() as u32;
+            let r = &mut runs[bk as usize];
+            out.bucket_intervals.extend_from_slice(r);
+            r.clear();
+            out.bucket_runs
+                .push((bk, from, out.bucket_intervals.len() as u32));
+        }
+        touched.clear();
+    }
+    out.user_first.push(out.intervals.len() as u32);
+}
+
 /// The breakdown's series: users, events and sessions per bucket, and the activity series of
 /// each bucket from the users' (per-user column) or the buckets' (per-event column) intervals.
 #[allow(clippy::too_many_arguments)]
@@ -1943,6 +2030,27 @@ mod tests {
             let t = self.0.get();
             self.0.set(t + 1.0);
             t
+        }
+    }
+
+    /// The per-bucket fast path of the minimal definition against the general per-session path
+    /// with the same units: `custom` with a 1-day window, 1 event and every session counting.
+    #[test]
+    fn per_bucket_presence_path_equals_the_general_path() {
+        let ds = Dataset::sample(&SampleConfig::for_events(30_000, 3)).expect("sample");
+        for seg in [
+            "seg=action_type",
+            "seg=app_version&topn=3",
+            "seg=action_type&segv=edit",
+        ] {
+            let fast = Params::from_query(seg).0;
+            let general =
+                Params::from_query(&format!("{seg}&def=custom&win=1&cmin=1&minsess=0m")).0;
+            let a = compute(&ds.events, ds.metadata.as_ref(), &fast).expect("compute");
+            let b = compute(&ds.events, ds.metadata.as_ref(), &general).expect("compute");
+            assert!(a.segments.is_some());
+            assert_eq!(a.segments, b.segments, "{seg}");
+            assert_eq!(a.activity, b.activity, "{seg}");
         }
     }
 
