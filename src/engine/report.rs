@@ -660,8 +660,11 @@ fn key_skew(p: &Params) -> Params {
 /// `tests/metrics_cache.rs` compares them after every step of a sequence of knob changes.
 ///
 /// Keep one cache per loaded dataset (drop it, or call [`MetricsCache::clear`], when the data
-/// changes). Memory: the considered-event list (8 bytes per event), the session cuts (12 bytes
-/// per session), per-user totals and intervals, and the scratch vectors of the last recompute.
+/// changes). Memory: the considered-event list and the prefix sums (8 bytes per event each), the
+/// sorted durations and the sort's scratch (8 bytes per non-null duration each), the gap index
+/// (2 bytes per event, after a session-knob change), the session cuts (12 bytes per session),
+/// per-user totals and intervals (per bucket too, for a per-event segment), and the scratch
+/// vectors of the last recompute.
 #[derive(Default)]
 pub struct MetricsCache {
     data: Option<DataId>,
