@@ -9,11 +9,13 @@
 //! 1. **cold**: the median of [`RUNS`] full computes without a cache
 //!    ([`pulse::engine::compute_with_clock`]) for several knob settings, and
 //! 2. **after one knob change**: with a warm [`MetricsCache`] (as in the worker), the median of
-//!    [`RUNS`] recomputes after each change of [`KNOB_CHANGES`] — what a slider move costs.
+//!    [`RUNS`] recomputes after each change of [`KNOB_CHANGES`] — what a slider move costs. Each
+//!    run warms a fresh cache with the `before` params, then times the `after` params.
 //!
 //! `BENCH_SETTINGS=0,6` runs only those cold settings (indices into [`SETTINGS`]);
 //! `BENCH_RUNS=9` changes the number of runs (default [`RUNS`]); `BENCH_PROFILE=1` prints the
-//! engine profile (stages) of the last run of each; `BENCH_NO_WARM=1` skips part 2.
+//! engine profile (stages) of the last run of each; `BENCH_NO_WARM=1` skips part 2;
+//! `BENCH_KNOBS=4,5` runs only those knob changes (indices into [`KNOB_CHANGES`]).
 
 use std::time::Instant;
 
@@ -87,6 +89,9 @@ fn main() {
     let only: Option<Vec<usize>> = std::env::var("BENCH_SETTINGS")
         .ok()
         .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect());
+    let only_knobs: Option<Vec<usize>> = std::env::var("BENCH_KNOBS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect());
     let runs: usize = std::env::var("BENCH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -156,12 +161,18 @@ fn main() {
             continue;
         }
         println!("  recompute after one knob change (warm MetricsCache), median of {runs}:");
-        for (name, before, after) in KNOB_CHANGES {
+        for (ki, (name, before, after)) in KNOB_CHANGES.into_iter().enumerate() {
+            if only_knobs.as_ref().is_some_and(|o| !o.contains(&ki)) {
+                continue;
+            }
             let (p0, p1) = (params(before), params(after));
-            let mut cache = MetricsCache::new();
             let mut times = Vec::with_capacity(runs);
             let mut last = None;
             for _ in 0..runs {
+                // A fresh cache each run: a reused one would still hold the parts of the
+                // previous run's changed params (e.g. the per-bucket activity), and time a
+                // cache hit instead of the change.
+                let mut cache = MetricsCache::new();
                 let clock = SystemClock::default();
                 cache
                     .compute(&ds.events, ds.metadata.as_ref(), &p0, &clock)

@@ -454,6 +454,393 @@ pub fn apply_policy(v: i64, threshold: Option<i64>, policy: OutlierPolicy) -> Op
     }
 }
 
+/// Event durations sorted once, for exact order statistics without a selection per query.
+///
+/// Each item packs an `i32` duration (order-preserving: sign bit flipped) in its high 32 bits
+/// and two 16-bit group ids (app version, device type) in its low bits; items are sorted by the
+/// duration (an LSD radix sort, [`SortedItems`]). With the prefix sums kept every [`SUM_CHUNK`] items, the
+/// outlier report, every detector's threshold and the per-group percentiles of
+/// [`super::versions`] are read from it in `O(log n)` (plus one sweep for the groups), so an
+/// outlier-knob change no longer selects over the values. The report equals
+/// [`outlier_report`] over the same multiset (the unit tests compare them).
+#[derive(Debug, Default)]
+pub struct SortedDurations {
+    items: Vec<u64>,
+    /// `chunk_prefix[j]`: Σ of the values of items `0 .. j·SUM_CHUNK`.
+    chunk_prefix: Vec<i64>,
+    /// Σ v² (exact), for the z-score detector.
+    sum_sq: i128,
+    /// Items per id of the first and of the second group (indexed by id; trailing ids absent).
+    group_counts: (Vec<usize>, Vec<usize>),
+}
+
+/// Items per stored prefix sum of [`SortedDurations`].
+const SUM_CHUNK: usize = 256;
+
+/// The item of [`SortedDurations`] for one duration and its two group ids.
+#[inline]
+pub fn sorted_item(duration: i32, group_a: u16, group_b: u16) -> u64 {
+    let key = (duration as u32) ^ 0x8000_0000;
+    ((key as u64) << 32) | ((group_a as u64) << 16) | group_b as u64
+}
+
+/// The duration of an item.
+#[inline]
+pub fn item_value(item: u64) -> i32 {
+    (((item >> 32) as u32) ^ 0x8000_0000) as i32
+}
+
+/// Radix digits of [`SortedItems`]: 11, 11 and 10 bits of the 32-bit key.
+const DIGIT_BITS: u32 = 11;
+const DIGIT_BUCKETS: usize = 1 << DIGIT_BITS;
+const DIGITS: usize = 3;
+
+/// Items collected for a [`SortedDurations`], with the radix histograms counted as they come in
+/// (so the sort does not read them once more to count).
+pub struct SortedItems {
+    items: Vec<u64>,
+    counts: Vec<[u32; DIGIT_BUCKETS]>,
+}
+
+impl SortedItems {
+    /// Start collecting into `buffer` (cleared; its allocation is reused).
+    pub fn new(mut buffer: Vec<u64>, capacity: usize) -> Self {
+        buffer.clear();
+        buffer.reserve(capacity);
+        SortedItems {
+            items: buffer,
+            counts: vec![[0u32; DIGIT_BUCKETS]; DIGITS],
+        }
+    }
+
+    /// Add one duration with its two group ids ([`sorted_item`]).
+    #[inline]
+    pub fn push(&mut self, duration: i32, group_a: u16, group_b: u16) {
+        let x = sorted_item(duration, group_a, group_b);
+        let k = (x >> 32) as u32;
+        for (p, c) in self.counts.iter_mut().enumerate() {
+            c[((k >> (p as u32 * DIGIT_BITS)) as usize) & (DIGIT_BUCKETS - 1)] += 1;
+        }
+        self.items.push(x);
+    }
+
+    /// The items sorted by duration (stable LSD radix sort; digits on which every item agrees
+    /// are skipped). `tmp` is scratch.
+    fn sorted(self, tmp: &mut Vec<u64>) -> Vec<u64> {
+        let SortedItems { mut items, counts } = self;
+        let n = items.len();
+        if n < 2 {
+            return items;
+        }
+        tmp.clear();
+        tmp.resize(n, 0);
+        for (p, c) in counts.iter().enumerate() {
+            if c.iter().any(|&k| k as usize == n) {
+                continue;
+            }
+            let mut next = [0u32; DIGIT_BUCKETS];
+            let mut acc = 0u32;
+            for (b, &k) in c.iter().enumerate() {
+                next[b] = acc;
+                acc += k;
+            }
+            let shift = 32 + p as u32 * DIGIT_BITS;
+            for &x in items.iter() {
+                let b = ((x >> shift) as usize) & (DIGIT_BUCKETS - 1);
+                tmp[next[b] as usize] = x;
+                next[b] += 1;
+            }
+            std::mem::swap(&mut items, tmp);
+        }
+        items
+    }
+}
+
+impl SortedDurations {
+    /// Sort the collected `items` (`tmp` is scratch) and index them; count the items per id
+    /// of each group (`group_counts`).
+    pub fn build(&mut self, items: SortedItems, tmp: &mut Vec<u64>) {
+        let items = items.sorted(tmp);
+        self.chunk_prefix.clear();
+        self.chunk_prefix.reserve(items.len() / SUM_CHUNK + 1);
+        let (mut sum, mut sum_sq) = (0i64, 0i128);
+        let (mut ca, mut cb) = (vec![0usize; 1], vec![0usize; 1]);
+        for chunk in items.chunks(SUM_CHUNK) {
+            self.chunk_prefix.push(sum);
+            let mut sq = 0i128;
+            for &x in chunk {
+                let v = item_value(x) as i64;
+                sum += v;
+                sq += (v * v) as i128;
+                let (a, b) = (((x >> 16) & 0xffff) as usize, (x & 0xffff) as usize);
+                if a >= ca.len() {
+                    ca.resize(a + 1, 0);
+                }
+                if b >= cb.len() {
+                    cb.resize(b + 1, 0);
+                }
+                ca[a] += 1;
+                cb[b] += 1;
+            }
+            sum_sq += sq;
+        }
+        self.group_counts = (ca, cb);
+        self.chunk_prefix.push(sum);
+        self.sum_sq = sum_sq;
+        self.items = items;
+    }
+
+    /// Give the items' buffer back for reuse (the index is empty afterwards).
+    pub fn take_items(&mut self) -> Vec<u64> {
+        self.chunk_prefix.clear();
+        self.sum_sq = 0;
+        self.group_counts = Default::default();
+        std::mem::take(&mut self.items)
+    }
+
+    /// Items per id of the first / second group id.
+    pub fn group_counts(&self) -> (&[usize], &[usize]) {
+        (&self.group_counts.0, &self.group_counts.1)
+    }
+
+    pub fn items(&self) -> &[u64] {
+        &self.items
+    }
+
+    /// Σ v² over the values (exact).
+    pub fn sum_of_squares(&self) -> i128 {
+        self.sum_sq
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The value of rank `i` (0-based, ascending).
+    #[inline]
+    pub fn get(&self, i: usize) -> i64 {
+        item_value(self.items[i]) as i64
+    }
+
+    /// Σ of the values of ranks `0..i`.
+    fn prefix(&self, i: usize) -> i64 {
+        let j = i / SUM_CHUNK;
+        let base = self.chunk_prefix.get(j).copied().unwrap_or(0);
+        base + self.items[j * SUM_CHUNK..i]
+            .iter()
+            .map(|&x| item_value(x) as i64)
+            .sum::<i64>()
+    }
+
+    /// Σ of the values of ranks `a..b`.
+    pub fn range_sum(&self, a: usize, b: usize) -> i64 {
+        self.prefix(b) - self.prefix(a)
+    }
+
+    /// How many values are `< v` (`v` any `i64`).
+    pub fn count_below(&self, v: i64) -> usize {
+        if v <= i32::MIN as i64 {
+            return 0;
+        }
+        if v > i32::MAX as i64 {
+            return self.items.len();
+        }
+        let key = ((v as i32 as u32) ^ 0x8000_0000) as u64;
+        self.items.partition_point(|&x| (x >> 32) < key)
+    }
+
+    /// `quantile_cont(q)` (`None` when empty).
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let n = self.items.len();
+        (n > 0).then(|| {
+            let (lo, hi, frac) = cont_ranks(n, q);
+            interpolate(self.get(lo), self.get(hi), frac)
+        })
+    }
+
+    /// [`detect_threshold`] over the values.
+    pub fn threshold(&self, params: &Params) -> Option<i64> {
+        let n = self.items.len();
+        if n == 0 {
+            return None;
+        }
+        match params.outlier_detector {
+            OutlierDetector::Cap => Some(params.outlier_cap_mins as i64 * 60_000),
+            OutlierDetector::Percentile => {
+                let q = (params.outlier_percentile / 100.0).clamp(0.0, 1.0);
+                self.quantile(q).map(|v| v.floor() as i64)
+            }
+            OutlierDetector::ZScore => {
+                let sum = self.range_sum(0, n);
+                let (mean, sd) = mean_and_sd(n, sum, self.sum_sq);
+                (sd > 0.0).then(|| (mean + params.outlier_z * sd).floor() as i64)
+            }
+            OutlierDetector::Mad => {
+                let median = self.quantile(0.5)?;
+                let twice_median = (median * 2.0).round() as i64;
+                // Twice the deviations |2v − 2·median| are integers; their median from the
+                // ranks: the smallest d with ≥ r + 1 values whose deviation is ≤ d.
+                let within = |d: i64| -> usize {
+                    let lo = -((d - twice_median).div_euclid(2)); // ⌈(tm − d) / 2⌉
+                    let hi = (twice_median + d).div_euclid(2);
+                    self.count_below(hi + 1) - self.count_below(lo)
+                };
+                let rank_value = |r: usize| -> i64 {
+                    let (mut a, mut b) = (0i64, 1i64 << 34);
+                    while a < b {
+                        let m = a + (b - a) / 2;
+                        if within(m) > r {
+                            b = m;
+                        } else {
+                            a = m + 1;
+                        }
+                    }
+                    a
+                };
+                let (lo, hi, frac) = cont_ranks(n, 0.5);
+                let mad = interpolate(rank_value(lo), rank_value(hi), frac) / 2.0;
+                (mad > 0.0).then(|| (median + params.outlier_z * 1.4826 * mad).floor() as i64)
+            }
+        }
+    }
+
+    /// [`outlier_report`] over the values.
+    pub fn report(&self, target: &str, threshold: Option<i64>, params: &Params) -> OutlierReport {
+        let n = self.items.len();
+        let policy = params.outlier_policy;
+        let t = threshold.unwrap_or(i64::MAX);
+        let kept = if threshold.is_some() {
+            self.count_below(t.saturating_add(1))
+        } else {
+            n
+        };
+        let detected = n - kept;
+        let sum = self.range_sum(0, n);
+        let out_sum = self.range_sum(kept, n);
+        let (min, max) = if n > 0 {
+            (self.get(0), self.get(n - 1))
+        } else {
+            (i64::MAX, i64::MIN)
+        };
+        let out_min = if detected > 0 {
+            self.get(kept)
+        } else {
+            i64::MAX
+        };
+        let kept_max = if kept > 0 {
+            self.get(kept - 1)
+        } else {
+            i64::MIN
+        };
+        let edges = log_bin_edges();
+        // Values under the policy per bin: the kept ones by value, then the outliers.
+        let binned = if policy == OutlierPolicy::Keep {
+            n
+        } else {
+            kept
+        };
+        let mut hist: Vec<u64> = (0..edges.len())
+            .map(|i| {
+                let lo = if i == 0 {
+                    0
+                } else {
+                    self.count_below(edges[i]).min(binned)
+                };
+                let hi = edges
+                    .get(i + 1)
+                    .map_or(binned, |&e| self.count_below(e).min(binned));
+                (hi - lo) as u64
+            })
+            .collect();
+        if policy == OutlierPolicy::Cap && detected > 0 {
+            hist[log_bin_index(t)] += detected as u64;
+        }
+        let q_of = |m: usize, base: usize, q: f64| -> Option<f64> {
+            (m > 0).then(|| {
+                let (lo, hi, frac) = cont_ranks(m, q);
+                interpolate(self.get(base + lo), self.get(base + hi), frac)
+            })
+        };
+        let qs = |m: usize, base: usize| -> Vec<Option<f64>> {
+            STAT_QUANTILES.iter().map(|&q| q_of(m, base, q)).collect()
+        };
+        let mk = |count: usize, sum: i64, min: i64, max: i64, qs: &[Option<f64>]| DurationStats {
+            count: count as u64,
+            sum_ms: sum,
+            mean_ms: (count > 0).then(|| sum as f64 / count as f64),
+            min_ms: (count > 0).then_some(min),
+            max_ms: (count > 0).then_some(max),
+            p50_ms: qs[0],
+            p90_ms: qs[1],
+            p95_ms: qs[2],
+            p99_ms: qs[3],
+        };
+        let before = mk(n, sum, min, max, &qs(n, 0));
+        let outliers = mk(detected, out_sum, out_min, max, &qs(detected, kept));
+        let after = match policy {
+            OutlierPolicy::Keep | OutlierPolicy::Flag => before.clone(),
+            OutlierPolicy::Filter => mk(kept, sum - out_sum, min, kept_max, &qs(kept, 0)),
+            OutlierPolicy::Cap => {
+                let at = |r: usize| if r >= kept { t } else { self.get(r) };
+                let qs_cap: Vec<Option<f64>> = STAT_QUANTILES
+                    .iter()
+                    .map(|&q| {
+                        (n > 0).then(|| {
+                            let (lo, hi, frac) = cont_ranks(n, q);
+                            interpolate(at(lo), at(hi), frac)
+                        })
+                    })
+                    .collect();
+                let capped_sum = sum - out_sum + detected as i64 * t;
+                let capped_max = if detected > 0 { t } else { max };
+                mk(n, capped_sum, min.min(capped_max), capped_max, &qs_cap)
+            }
+        };
+        let touched = match policy {
+            OutlierPolicy::Keep | OutlierPolicy::Flag => 0,
+            OutlierPolicy::Filter | OutlierPolicy::Cap => detected as u64,
+        };
+        OutlierReport {
+            target: target.to_string(),
+            detector: params.outlier_detector,
+            policy,
+            threshold_ms: threshold,
+            detected: detected as u64,
+            touched,
+            before,
+            after,
+            outliers,
+            histogram: edges
+                .iter()
+                .enumerate()
+                .map(|(i, &lo)| HistogramBin {
+                    lower_ms: lo,
+                    upper_ms: edges.get(i + 1).copied(),
+                    count: hist[i],
+                })
+                .collect(),
+            outlier_bucket: if policy == OutlierPolicy::Flag {
+                detected as u64
+            } else {
+                0
+            },
+        }
+    }
+}
+
+/// Mean and population standard deviation of `n > 0` integers from their exact sum and sum of
+/// squares: `σ² = (n·Σv² − (Σv)²) / n²`, computed exactly in integers and rounded once.
+fn mean_and_sd(n: usize, sum: i64, sum_sq: i128) -> (f64, f64) {
+    let nn = n as i128;
+    let num = nn * sum_sq - (sum as i128) * (sum as i128);
+    let var = num as f64 / (nn * nn) as f64;
+    (sum as f64 / n as f64, var.max(0.0).sqrt())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -617,5 +1004,65 @@ mod tests {
         }
         assert_eq!(log_bin_index(i64::MAX), 19);
         assert_eq!(log_bin_edges().len(), 20);
+    }
+
+    #[test]
+    fn sorted_durations_equal_the_selection_path() {
+        let mut x: u64 = 7;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x >> 20
+        };
+        for n in [0usize, 1, 2, 5, 300, 20_000, 70_000] {
+            let values: Vec<i32> = (0..n)
+                .map(|i| match i % 50 {
+                    0 => -((next() % 5_000) as i32),
+                    1 => i32::MAX,
+                    2 => (next() % 100) as i32 * 1_000,
+                    _ => (next() % 2_000_000) as i32,
+                })
+                .collect();
+            let mut items = SortedItems::new(Vec::new(), n);
+            for &v in &values {
+                items.push(v, 0, 0);
+            }
+            let mut sd = SortedDurations::default();
+            sd.build(items, &mut Vec::new());
+            for detector in [
+                OutlierDetector::Cap,
+                OutlierDetector::Percentile,
+                OutlierDetector::ZScore,
+                OutlierDetector::Mad,
+            ] {
+                for policy in [
+                    OutlierPolicy::Keep,
+                    OutlierPolicy::Filter,
+                    OutlierPolicy::Cap,
+                    OutlierPolicy::Flag,
+                ] {
+                    let p = Params {
+                        outlier_detector: detector,
+                        outlier_policy: policy,
+                        outlier_cap_mins: 20,
+                        outlier_percentile: 97.5,
+                        outlier_z: 1.5,
+                        ..Params::default()
+                    };
+                    let t = sd.threshold(&p);
+                    if detector != OutlierDetector::ZScore {
+                        assert_eq!(t, detect_threshold(&values, &p), "{n} {detector:?}");
+                    } else if let (Some(a), Some(b)) = (t, detect_threshold(&values, &p)) {
+                        assert!((a - b).abs() <= 1, "{n}: {a} vs {b}");
+                    }
+                    assert_eq!(
+                        sd.report("x", t, &p),
+                        outlier_report("x", &values, t, &p),
+                        "{n} {detector:?} {policy:?}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -13,8 +13,10 @@
 //! users and metadata rows), in separate passes: considered events with their local day (a table
 //! of local midnights, one comparison per event), session cuts, event durations (outliers,
 //! prefix sums of the policy-applied durations, app versions), activity units and per-user
-//! active intervals, then per-user and per-day aggregates; percentiles use a two-pass bucket
-//! selection instead of sorting (a sort of a copy below 16,384 values).
+//! active intervals, then per-user and per-day aggregates. Event durations are radix-sorted
+//! once per filter ([`SortedDurations`]), so their outlier report, thresholds and the
+//! app-version percentiles are read from the sorted values; other percentiles use a two-pass
+//! bucket selection (a sort of a copy below 16,384 values).
 //!
 //! **Memoised recompute.** [`MetricsCache`] keeps each of those parts keyed by exactly the
 //! params it reads, so after a knob change only the parts that depend on that knob are
@@ -30,7 +32,7 @@ use super::anomalies::{self, AnomalyReport};
 use super::calendar::{self, DayCalendar};
 use super::join::{self, JoinReport, SegmentPlan, UserJoin, FILTERED};
 use super::metadata::MetadataTable;
-use super::outliers::{self, DurationStats, OutlierReport};
+use super::outliers::{self, DurationStats, OutlierReport, SortedDurations};
 use super::params::{
     ActivityDefinition, Date, DuplicatePolicy, Granularity, OutlierDetector, Params,
 };
@@ -375,25 +377,30 @@ struct Activity {
     /// (the definition evaluated on the user's events of that bucket).
     bucket_runs: Vec<(u16, u32, u32)>,
     bucket_intervals: Vec<(i32, i32)>,
+    /// Per-event segments: users with ≥ 1 considered event in each bucket, and events.
+    bucket_users: Vec<u64>,
+    bucket_events: Vec<u64>,
 }
 
 /// Session cut candidates of the considered events, for re-cutting sessions after a session
-/// knob changes without walking every event.
+/// knob changes without re-reading the event times.
 #[derive(Default)]
 struct GapIndex {
-    /// Indices into [`Considered::events`] (never a user's first event), grouped by the gap to
-    /// the user's previous event in whole minutes, capped at [`GAP_BUCKETS`] − 1: the events of
-    /// bucket `m` are `order[bucket_start[m]..bucket_start[m + 1]]`. A gap `G` (whole minutes,
-    /// ≤ 24 h) cuts before exactly the events of buckets `≥ G`: `gap ≥ G·60,000 ⟺
-    /// ⌊gap / 60,000⌋ ≥ G`.
-    order: Vec<u32>,
-    bucket_start: Vec<u32>,
-    /// Events whose local day differs from their user's previous event (the midnight split).
-    day_changes: Vec<u32>,
+    /// Per considered event: the gap to the user's previous event in whole minutes, capped at
+    /// [`GAP_MAX_MINS`], with [`DAY_CHANGE`] set when its local day differs from the previous
+    /// event's; a user's first event is [`FIRST_EVENT`]. A gap `G` (whole minutes, ≤ 24 h) cuts
+    /// before the events whose capped gap is `≥ G` (`gap ≥ G·60,000 ⟺ ⌊gap / 60,000⌋ ≥ G`), and
+    /// the midnight split before those with [`DAY_CHANGE`]: together, `code & mask ≥ G` with the
+    /// mask keeping or dropping the flag.
+    codes: Vec<u16>,
 }
 
-/// Gap buckets: whole minutes 0 … 1,440 (the largest gap knob, 24 h), the last one open.
-const GAP_BUCKETS: usize = 24 * 60 + 1;
+/// The largest gap knob (24 h) in minutes: longer gaps are stored as this.
+const GAP_MAX_MINS: u16 = 24 * 60;
+/// [`GapIndex::codes`] flag: the event starts a new local day.
+const DAY_CHANGE: u16 = 0x8000;
+/// [`GapIndex::codes`] of a user's first event: always a cut.
+const FIRST_EVENT: u16 = 0xffff;
 
 /// One cached value and the (projected) params it was computed for.
 #[derive(Default)]
@@ -543,29 +550,11 @@ fn definition_needs_sessions(p: &Params) -> bool {
     }
 }
 
-/// Whether the segment breakdown is per event (the definition is evaluated per bucket).
-fn per_event_segment(p: &Params) -> bool {
-    matches!(
-        p.segment,
-        Some(super::params::Segment::AppVersion) | Some(super::params::Segment::ActionType)
-    )
-}
-
 fn key_activity(p: &Params) -> Params {
     let base = if definition_needs_sessions(p) {
         key_sessions(p)
     } else {
         key_filter(p)
-    };
-    let base = if per_event_segment(p) {
-        Params {
-            segment: p.segment.clone(),
-            segment_values: p.segment_values.clone(),
-            top_segments: p.top_segments,
-            ..base
-        }
-    } else {
-        base
     };
     Params {
         definition: p.definition,
@@ -578,6 +567,16 @@ fn key_activity(p: &Params) -> Params {
         custom_window_days: p.custom_window_days,
         custom_min_events: p.custom_min_events,
         ..base
+    }
+}
+
+/// The activity per bucket of a per-event segment: the activity knobs plus the segment.
+fn key_bucket_activity(p: &Params) -> Params {
+    Params {
+        segment: p.segment.clone(),
+        segment_values: p.segment_values.clone(),
+        top_segments: p.top_segments,
+        ..key_activity(p)
     }
 }
 
@@ -632,6 +631,19 @@ fn key_power(p: &Params) -> Params {
     }
 }
 
+/// The segment series: sessions, activity (per bucket for a per-event segment), the segment
+/// plan and the accumulator's knobs.
+fn key_segments(p: &Params) -> Params {
+    Params {
+        session_gap_mins: p.session_gap_mins,
+        max_session_mins: p.max_session_mins,
+        split_at_midnight: p.split_at_midnight,
+        mau_window_days: p.mau_window_days,
+        week_start: p.week_start,
+        ..key_bucket_activity(p)
+    }
+}
+
 fn key_skew(p: &Params) -> Params {
     Params {
         partitions: p.partitions,
@@ -648,8 +660,11 @@ fn key_skew(p: &Params) -> Params {
 /// `tests/metrics_cache.rs` compares them after every step of a sequence of knob changes.
 ///
 /// Keep one cache per loaded dataset (drop it, or call [`MetricsCache::clear`], when the data
-/// changes). Memory: the considered-event list (8 bytes per event), the session cuts (12 bytes
-/// per session), per-user totals and intervals, and the scratch vectors of the last recompute.
+/// changes). Memory: the considered-event list and the prefix sums (8 bytes per event each), the
+/// sorted durations and the sort's scratch (8 bytes per non-null duration each), the gap index
+/// (2 bytes per event, after a session-knob change), the session cuts (12 bytes per session),
+/// per-user totals and intervals (per bucket too, for a per-event segment), and the scratch
+/// vectors of the last recompute.
 #[derive(Default)]
 pub struct MetricsCache {
     data: Option<DataId>,
@@ -662,6 +677,9 @@ pub struct MetricsCache {
     session_report: Slot<Option<OutlierReport>>,
     active_time: Slot<Option<DurationStats>>,
     activity: Slot<Activity>,
+    /// Per-event segments only: the activity per bucket (key: activity + segment).
+    bucket_activity: Slot<Activity>,
+    segments: Slot<Option<SegmentBreakdown>>,
     series: Slot<Option<ActiveSeries>>,
     retention: Slot<Option<RetentionReport>>,
     lifecycle: Slot<Option<LifecycleReport>>,
@@ -669,9 +687,10 @@ pub struct MetricsCache {
     skew: Slot<Option<SkewReport>>,
     /// Built on the first session-knob change for the considered events (key: filter).
     gap_index: Slot<GapIndex>,
+    /// Non-null durations of the considered events, sorted (key: filter).
+    sorted_durations: Slot<SortedDurations>,
     /// Scratch, reused between recomputes.
-    event_durations: Vec<i32>,
-    version_events: Vec<(u16, u16, i32)>,
+    sort_scratch: Vec<u64>,
     session_active: Vec<i64>,
     cut_bits: Vec<u64>,
 }
@@ -733,12 +752,15 @@ impl MetricsCache {
         self.session_report.key = None;
         self.active_time.key = None;
         self.activity.key = None;
+        self.bucket_activity.key = None;
+        self.segments.key = None;
         self.series.key = None;
         self.retention.key = None;
         self.lifecycle.key = None;
         self.power.key = None;
         self.skew.key = None;
         self.gap_index.key = None;
+        self.sorted_durations.key = None;
     }
 
     /// [`compute_with_clock`], reusing the parts of earlier recomputes on the same data whose
@@ -882,80 +904,79 @@ impl MetricsCache {
         let vkey = key_versions(params);
         let d_hit = self.durations.fresh(&okey);
         let v_hit = self.versions.fresh(&vkey);
+        let ikey = key_filter(params);
+        let i_hit = self.sorted_durations.fresh(&ikey);
         if !(d_hit && v_hit) {
-            let ev = &mut self.event_durations;
-            let ve = &mut self.version_events;
-            ev.clear();
-            ve.clear();
-            ev.reserve(c.events.len());
-            if !v_hit {
-                ve.reserve(c.events.len());
-            }
             let durations: &[DurationMs] = &store.duration_ms;
             // The cap detector's threshold is known before the values: the prefix sums of the
-            // policy-applied durations are then built in this pass (with no duration at all
-            // every prefix is 0 whatever the threshold).
-            let early = (!d_hit && params.outlier_detector == OutlierDetector::Cap)
+            // policy-applied durations are then built in the pass that collects the durations
+            // (with no duration at all every prefix is 0 whatever the threshold).
+            let early = (!d_hit && !i_hit && params.outlier_detector == OutlierDetector::Cap)
                 .then(|| params.outlier_cap_mins as i64 * 60_000);
             let prefix = &mut self.durations.value.prefix;
             if !d_hit {
                 prefix.clear();
             }
-            let mut acc: i64 = 0;
-            if early.is_some() {
-                prefix.reserve(c.events.len() + 1);
-                prefix.push(0);
-            }
-            for &(u, b, e) in &c.users {
-                let device = if v_hit {
-                    0
-                } else {
-                    meta_value(device_col, u as usize).unwrap_or(0)
-                };
-                for &(row, _) in &c.events[b as usize..e as usize] {
-                    let d = durations[row as usize];
-                    if !d.is_null() {
-                        ev.push(d.0);
-                        if !v_hit {
-                            ve.push((store.app_version[row as usize], device, d.0));
+            if !i_hit {
+                // Collect the non-null durations with their version and device, sort them once.
+                self.sorted_durations.key = None;
+                let mut items = outliers::SortedItems::new(
+                    self.sorted_durations.value.take_items(),
+                    c.events.len(),
+                );
+                let mut acc: i64 = 0;
+                if early.is_some() {
+                    prefix.reserve(c.events.len() + 1);
+                    prefix.push(0);
+                }
+                for &(u, b, e) in &c.users {
+                    let device = meta_value(device_col, u as usize).unwrap_or(0);
+                    for &(row, _) in &c.events[b as usize..e as usize] {
+                        let d = durations[row as usize];
+                        if !d.is_null() {
+                            items.push(d.0, store.app_version[row as usize], device);
+                            if early.is_some() {
+                                if let Some(x) =
+                                    outliers::apply_policy(d.0 as i64, early, params.outlier_policy)
+                                {
+                                    acc += x;
+                                }
+                            }
                         }
                         if early.is_some() {
+                            prefix.push(acc);
+                        }
+                    }
+                }
+                self.sorted_durations
+                    .value
+                    .build(items, &mut self.sort_scratch);
+                self.sorted_durations.key = Some(ikey);
+            }
+            let sd = &self.sorted_durations.value;
+            if !d_hit {
+                self.durations.key = None;
+                let d = &mut self.durations.value;
+                d.threshold = sd.threshold(params);
+                d.report = Some(sd.report(
+                    "event_duration_ms",
+                    d.threshold.filter(|_| !sd.is_empty()),
+                    params,
+                ));
+                if early.is_none() {
+                    let mut acc: i64 = 0;
+                    d.prefix.reserve(c.events.len() + 1);
+                    d.prefix.push(0);
+                    for &(row, _) in &c.events {
+                        if let Some(v) = durations[row as usize].get() {
                             if let Some(x) =
-                                outliers::apply_policy(d.0 as i64, early, params.outlier_policy)
+                                outliers::apply_policy(v, d.threshold, params.outlier_policy)
                             {
                                 acc += x;
                             }
                         }
+                        d.prefix.push(acc);
                     }
-                    if early.is_some() {
-                        prefix.push(acc);
-                    }
-                }
-            }
-            if !d_hit {
-                self.durations.key = None;
-                let d = &mut self.durations.value;
-                d.threshold = outliers::detect_threshold(ev, params);
-                d.report = Some(outliers::outlier_report(
-                    "event_duration_ms",
-                    ev,
-                    d.threshold.filter(|_| !ev.is_empty()),
-                    params,
-                ));
-                let mut acc: i64 = 0;
-                if early.is_none() {
-                    d.prefix.reserve(c.events.len() + 1);
-                    d.prefix.push(0);
-                }
-                for &(row, _) in c.events.iter().filter(|_| early.is_none()) {
-                    if let Some(v) = durations[row as usize].get() {
-                        if let Some(x) =
-                            outliers::apply_policy(v, d.threshold, params.outlier_policy)
-                        {
-                            acc += x;
-                        }
-                    }
-                    d.prefix.push(acc);
                 }
                 d.user_totals.clear();
                 d.user_totals.extend(
@@ -966,8 +987,8 @@ impl MetricsCache {
                 self.durations.key = Some(okey);
             }
             if !v_hit {
-                self.versions.value = Some(versions::version_report(
-                    ve,
+                self.versions.value = Some(versions::version_report_sorted(
+                    sd,
                     store.app_versions.values(),
                     device_col.map(|col| col.dict.values()),
                     params.top_versions,
@@ -980,11 +1001,16 @@ impl MetricsCache {
             StageKind::Aggregate,
             cached(
                 d_hit && v_hit,
-                "event-duration outliers, app-version percentiles",
+                if i_hit {
+                    "event-duration outliers, app-version percentiles (durations sorted earlier)"
+                } else {
+                    "event-duration outliers, app-version percentiles"
+                },
             ),
             c.events.len() as u64,
-            self.event_durations.len() as u64,
-            (self.event_durations.capacity() * 4 + self.version_events.capacity() * 8) as u64,
+            self.sorted_durations.value.len() as u64,
+            (self.sorted_durations.value.items().len() * 8 + self.sort_scratch.capacity() * 8)
+                as u64,
         );
 
         // Sessions (and, when the outlier knobs changed too, each session's active time, summed
@@ -1087,8 +1113,13 @@ impl MetricsCache {
         let in_list = |list: &[String], a: &str| list.iter().any(|x| x == a);
         let akey = key_activity(params);
         let a_hit = self.activity.fresh(&akey);
-        if !a_hit {
-            self.activity.key = None;
+        let seg = match (plan, seg_column) {
+            (Some(p), Some(col)) => Some((p, col)),
+            _ => None,
+        };
+        let bkey = key_bucket_activity(params);
+        let b_hit = seg.is_none() || self.bucket_activity.fresh(&bkey);
+        if !(a_hit && b_hit) {
             let qual: Vec<bool> = names
                 .iter()
                 .enumerate()
@@ -1123,29 +1154,33 @@ impl MetricsCache {
                 window,
                 min_count,
             };
-            let seg = match (plan, seg_column) {
-                (Some(p), Some(col)) => Some((p, col)),
-                _ => None,
-            };
-            activity_pass(
-                &mut self.activity.value,
-                store,
-                c,
-                s,
-                &units,
-                first,
-                last,
-                seg,
-            );
-            self.activity.key = Some(akey);
+            if !a_hit {
+                self.activity.key = None;
+                let out = &mut self.activity.value;
+                activity_pass(out, store, c, s, &units, first, last, None);
+                self.activity.key = Some(akey);
+            }
+            if !b_hit {
+                self.bucket_activity.key = None;
+                let out = &mut self.bucket_activity.value;
+                activity_pass(out, store, c, s, &units, first, last, seg);
+                self.bucket_activity.key = Some(bkey);
+            }
         }
         let act = &self.activity.value;
+        let bucket_act = &self.bucket_activity.value;
         prof.stage_detail(
             StageKind::Activity,
-            cached(a_hit, "activity units, active intervals"),
+            cached(
+                a_hit && b_hit,
+                match (a_hit, b_hit) {
+                    (true, false) => "activity units per segment bucket (overall reused)",
+                    _ => "activity units, active intervals",
+                },
+            ),
             c.events.len() as u64,
             act.intervals.len() as u64,
-            (act.intervals.capacity() * 8 + act.bucket_intervals.capacity() * 8) as u64,
+            (act.intervals.capacity() * 8 + bucket_act.bucket_intervals.capacity() * 8) as u64,
         );
 
         // Per-user series: DAU/WAU/MAU, retention inputs, power-user totals.
@@ -1324,11 +1359,19 @@ impl MetricsCache {
         );
 
         // Segment series.
-        let segments =
-            plan.map(|p| segment_series(p, c, s, act, seg_column, first, days, params, &periods));
+        let gkey = key_segments(params);
+        let g_hit = self.segments.fresh(&gkey);
+        if !g_hit {
+            self.segments.value = plan.map(|p| {
+                let acts = (act, bucket_act);
+                segment_series(p, c, s, acts, seg_column, first, days, params, &periods)
+            });
+            self.segments.key = Some(gkey);
+        }
+        let segments = self.segments.value.clone();
         prof.stage_detail(
             StageKind::Join,
-            "segment series".into(),
+            cached(g_hit, "segment series"),
             c.users.len() as u64,
             segments.as_ref().map_or(0, |s| s.segments.len() as u64),
             0,
@@ -1494,44 +1537,33 @@ fn sessions_pass(
     out.events_per_session = CountDistribution::from_values(&out.scratch_events);
 }
 
-/// Group the considered events by the gap to their user's previous event (a counting sort on
-/// whole minutes) and list the day changes.
+/// Code each considered event by the gap to its user's previous event (whole minutes, capped)
+/// and whether its local day changed ([`GapIndex`]): one pass.
 fn build_gap_index(out: &mut GapIndex, store: &EventStore, c: &Considered) {
     let times = &store.time_ms;
     let ev = &c.events;
-    let bucket = |i: usize| -> usize {
-        let gap = times[ev[i].0 as usize] - times[ev[i - 1].0 as usize];
-        ((gap / 60_000) as usize).min(GAP_BUCKETS - 1)
-    };
-    let mut counts = vec![0u32; GAP_BUCKETS + 1];
-    out.day_changes.clear();
+    out.codes.clear();
+    out.codes.resize(ev.len(), FIRST_EVENT);
     for &(_, b, e) in &c.users {
-        for i in b as usize + 1..e as usize {
-            counts[bucket(i) + 1] += 1;
+        let (b, e) = (b as usize, e as usize);
+        let mut t_prev = times[ev[b].0 as usize];
+        for i in b + 1..e {
+            let t = times[ev[i].0 as usize];
+            // A negative gap (never, times ascend per user) would cut, as any long one.
+            let mins = ((t - t_prev) / 60_000) as u64;
+            let mut code = mins.min(GAP_MAX_MINS as u64) as u16;
             if ev[i].1 != ev[i - 1].1 {
-                out.day_changes.push(i as u32);
+                code |= DAY_CHANGE;
             }
-        }
-    }
-    for m in 1..counts.len() {
-        counts[m] += counts[m - 1];
-    }
-    out.bucket_start.clear();
-    out.bucket_start.extend_from_slice(&counts);
-    out.order.clear();
-    out.order.resize(counts[GAP_BUCKETS] as usize, 0);
-    let mut next = counts;
-    for &(_, b, e) in &c.users {
-        for i in b as usize + 1..e as usize {
-            let m = bucket(i);
-            out.order[next[m] as usize] = i as u32;
-            next[m] += 1;
+            out.codes[i] = code;
+            t_prev = t;
         }
     }
 }
 
-/// [`sessions_pass`] from the gap index: mark the cuts of the gap (buckets ≥ G), of the
-/// midnight split and each user's first event in a bitset, walk the marks in order, and split
+/// [`sessions_pass`] from the gap index: mark the cuts of the gap (capped gap ≥ G), of the
+/// midnight split and each user's first event in a bitset (one comparison per event, 64 events
+/// per word), walk the marks in order, and split
 /// only the candidate sessions longer than the max length (greedily, as
 /// [`SessionRules::starts_new`]: the gap and midnight rules do not depend on where the session
 /// started, so cutting by them first and by the max length inside is the same cut). The same
@@ -1557,19 +1589,19 @@ fn sessions_from_gap_index(
     let n = ev.len();
     bits.clear();
     bits.resize(n.div_ceil(64), 0);
-    let mut mark = |i: u32| bits[(i / 64) as usize] |= 1u64 << (i % 64);
-    for &(_, b, _) in &c.users {
-        mark(b);
-    }
-    let g = ((rules.gap_ms / 60_000) as usize).min(GAP_BUCKETS - 1);
     debug_assert_eq!(rules.gap_ms % 60_000, 0);
-    for &i in &gi.order[gi.bucket_start[g] as usize..] {
-        mark(i);
-    }
-    if rules.split_at_midnight {
-        for &i in &gi.day_changes {
-            mark(i);
+    let g = (rules.gap_ms / 60_000).min(GAP_MAX_MINS as i64) as u16;
+    let mask = if rules.split_at_midnight {
+        u16::MAX
+    } else {
+        !DAY_CHANGE
+    };
+    for (word, codes) in bits.iter_mut().zip(gi.codes.chunks(64)) {
+        let mut w = 0u64;
+        for (k, &code) in codes.iter().enumerate() {
+            w |= (((code & mask) >= g) as u64) << k;
         }
+        *word = w;
     }
     let times = &store.time_ms;
     let t = |i: usize| times[ev[i].0 as usize];
@@ -1652,8 +1684,10 @@ struct UnitRules<'a> {
     min_count: u32,
 }
 
-/// Count activity units per user and day and turn them into active intervals; with a per-event
-/// segment (`seg = (plan, column)`) also per bucket.
+/// Count activity units per user and day and turn them into active intervals — overall
+/// (`seg = None`), or only per bucket of a per-event segment (`seg = (plan, column)`: the
+/// definition evaluated on the user's events of each bucket), counting the users and events of
+/// each bucket on the way.
 #[allow(clippy::too_many_arguments)]
 fn activity_pass(
     out: &mut Activity,
@@ -1669,10 +1703,25 @@ fn activity_pass(
     out.user_first.clear();
     out.bucket_runs.clear();
     out.bucket_intervals.clear();
+    out.bucket_users.clear();
+    out.bucket_events.clear();
+    let overall = seg.is_none();
     let actions = &store.action;
     let pages = &store.page;
     let ev = &c.events;
     let n_buckets = seg.map_or(0, |(p, _)| p.buckets());
+    out.bucket_users.resize(n_buckets, 0);
+    out.bucket_events.resize(n_buckets, 0);
+    if let Some((plan, col)) = seg {
+        let presence = rules.def == ActivityDefinition::Minimal
+            && rules.window == 1
+            && rules.min_count == 1
+            && n_buckets <= 64;
+        if presence {
+            bucket_presence_pass(out, store, c, rules.qual, first, (plan, col));
+            return;
+        }
+    }
     let mut counts = DailyCounts::default();
     let mut bucket_counts: Vec<DailyCounts> = vec![DailyCounts::default(); n_buckets];
     let mut bucket_touched: Vec<u16> = Vec::new();
@@ -1687,6 +1736,7 @@ fn activity_pass(
     for (k, &(_, ub, ue)) in c.users.iter().enumerate() {
         out.user_first.push(out.intervals.len() as u32);
         counts.clear();
+        let mut seen: u128 = 0;
         let spans = if rules.by_session {
             s.user_first[k] as usize..s.user_first[k + 1] as usize
         } else {
@@ -1711,6 +1761,15 @@ fn activity_pass(
                     }
                     None => 0,
                 };
+                if !overall {
+                    if let Some(n) = out.bucket_events.get_mut(bucket) {
+                        *n += 1;
+                        if bucket < 128 && seen & (1u128 << bucket) == 0 {
+                            seen |= 1u128 << bucket;
+                            out.bucket_users[bucket] += 1;
+                        }
+                    }
+                }
                 let unit = match rules.def {
                     ActivityDefinition::Minimal => rules.qual[a],
                     ActivityDefinition::Custom => rules.qual[a] && long_enough,
@@ -1736,8 +1795,9 @@ fn activity_pass(
                 };
                 if unit {
                     let day = first + di as i32;
-                    counts.add(day, 1);
-                    if seg.is_some() {
+                    if overall {
+                        counts.add(day, 1);
+                    } else {
                         if bucket_counts[bucket].is_empty() {
                             bucket_touched.push(bucket as u16);
                         }
@@ -1747,8 +1807,9 @@ fn activity_pass(
             }
             if rules.def == ActivityDefinition::Session && has_qual && long_enough {
                 let day = first + ev[b].1 as i32;
-                counts.add(day, 1);
-                if seg.is_some() {
+                if overall {
+                    counts.add(day, 1);
+                } else {
                     for (bk, counts) in bucket_counts.iter_mut().enumerate().take(128) {
                         if qual_mask & (1u128 << bk) != 0 {
                             if counts.is_empty() {
@@ -1760,9 +1821,11 @@ fn activity_pass(
                 }
             }
         }
-        iv.clear();
-        activity::active_intervals(&counts.0, rules.window, rules.min_count, &mut iv);
-        clip(&iv, &mut out.intervals);
+        if overall {
+            iv.clear();
+            activity::active_intervals(&counts.0, rules.window, rules.min_count, &mut iv);
+            clip(&iv, &mut out.intervals);
+        }
         for &bk in &bucket_touched {
             iv.clear();
             let counts = &mut bucket_counts[bk as usize];
@@ -1778,6 +1841,83 @@ fn activity_pass(
     out.user_first.push(out.intervals.len() as u32);
 }
 
+/// [`activity_pass`] per bucket for the minimal definition (window 1, one unit; at most 64
+/// buckets): a user is active in a bucket on exactly the days with a qualifying event in it, so
+/// the intervals are the runs of consecutive such days. They are extended per bucket from a
+/// per-day bitmask of the buckets seen, without per-day counts or a window sweep.
+fn bucket_presence_pass(
+    out: &mut Activity,
+    store: &EventStore,
+    c: &Considered,
+    qual: &[bool],
+    first: i32,
+    (plan, col): (&SegmentPlan, &[u16]),
+) {
+    let n_buckets = plan.buckets();
+    let actions = &store.action;
+    // The current user's intervals per bucket, and the buckets in the order first seen.
+    let mut runs: Vec<Vec<(i32, i32)>> = vec![Vec::new(); n_buckets];
+    let mut touched: Vec<u16> = Vec::new();
+    let flush = |mask: u64, day: i32, runs: &mut [Vec<(i32, i32)>], touched: &mut Vec<u16>| {
+        let mut m = mask;
+        while m != 0 {
+            let bk = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let r = &mut runs[bk];
+            match r.last_mut() {
+                Some((_, b)) if *b + 1 == day => *b = day,
+                Some(_) => r.push((day, day)),
+                None => {
+                    touched.push(bk as u16);
+                    r.push((day, day));
+                }
+            }
+        }
+    };
+    for &(_, ub, ue) in &c.users {
+        out.user_first.push(out.intervals.len() as u32);
+        let mut seen: u64 = 0;
+        let (mut day_mask, mut cur_day) = (0u64, i32::MIN);
+        for &(row, di) in &c.events[ub as usize..ue as usize] {
+            let row = row as usize;
+            let bucket = plan
+                .value_bucket
+                .get(col[row] as usize)
+                .copied()
+                .unwrap_or(0) as usize;
+            if bucket >= n_buckets {
+                continue;
+            }
+            out.bucket_events[bucket] += 1;
+            if seen & (1u64 << bucket) == 0 {
+                seen |= 1u64 << bucket;
+                out.bucket_users[bucket] += 1;
+            }
+            if qual[actions[row] as usize] {
+                // Days ascend within a user.
+                let day = first + di as i32;
+                if day != cur_day {
+                    flush(day_mask, cur_day, &mut runs, &mut touched);
+                    day_mask = 0;
+                    cur_day = day;
+                }
+                day_mask |= 1u64 << bucket;
+            }
+        }
+        flush(day_mask, cur_day, &mut runs, &mut touched);
+        for &bk in &touched {
+            let from = out.bucket_intervals.len() as u32;
+            let r = &mut runs[bk as usize];
+            out.bucket_intervals.extend_from_slice(r);
+            r.clear();
+            out.bucket_runs
+                .push((bk, from, out.bucket_intervals.len() as u32));
+        }
+        touched.clear();
+    }
+    out.user_first.push(out.intervals.len() as u32);
+}
+
 /// The breakdown's series: users, events and sessions per bucket, and the activity series of
 /// each bucket from the users' (per-user column) or the buckets' (per-event column) intervals.
 #[allow(clippy::too_many_arguments)]
@@ -1785,7 +1925,7 @@ fn segment_series(
     plan: &SegmentPlan,
     c: &Considered,
     s: &Sessions,
-    act: &Activity,
+    (act, bucket_act): (&Activity, &Activity),
     seg_column: Option<&[u16]>,
     first: i32,
     days: usize,
@@ -1827,21 +1967,16 @@ fn segment_series(
                 .copied()
                 .unwrap_or(0) as usize
         };
-        for &(_, b, e) in &c.users {
-            // Users per bucket: any considered event in it.
-            let mut seen: u128 = 0;
-            for &(row, _) in &ev[b as usize..e as usize] {
-                let bk = bucket(row);
-                if bk < 128 && seen & (1u128 << bk) == 0 {
-                    seen |= 1u128 << bk;
-                    if let Some(sg) = segs.get_mut(bk) {
-                        sg.users += 1;
-                    }
-                }
-                if let Some(sg) = segs.get_mut(bk) {
-                    sg.events += 1;
-                }
-            }
+        // Users (with any considered event in the bucket) and events, counted by the bucket
+        // activity pass.
+        for (sg, (&users, &events)) in segs.iter_mut().zip(
+            bucket_act
+                .bucket_users
+                .iter()
+                .zip(&bucket_act.bucket_events),
+        ) {
+            sg.users = users;
+            sg.events = events;
         }
         for &start in &s.starts {
             let (row, di) = ev[start as usize];
@@ -1850,10 +1985,10 @@ fn segment_series(
                 sg.sessions_per_day[di as usize] += 1;
             }
         }
-        for &(bk, from, to) in &act.bucket_runs {
+        for &(bk, from, to) in &bucket_act.bucket_runs {
             if let Some(sg) = segs.get_mut(bk as usize) {
                 sg.acc
-                    .add_user(&act.bucket_intervals[from as usize..to as usize]);
+                    .add_user(&bucket_act.bucket_intervals[from as usize..to as usize]);
             }
         }
     }
@@ -1898,6 +2033,27 @@ mod tests {
             let t = self.0.get();
             self.0.set(t + 1.0);
             t
+        }
+    }
+
+    /// The per-bucket fast path of the minimal definition against the general per-session path
+    /// with the same units: `custom` with a 1-day window, 1 event and every session counting.
+    #[test]
+    fn per_bucket_presence_path_equals_the_general_path() {
+        let ds = Dataset::sample(&SampleConfig::for_events(30_000, 3)).expect("sample");
+        for seg in [
+            "seg=action_type",
+            "seg=app_version&topn=3",
+            "seg=action_type&segv=edit",
+        ] {
+            let fast = Params::from_query(seg).0;
+            let general =
+                Params::from_query(&format!("{seg}&def=custom&win=1&cmin=1&minsess=0m")).0;
+            let a = compute(&ds.events, ds.metadata.as_ref(), &fast).expect("compute");
+            let b = compute(&ds.events, ds.metadata.as_ref(), &general).expect("compute");
+            assert!(a.segments.is_some());
+            assert_eq!(a.segments, b.segments, "{seg}");
+            assert_eq!(a.activity, b.activity, "{seg}");
         }
     }
 

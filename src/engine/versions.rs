@@ -1,14 +1,15 @@
 //! App-version performance: exact p50/p95/p99 of event `duration_ms` (non-null, considered
 //! events, *before* the outlier policy) per app version with the count behind each, the top
 //! `vtop` versions by volume in version order plus `other`, and device type × performance with
-//! eta-squared (`docs/METRICS.md` § App versions). Percentiles use
-//! [`super::outliers::quantiles_cont`] (DuckDB's `quantile_cont`).
+//! eta-squared (`docs/METRICS.md` § App versions). Percentiles are DuckDB's `quantile_cont`,
+//! read from the durations sorted once ([`SortedDurations`]) in one sweep that picks each
+//! group's ranks; means and η² come from exact integer sums.
 
 use std::cmp::Ordering;
 
 use serde::{Deserialize, Serialize};
 
-use super::outliers::quantiles_cont;
+use super::outliers::{cont_ranks, interpolate, item_value, SortedDurations, SortedItems};
 
 /// The label of events without a version / device.
 pub const NONE_LABEL: &str = "(none)";
@@ -41,18 +42,6 @@ pub struct VersionReport {
     pub versions: Vec<GroupStats>,
     /// When the metadata has `device_type`.
     pub devices: Option<DevicePerformance>,
-}
-
-fn stats(label: &str, v: &[i32]) -> GroupStats {
-    let q = quantiles_cont(v, &[0.5, 0.95, 0.99]);
-    GroupStats {
-        label: label.to_string(),
-        events: v.len() as u64,
-        p50_ms: q[0],
-        p95_ms: q[1],
-        p99_ms: q[2],
-        mean_ms: (!v.is_empty()).then(|| v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64),
-    }
 }
 
 /// Lenient semver order: an optional `v`, dot-separated numeric components compared as numbers
@@ -94,9 +83,102 @@ pub fn version_cmp(a: &str, b: &str) -> Ordering {
 
 /// `events`: `(version id, device id, duration)` of considered events with a duration;
 /// id 0 = none. `versions`/`devices`: the dictionaries' labels by id (`devices` = `None` when
-/// the metadata has no `device_type`).
+/// the metadata has no `device_type`). Sorts the durations, then [`version_report_sorted`].
 pub fn version_report(
     events: &[(u16, u16, i32)],
+    versions: &[String],
+    devices: Option<&[String]>,
+    top_n: u32,
+) -> VersionReport {
+    let mut items = SortedItems::new(Vec::new(), events.len());
+    for &(v, d, x) in events {
+        items.push(x, v, d);
+    }
+    let mut sorted = SortedDurations::default();
+    sorted.build(items, &mut Vec::new());
+    version_report_sorted(&sorted, versions, devices, top_n)
+}
+
+/// One group's wanted ranks (ascending) and what a sweep over the sorted values found.
+#[derive(Default, Clone)]
+struct GroupSweep {
+    ranks: Vec<usize>,
+    found: Vec<i64>,
+    /// The next wanted rank (`usize::MAX` when all are found).
+    next: usize,
+    seen: usize,
+    sum: i64,
+}
+
+impl GroupSweep {
+    fn new(ranks: Vec<usize>) -> Self {
+        GroupSweep {
+            next: ranks.first().copied().unwrap_or(usize::MAX),
+            ranks,
+            ..GroupSweep::default()
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, v: i64) {
+        if self.seen == self.next {
+            while self.ranks.get(self.found.len()) == Some(&self.seen) {
+                self.found.push(v);
+            }
+            self.next = self
+                .ranks
+                .get(self.found.len())
+                .copied()
+                .unwrap_or(usize::MAX);
+        }
+        self.seen += 1;
+        self.sum += v;
+    }
+
+    fn stats(&self, label: &str) -> GroupStats {
+        let n = self.seen;
+        let at = |r: usize| -> i64 {
+            let i = self.ranks.partition_point(|&x| x < r);
+            self.found.get(i).copied().unwrap_or(0)
+        };
+        let q = |q: f64| {
+            (n > 0).then(|| {
+                let (lo, hi, frac) = cont_ranks(n, q);
+                interpolate(at(lo), at(hi), frac)
+            })
+        };
+        GroupStats {
+            label: label.to_string(),
+            events: n as u64,
+            p50_ms: q(0.5),
+            p95_ms: q(0.95),
+            p99_ms: q(0.99),
+            mean_ms: (n > 0).then(|| self.sum as f64 / n as f64),
+        }
+    }
+}
+
+/// The ranks of p50/p95/p99 in a group of `n` values, ascending.
+fn group_ranks(n: usize) -> Vec<usize> {
+    let mut r: Vec<usize> = if n == 0 {
+        Vec::new()
+    } else {
+        [0.5, 0.95, 0.99]
+            .iter()
+            .flat_map(|&q| {
+                let (lo, hi, _) = cont_ranks(n, q);
+                [lo, hi]
+            })
+            .collect()
+    };
+    r.sort_unstable();
+    r
+}
+
+/// [`version_report`] from the durations already sorted (their group ids: app version, device
+/// type): a counting pass and one sweep that picks each group's ranks as they pass by.
+pub fn version_report_sorted(
+    sorted: &SortedDurations,
     versions: &[String],
     devices: Option<&[String]>,
     top_n: u32,
@@ -107,43 +189,87 @@ pub fn version_report(
             _ => NONE_LABEL.to_string(),
         }
     };
-    let by_version = Groups::new(events, versions.len().max(1), |e| e.0);
-    let mut ids: Vec<usize> = (0..by_version.len())
-        .filter(|&i| !by_version.get(i).is_empty())
-        .collect();
+    let n_versions = versions.len().max(1);
+    let n_devices = devices.map_or(1, |d| d.len().max(1));
+    let version_of = |x: u64| (((x >> 16) & 0xffff) as usize).min(n_versions - 1);
+    let device_of = |x: u64| ((x & 0xffff) as usize).min(n_devices - 1);
+    let items = sorted.items();
+    // Counts per id, ids past the dictionary clamped to its last id (as `version_of`).
+    let clamp_counts = |counts: &[usize], len: usize| -> Vec<usize> {
+        let mut out = vec![0usize; len];
+        for (i, &k) in counts.iter().enumerate() {
+            out[i.min(len - 1)] += k;
+        }
+        out
+    };
+    let (va, db) = sorted.group_counts();
+    let v_counts = clamp_counts(va, n_versions);
+    let d_counts = clamp_counts(db, n_devices);
+    let mut ids: Vec<usize> = (0..n_versions).filter(|&i| v_counts[i] > 0).collect();
     let distinct = ids.len() as u64;
     let name = |i: usize| label(versions, i as u16);
     ids.sort_by(|&a, &b| {
-        by_version
-            .get(b)
-            .len()
-            .cmp(&by_version.get(a).len())
+        v_counts[b]
+            .cmp(&v_counts[a])
             .then_with(|| version_cmp(&name(b), &name(a)))
     });
     let rest = ids.split_off(ids.len().min(top_n as usize));
     ids.sort_by(|&a, &b| version_cmp(&name(a), &name(b)));
+    // Version groups: the listed versions in order, then `other`.
+    let other = ids.len();
+    let mut group_of = vec![other; n_versions];
+    for (g, &i) in ids.iter().enumerate() {
+        group_of[i] = g;
+    }
+    let mut v_groups: Vec<GroupSweep> = ids
+        .iter()
+        .map(|&i| v_counts[i])
+        .chain(std::iter::once(rest.iter().map(|&i| v_counts[i]).sum()))
+        .map(|n| GroupSweep::new(group_ranks(n)))
+        .collect();
+    let with_devices = devices.is_some();
+    let mut d_groups: Vec<GroupSweep> = d_counts
+        .iter()
+        .map(|&n| {
+            GroupSweep::new(if with_devices {
+                group_ranks(n)
+            } else {
+                Vec::new()
+            })
+        })
+        .collect();
+    for &x in items {
+        let v = item_value(x) as i64;
+        v_groups[group_of[version_of(x)]].push(v);
+        if with_devices {
+            d_groups[device_of(x)].push(v);
+        }
+    }
     let mut out: Vec<GroupStats> = ids
         .iter()
-        .map(|&i| stats(&name(i), by_version.get(i)))
+        .enumerate()
+        .map(|(g, &i)| v_groups[g].stats(&name(i)))
         .collect();
     if !rest.is_empty() {
-        let pooled: Vec<i32> = rest
-            .iter()
-            .flat_map(|&i| by_version.get(i).iter().copied())
-            .collect();
-        out.push(stats(OTHER_LABEL, &pooled));
+        out.push(v_groups[other].stats(OTHER_LABEL));
     }
     let devices = devices.map(|names| {
-        let by_dev = Groups::new(events, names.len().max(1), |e| e.1);
-        let mut groups: Vec<(String, &[i32])> = (0..by_dev.len())
-            .map(|i| (i, by_dev.get(i)))
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(i, v)| (label(names, i as u16), v))
+        let mut groups: Vec<(String, &GroupSweep)> = d_groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.seen > 0)
+            .map(|(i, g)| (label(names, i as u16), g))
             .collect();
         groups.sort_by(|a, b| a.0.cmp(&b.0));
+        let n = sorted.len();
         DevicePerformance {
-            eta_squared: eta_squared(&groups.iter().map(|g| g.1).collect::<Vec<_>>()),
-            groups: groups.iter().map(|(l, v)| stats(l, v)).collect(),
+            eta_squared: eta_squared_from_sums(
+                groups.iter().map(|(_, g)| (g.seen, g.sum)),
+                n,
+                sorted.range_sum(0, n),
+                sorted.sum_of_squares(),
+            ),
+            groups: groups.iter().map(|(l, g)| g.stats(l)).collect(),
         }
     });
     VersionReport {
@@ -153,45 +279,28 @@ pub fn version_report(
     }
 }
 
-/// The durations of `events` grouped by `key` (clamped to `groups − 1`), each group in event
-/// order: a counting pass, then one scatter into a single exactly-sized buffer (no per-group
-/// vector growth).
-struct Groups {
-    values: Vec<i32>,
-    starts: Vec<usize>,
-}
-
-impl Groups {
-    fn new(
-        events: &[(u16, u16, i32)],
-        groups: usize,
-        key: impl Fn(&(u16, u16, i32)) -> u16,
-    ) -> Self {
-        let slot = |e: &(u16, u16, i32)| (key(e) as usize).min(groups - 1);
-        let mut starts = vec![0usize; groups + 1];
-        for e in events {
-            starts[slot(e) + 1] += 1;
-        }
-        for i in 0..groups {
-            starts[i + 1] += starts[i];
-        }
-        let mut next = starts.clone();
-        let mut values = vec![0i32; events.len()];
-        for e in events {
-            let g = slot(e);
-            values[next[g]] = e.2;
-            next[g] += 1;
-        }
-        Groups { values, starts }
+/// η² from the groups' `(count, sum)` and the overall count, sum and sum of squares of integer
+/// values, exactly in integers then rounded once: `n²·SS_between = Σ_g (n·S_g − n_g·S)² / n_g`
+/// and `n²·SS_total = n·(n·Σv² − S²)`. `None` when SS_total is 0.
+pub fn eta_squared_from_sums(
+    groups: impl Iterator<Item = (usize, i64)>,
+    n: usize,
+    sum: i64,
+    sum_sq: i128,
+) -> Option<f64> {
+    let nn = n as i128;
+    let total = nn * sum_sq - (sum as i128) * (sum as i128);
+    if n == 0 || total <= 0 {
+        return None;
     }
-
-    fn len(&self) -> usize {
-        self.starts.len() - 1
-    }
-
-    fn get(&self, i: usize) -> &[i32] {
-        &self.values[self.starts[i]..self.starts[i + 1]]
-    }
+    let between: f64 = groups
+        .filter(|&(m, _)| m > 0)
+        .map(|(m, s)| {
+            let d = (nn * s as i128 - m as i128 * sum as i128) as f64;
+            d * d / m as f64
+        })
+        .sum();
+    Some(between / (n as f64 * total as f64))
 }
 
 /// η² = SS_between / SS_total over the groups' values; `None` when SS_total is 0.
