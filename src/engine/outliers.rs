@@ -41,6 +41,24 @@ pub struct DurationStats {
     pub p99_ms: Option<f64>,
 }
 
+impl DurationStats {
+    /// The stats of `count` values with this sum, min, max and the [`STAT_QUANTILES`] in
+    /// order; mean, min and max are `None` for no values.
+    fn from_parts(count: usize, sum: i64, min: i64, max: i64, qs: &[Option<f64>]) -> Self {
+        DurationStats {
+            count: count as u64,
+            sum_ms: sum,
+            mean_ms: (count > 0).then(|| sum as f64 / count as f64),
+            min_ms: (count > 0).then_some(min),
+            max_ms: (count > 0).then_some(max),
+            p50_ms: qs[0],
+            p90_ms: qs[1],
+            p95_ms: qs[2],
+            p99_ms: qs[3],
+        }
+    }
+}
+
 /// The quantile fractions every [`DurationStats`] carries.
 pub const STAT_QUANTILES: [f64; 4] = [0.5, 0.9, 0.95, 0.99];
 
@@ -374,17 +392,7 @@ pub fn outlier_report<T: Copy + Into<i64>>(
             }
         }
     }
-    let mk = |count: usize, sum: i64, min: i64, max: i64, qs: &[Option<f64>]| DurationStats {
-        count: count as u64,
-        sum_ms: sum,
-        mean_ms: (count > 0).then(|| sum as f64 / count as f64),
-        min_ms: (count > 0).then_some(min),
-        max_ms: (count > 0).then_some(max),
-        p50_ms: qs[0],
-        p90_ms: qs[1],
-        p95_ms: qs[2],
-        p99_ms: qs[3],
-    };
+    let mk = DurationStats::from_parts;
     let before = mk(n, sum, min, max, &q_all);
     let outliers = mk(detected, out_sum, out_min, max, &q_out);
     let after = match policy {
@@ -768,17 +776,7 @@ impl SortedDurations {
         let qs = |m: usize, base: usize| -> Vec<Option<f64>> {
             STAT_QUANTILES.iter().map(|&q| q_of(m, base, q)).collect()
         };
-        let mk = |count: usize, sum: i64, min: i64, max: i64, qs: &[Option<f64>]| DurationStats {
-            count: count as u64,
-            sum_ms: sum,
-            mean_ms: (count > 0).then(|| sum as f64 / count as f64),
-            min_ms: (count > 0).then_some(min),
-            max_ms: (count > 0).then_some(max),
-            p50_ms: qs[0],
-            p90_ms: qs[1],
-            p95_ms: qs[2],
-            p99_ms: qs[3],
-        };
+        let mk = DurationStats::from_parts;
         let before = mk(n, sum, min, max, &qs(n, 0));
         let outliers = mk(detected, out_sum, out_min, max, &qs(detected, kept));
         let after = match policy {
