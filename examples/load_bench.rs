@@ -25,7 +25,7 @@ fn run(label: &str, file: InputFile) {
         now_ms: i64::MAX,
         memory_limit_bytes: NO_LIMIT,
     };
-    let size_mb = file.bytes.len() as f64 / 1e6;
+    let size_mb = file.source.len() as f64 / 1e6;
     let files = [file];
     let t0 = Instant::now();
     let schema = match inspect(&files) {

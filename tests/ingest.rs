@@ -548,8 +548,8 @@ fn bad_input_gets_specific_errors() {
 #[test]
 fn several_part_files_are_one_dataset() {
     let files = [
-        InputFile::new("out/part-0001.parquet", file("gzip.parquet").bytes),
-        InputFile::new("out/part-0000.parquet", file("lz4.parquet").bytes),
+        InputFile::from_source("out/part-0001.parquet", file("gzip.parquet").source),
+        InputFile::from_source("out/part-0000.parquet", file("lz4.parquet").source),
         InputFile::new("out/_SUCCESS", Vec::new()),
     ];
     let l = load(&files);
@@ -562,4 +562,75 @@ fn several_part_files_are_one_dataset() {
         l.schema.files,
         vec!["out/part-0000.parquet", "out/part-0001.parquet"]
     );
+}
+
+/// A file on "disk" that records every read, as the worker's `File` source would see them.
+#[derive(Debug)]
+struct RecordingFile {
+    bytes: bytes::Bytes,
+    reads: std::sync::Mutex<Vec<(u64, usize)>>,
+}
+
+impl pulse::engine::ingest::ByteSource for RecordingFile {
+    fn len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+    fn read(&self, start: u64, len: usize) -> Result<bytes::Bytes, String> {
+        self.reads
+            .lock()
+            .map_err(|e| e.to_string())?
+            .push((start, len));
+        pulse::engine::ingest::ByteSource::read(&self.bytes, start, len)
+    }
+}
+
+/// A Parquet file read by range loads exactly what the in-memory bytes load, and no read is
+/// bigger than a row group: the whole file is never held at once (the browser's peak memory).
+#[test]
+fn parquet_read_by_range_holds_one_row_group_at_a_time() {
+    use pulse::engine::sample::{write_events_parquet, SampleConfig};
+    let mut buf = Vec::new();
+    let cfg = SampleConfig::for_events(200_000, 3);
+    write_events_parquet(&cfg, &mut buf, parquet::basic::Compression::SNAPPY, 16_384)
+        .expect("sample writes");
+    let size = buf.len();
+    let bytes = bytes::Bytes::from(buf);
+    let recording = std::sync::Arc::new(RecordingFile {
+        bytes: bytes.clone(),
+        reads: Default::default(),
+    });
+    let ranged = load(&[InputFile::from_source("e.parquet", recording.clone())]);
+    let memory = load(&[InputFile::new("e.parquet", bytes)]);
+    assert_eq!(ranged.store, memory.store);
+    assert_eq!(ranged.quality, memory.quality);
+    let reads = recording.reads.lock().expect("reads").clone();
+    let largest = reads.iter().map(|r| r.1).max().unwrap_or(0);
+    let row_groups = 200_000 / 16_384;
+    assert!(reads.len() > row_groups, "{} reads", reads.len());
+    assert!(
+        largest < size / 4,
+        "largest read {largest} of a {size}-byte file with {row_groups} row groups"
+    );
+}
+
+/// A file that disappears between the drop and the load (the user moved it) is reported as such.
+#[test]
+fn an_unreadable_file_says_so() {
+    #[derive(Debug)]
+    struct Gone;
+    impl pulse::engine::ingest::ByteSource for Gone {
+        fn len(&self) -> u64 {
+            1000
+        }
+        fn read(&self, _: u64, _: usize) -> Result<bytes::Bytes, String> {
+            Err("NotReadableError".into())
+        }
+    }
+    let e = inspect(&[InputFile::from_source(
+        "e.parquet",
+        std::sync::Arc::new(Gone),
+    )])
+    .expect_err("unreadable");
+    assert!(matches!(e, IngestError::Unreadable { .. }), "{e}");
+    assert!(e.to_string().contains("choose it again"), "{e}");
 }

@@ -1,7 +1,9 @@
 // The benchmark page: Pulse (the real release worker from dist/, driven with the JSON protocol of
 // src/protocol.rs) and DuckDB-WASM (npm build, single-thread `eh` bundle, its own worker) on the
 // same files. scripts/bench/run.mjs calls `pulseRun` and `duckRun` and compares their answers.
-// Every timing here starts once the file bytes are in the page (fetching them is not timed).
+// Pulse gets disk-backed `File`s from the page's file inputs (run.mjs fills them), exactly what a
+// drop hands the UI, so its load time includes reading the file. DuckDB's timing starts once the
+// file bytes are in the page (fetching them is not timed).
 import * as duckdb from '/nm/@duckdb/duckdb-wasm/dist/duckdb-browser.mjs';
 import initParquet, { readParquet } from '/nm/parquet-wasm/esm/parquet_wasm.js';
 
@@ -49,11 +51,11 @@ class PulseWorker {
     });
   }
 
-  request(body, buffers = []) {
+  request(body, files = undefined) {
     const id = this.nextId++;
     const json = JSON.stringify({ id, body });
     const done = new Promise((resolve, reject) => this.waiting.set(id, { resolve, reject }));
-    this.worker.postMessage({ json, buffers }, buffers);
+    this.worker.postMessage(files ? { json, files } : { json });
     return done;
   }
 
@@ -81,18 +83,23 @@ function pulseSummary(report) {
   return summary;
 }
 
-window.pulseRun = async ({ workerUrl, events, metadata, queries }) => {
+const inputFile = (id) => {
+  const f = document.getElementById(id).files[0];
+  if (!f) throw new Error(`#${id} has no file (run.mjs sets it)`);
+  return f;
+};
+
+window.pulseRun = async ({ workerUrl, queries }) => {
   const pulse = new PulseWorker(workerUrl);
   try {
     await pulse.ready;
-    const eventBytes = await bytesOf(events);
-    const fileBytes = eventBytes.byteLength;
+    const events = inputFile('events-file');
+    const fileBytes = events.size;
     let t0 = performance.now();
-    const loaded = await pulse.request({ kind: 'load_files', names: ['events.parquet'] }, [eventBytes]);
+    const loaded = await pulse.request({ kind: 'load_files', names: ['events.parquet'] }, [events]);
     const load_ms = loaded.at - t0;
-    const metaBytes = await bytesOf(metadata);
     t0 = performance.now();
-    const meta = await pulse.request({ kind: 'load_metadata', names: ['metadata.parquet'] }, [metaBytes]);
+    const meta = await pulse.request({ kind: 'load_metadata', names: ['metadata.parquet'] }, [inputFile('metadata-file')]);
     const meta_ms = meta.at - t0;
     const computes = [];
     for (const query of queries) {

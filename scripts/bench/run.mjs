@@ -161,6 +161,8 @@ try {
     page.on('pageerror', (e) => console.log(`  page error: ${e}`));
     await page.goto(`${base}/`);
     await page.waitForFunction(() => window.benchReady === true);
+    await page.setInputFiles('#events-file', path.join(DATA, String(ds.n), 'events.parquet'));
+    await page.setInputFiles('#metadata-file', path.join(DATA, String(ds.n), 'metadata.parquet'));
     const pulseRuns = [];
     let pulseError = null;
     for (let i = 0; i <= RUNS; i++) {

@@ -11,6 +11,8 @@ pub enum IngestError {
         "{file}: the Parquet file is truncated or corrupt ({detail}). Re-export or re-download it."
     )]
     CorruptParquet { file: String, detail: String },
+    #[error("{file}: the file could not be read from disk ({detail}). If it was moved, renamed or deleted after you chose it, choose it again.")]
+    Unreadable { file: String, detail: String },
     #[error("{file}: the CSV file could not be read ({detail}).")]
     BadCsv { file: String, detail: String },
     #[error("{file}: the file has no rows.")]

@@ -8,7 +8,6 @@ use js_sys::{Array, Object, Reflect};
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{ErrorEvent, File, MessageEvent, Worker};
 
 use crate::engine::sample::SampleConfig;
@@ -149,7 +148,8 @@ impl EngineClient {
         }
     }
 
-    /// Read the files' bytes and transfer them (no copy) to the worker.
+    /// Send the files to the worker as `File` handles (structured clones: no bytes are read
+    /// here). The worker reads them by range, so a 1 GB file never sits in this tab's memory.
     pub fn load_files(&self, files: Vec<File>, kind: FileKind) {
         let id = self.next_load_id();
         let inner = self.inner.get_value();
@@ -161,49 +161,34 @@ impl EngineClient {
             done: 0,
             total: files.len() as u64,
         }));
-        wasm_bindgen_futures::spawn_local(async move {
-            let names: Vec<String> = files
-                .iter()
-                .map(|f| {
-                    Reflect::get(f, &"webkitRelativePath".into())
-                        .ok()
-                        .and_then(|p| p.as_string())
-                        .filter(|p| !p.is_empty())
-                        .or_else(|| {
-                            Reflect::get(f, &"pulsePath".into())
-                                .ok()
-                                .and_then(|p| p.as_string())
-                        })
-                        .unwrap_or_else(|| f.name())
-                })
-                .collect();
-            let buffers = Array::new();
-            for file in &files {
-                match JsFuture::from(file.array_buffer()).await {
-                    Ok(buf) => {
-                        buffers.push(&buf);
-                    }
-                    Err(_) => {
-                        (inner.handler)(Response::Failed {
-                            message: format!("Could not read {} from disk.", file.name()),
-                        });
-                        return;
-                    }
-                }
-            }
-            if inner.current_load.get() != id {
-                return; // superseded while reading
-            }
-            let request = match kind {
-                FileKind::Events => Request::LoadFiles {
-                    names,
-                    mapping: inner.mapping.borrow().clone(),
-                },
-                FileKind::Metadata => Request::LoadMetadata { names },
-            };
-            let json = protocol::encode(id, &request);
-            post(&inner, &json, Some(buffers));
-        });
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| {
+                Reflect::get(f, &"webkitRelativePath".into())
+                    .ok()
+                    .and_then(|p| p.as_string())
+                    .filter(|p| !p.is_empty())
+                    .or_else(|| {
+                        Reflect::get(f, &"pulsePath".into())
+                            .ok()
+                            .and_then(|p| p.as_string())
+                    })
+                    .unwrap_or_else(|| f.name())
+            })
+            .collect();
+        let handles = Array::new();
+        for file in &files {
+            handles.push(file);
+        }
+        let request = match kind {
+            FileKind::Events => Request::LoadFiles {
+                names,
+                mapping: inner.mapping.borrow().clone(),
+            },
+            FileKind::Metadata => Request::LoadMetadata { names },
+        };
+        let json = protocol::encode(id, &request);
+        post(&inner, &json, Some(handles));
     }
 }
 
@@ -218,20 +203,19 @@ fn send_compute(inner: &Inner, query: String) {
     );
 }
 
-fn post(inner: &Inner, json: &str, buffers: Option<Array>) {
+fn post(inner: &Inner, json: &str, files: Option<Array>) {
     if !inner.ready.get() {
-        inner.pending.borrow_mut().push((json.to_owned(), buffers));
+        inner.pending.borrow_mut().push((json.to_owned(), files));
         return;
     }
     let msg = Object::new();
     let _ = Reflect::set(&msg, &"json".into(), &json.into());
-    let result = match (&*inner.worker.borrow(), buffers) {
-        (Some(worker), Some(buffers)) => {
-            let _ = Reflect::set(&msg, &"buffers".into(), &buffers);
-            worker.post_message_with_transfer(&msg, &buffers)
-        }
-        (Some(worker), None) => worker.post_message(&msg),
-        (None, _) => Err(JsValue::from_str("no worker")),
+    if let Some(files) = &files {
+        let _ = Reflect::set(&msg, &"files".into(), files);
+    }
+    let result = match &*inner.worker.borrow() {
+        Some(worker) => worker.post_message(&msg),
+        None => Err(JsValue::from_str("no worker")),
     };
     if let Err(e) = result {
         (inner.handler)(Response::Failed {
@@ -264,8 +248,8 @@ fn spawn_worker(inner: &Rc<Inner>) {
                     if body == Response::Ready {
                         inner.ready.set(true);
                         let pending = std::mem::take(&mut *inner.pending.borrow_mut());
-                        for (json, buffers) in pending {
-                            post(&inner, &json, buffers);
+                        for (json, files) in pending {
+                            post(&inner, &json, files);
                         }
                         return;
                     }

@@ -1,6 +1,13 @@
 //! Loading dropped files: hand the bytes to the engine's ingestion and keep the result.
 
-use crate::engine::ingest::{self, InputFile, LoadOptions};
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use js_sys::Uint8Array;
+use web_sys::{File, FileReaderSync};
+
+use crate::engine::ingest::{self, ByteSource, InputFile, LoadOptions};
 use crate::engine::overview::DatasetOverview;
 use crate::engine::profile::Clock;
 use crate::engine::Dataset;
@@ -27,18 +34,79 @@ fn wasm_memory_bytes() -> u64 {
         .map_or(0, |b| b.byte_length() as u64)
 }
 
-fn input_files(names: Vec<String>, buffers: Vec<Vec<u8>>) -> Vec<InputFile> {
-    names
+thread_local! {
+    /// The `File`s of the load in progress. A [`DiskFile`] names its file by position here: a
+    /// `File` handle is a JS object (neither `Send` nor `Sync`), while the engine's
+    /// [`ByteSource`] must be both.
+    static OPEN_FILES: RefCell<Vec<File>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A dropped file, read by range with `FileReaderSync` (synchronous, allowed in workers) from a
+/// `File.slice()`: the loader fetches the footer and then one row group's column chunks at a
+/// time, so the file is never copied into wasm memory whole (wasm memory never shrinks).
+#[derive(Debug)]
+struct DiskFile {
+    slot: usize,
+    len: u64,
+}
+
+impl ByteSource for DiskFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read(&self, start: u64, len: usize) -> Result<Bytes, String> {
+        let end = start.saturating_add(len as u64).min(self.len);
+        let start = start.min(end);
+        OPEN_FILES.with(|files| {
+            let files = files.borrow();
+            let file = files
+                .get(self.slot)
+                .ok_or_else(|| "the file is no longer open".to_string())?;
+            let describe = |e: wasm_bindgen::JsValue| {
+                js_sys::Reflect::get(&e, &"name".into())
+                    .ok()
+                    .and_then(|n| n.as_string())
+                    .unwrap_or_else(|| format!("{e:?}"))
+            };
+            let piece = file
+                .slice_with_f64_and_f64(start as f64, end as f64)
+                .map_err(describe)?;
+            let buffer = FileReaderSync::new()
+                .and_then(|r| r.read_as_array_buffer(&piece))
+                .map_err(describe)?;
+            Ok(Bytes::from(Uint8Array::new(&buffer).to_vec()))
+        })
+    }
+}
+
+/// Open `files` for reading by range; they stay open until [`close_files`].
+fn open_files(names: Vec<String>, files: Vec<File>) -> Vec<InputFile> {
+    let inputs = names
         .into_iter()
-        .zip(buffers)
-        .map(|(name, bytes)| InputFile::new(name, bytes))
-        .collect()
+        .zip(&files)
+        .enumerate()
+        .map(|(slot, (name, file))| {
+            let source = DiskFile {
+                slot,
+                len: file.size() as u64,
+            };
+            InputFile::from_source(name, Arc::new(source))
+        })
+        .collect();
+    OPEN_FILES.with(|f| *f.borrow_mut() = files);
+    inputs
+}
+
+fn close_files() {
+    OPEN_FILES.with(|f| f.borrow_mut().clear());
 }
 
 /// The worker's memory limit for a load: the estimate (rows × `PEAK_BYTES_PER_EVENT` + the file
-/// bytes copied in) must stay under 3.5 GiB of wasm32's 4 GiB, leaving room for the decoder's
-/// buffers and the allocator. Measured peak at 10M events: 41 bytes/event + the file, so 50M
-/// events (a ~1 GB file) fit; past the limit the load stops before decoding with a message.
+/// bytes) must stay under 3.5 GiB of wasm32's 4 GiB, leaving room for the decoder's buffers and
+/// the allocator. The file is read by range now, so counting its bytes is conservative (only a
+/// CSV is read whole). 50M events (a ~1 GB file) fit; past the limit the load stops before
+/// decoding with a message.
 const WORKER_MEMORY_LIMIT_BYTES: u64 = 3584 << 20;
 
 fn options() -> LoadOptions {
@@ -52,17 +120,18 @@ pub(super) fn load_files(
     id: u64,
     names: Vec<String>,
     url_mapping: &[(String, String)],
-    buffers: Vec<Vec<u8>>,
+    files: Vec<File>,
 ) -> Response {
     let source = names.join(", ");
-    let files = input_files(names, buffers);
+    let files = open_files(names, files);
     let opts = options();
     let schema = match ingest::inspect(&files) {
         Ok(schema) => schema,
         Err(err) => {
+            close_files();
             return Response::Failed {
                 message: err.to_string(),
-            }
+            };
         }
     };
     let result = schema.resolve_mapping(url_mapping).and_then(|resolved| {
@@ -83,6 +152,7 @@ pub(super) fn load_files(
         .map(|loaded| (resolved, loaded))
     });
     drop(files);
+    close_files();
     match result {
         Ok((resolved, loaded)) => {
             let overview = DatasetOverview::of(&loaded.store, source);
@@ -118,9 +188,9 @@ pub(super) fn load_files(
     }
 }
 
-pub(super) fn load_metadata(id: u64, names: Vec<String>, buffers: Vec<Vec<u8>>) -> Response {
+pub(super) fn load_metadata(id: u64, names: Vec<String>, files: Vec<File>) -> Response {
     let source = names.join(", ");
-    let files = input_files(names, buffers);
+    let files = open_files(names, files);
     let result = ingest::load_metadata(&files, None, &options(), &mut |p| {
         progress(
             id,
@@ -130,6 +200,7 @@ pub(super) fn load_metadata(id: u64, names: Vec<String>, buffers: Vec<Vec<u8>>) 
         )
     });
     drop(files);
+    close_files();
     let loaded = match result {
         Ok(l) => l,
         Err(err) => {

@@ -1,13 +1,14 @@
 //! Web Worker glue: receive a request, call the engine, post the result. Owns the loaded dataset.
 //!
-//! Messages are `{ json: string, buffers?: ArrayBuffer[] }` objects (see [`crate::protocol`]).
+//! Messages are `{ json: string, files?: File[] }` objects (see [`crate::protocol`]); a load
+//! reads its `File`s by range (see `load::DiskFile`).
 //! The worker runs one request at a time; the UI coalesces requests so none queue up here.
 //! A panic cannot be caught on wasm32 (it traps), so the panic hook first posts a `Failed`
 //! message; the UI then restarts the worker.
 
 use std::cell::RefCell;
 
-use js_sys::{Array, ArrayBuffer, Object, Reflect, Uint8Array};
+use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
@@ -72,9 +73,9 @@ fn handle(event: MessageEvent) {
     let response = match envelope.body {
         Request::LoadSample { seed, users } => load_sample(id, seed, users),
         Request::LoadFiles { names, mapping } => {
-            load::load_files(id, names, &mapping, buffers(&data))
+            load::load_files(id, names, &mapping, files(&data))
         }
-        Request::LoadMetadata { names } => load::load_metadata(id, names, buffers(&data)),
+        Request::LoadMetadata { names } => load::load_metadata(id, names, files(&data)),
         Request::Compute { query } => compute(&query),
         Request::ExportSpark {
             query,
@@ -168,14 +169,14 @@ fn now_ms() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Copy the transferred buffers into wasm memory (the one unavoidable copy).
-fn buffers(data: &JsValue) -> Vec<Vec<u8>> {
-    Reflect::get(data, &"buffers".into())
+/// The `File` handles sent with a load (structured clones: no bytes are copied).
+fn files(data: &JsValue) -> Vec<web_sys::File> {
+    Reflect::get(data, &"files".into())
         .ok()
-        .map(|b| {
-            Array::from(&b)
+        .map(|f| {
+            Array::from(&f)
                 .iter()
-                .map(|buf| Uint8Array::new(&buf.unchecked_into::<ArrayBuffer>()).to_vec())
+                .filter_map(|f| f.dyn_into::<web_sys::File>().ok())
                 .collect()
         })
         .unwrap_or_default()

@@ -18,6 +18,7 @@ mod meta;
 mod parquet;
 mod partitions;
 pub mod schema;
+pub mod source;
 pub mod timestamps;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use bytes::Bytes;
 pub use mapping::{ColumnMapping, MetaMapping};
 pub use meta::{load_metadata, metadata_coverage, LoadedMetadata};
 pub use schema::{ColumnInfo, ColumnKind, DatasetSchema, FileFormat};
+pub use source::ByteSource;
 
 use crate::engine::builder::StoreBuilder;
 use crate::engine::error::IngestError;
@@ -44,19 +46,29 @@ pub(crate) type FileBatchFn<'a> =
     dyn FnMut(&str, usize, &[ArrayRef]) -> Result<(), IngestError> + 'a;
 
 /// One dropped file.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct InputFile {
     /// Path relative to the dropped folder, `/`-separated
     /// (e.g. `events/date=2023-07-01/part-0000.parquet`); Hive partition values are read from it.
     pub name: String,
-    pub bytes: Bytes,
+    /// Its bytes, read by range (see [`source`]).
+    pub source: Arc<dyn ByteSource>,
 }
 
 impl InputFile {
+    /// A file already in memory.
     pub fn new(name: impl Into<String>, bytes: impl Into<Bytes>) -> Self {
         InputFile {
             name: name.into(),
-            bytes: bytes.into(),
+            source: Arc::new(bytes.into()),
+        }
+    }
+
+    /// A file read by range when the loader needs its bytes (the worker's dropped `File`s).
+    pub fn from_source(name: impl Into<String>, source: Arc<dyn ByteSource>) -> Self {
+        InputFile {
+            name: name.into(),
+            source,
         }
     }
 }
@@ -175,9 +187,18 @@ fn open(files: &[InputFile]) -> Result<(Dataset, Vec<Opened>, DatasetSchema), In
     for f in &ds.files {
         let source = match f.format {
             FileFormat::Parquet => {
-                Source::Parquet(parquet::ParquetFile::open(&f.name, f.bytes.clone())?)
+                Source::Parquet(parquet::ParquetFile::open(&f.name, f.source.clone())?)
             }
-            FileFormat::Csv => Source::Csv(csv::CsvFile::open(&f.name, f.bytes.clone())?),
+            FileFormat::Csv => {
+                let bytes = f
+                    .source
+                    .read_all()
+                    .map_err(|detail| IngestError::Unreadable {
+                        file: f.name.clone(),
+                        detail,
+                    })?;
+                Source::Csv(csv::CsvFile::open(&f.name, bytes)?)
+            }
         };
         opened.push(Opened {
             file: f.clone(),
@@ -223,7 +244,7 @@ fn open(files: &[InputFile]) -> Result<(Dataset, Vec<Opened>, DatasetSchema), In
         partition_columns: ds.partition_columns.clone(),
         rows,
         rows_exact: ds.format == FileFormat::Parquet,
-        total_bytes: ds.files.iter().map(|f| f.bytes.len() as u64).sum(),
+        total_bytes: ds.files.iter().map(|f| f.source.len()).sum(),
         row_groups,
         detected: None,
     };

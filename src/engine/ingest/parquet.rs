@@ -1,18 +1,19 @@
 //! Parquet input through the `parquet` crate's Arrow reader: footer first (schema, row counts —
 //! cheap, used for the size guard), then row group by row group with only the mapped columns
-//! decoded (a [`ProjectionMask`]), so at most one row group's worth of Arrow arrays is alive at a
-//! time next to the store being built.
+//! read and decoded (a [`ProjectionMask`]): the bytes of those column chunks are fetched from the
+//! file's [`ByteSource`] per row group, so at most one row group's bytes and Arrow arrays are
+//! alive at a time next to the store being built — never the whole file.
 
 use std::sync::Arc;
 
 use arrow_array::ArrayRef;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use bytes::Bytes;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
 use parquet::arrow::ProjectionMask;
 
+use super::source::{ByteSource, Prefetched};
 use super::BatchFn;
 use crate::engine::error::IngestError;
 
@@ -20,10 +21,14 @@ use crate::engine::error::IngestError;
 /// transient arrays stay a few MB.
 pub(crate) const BATCH_ROWS: usize = 65_536;
 
-/// An opened Parquet file: its bytes and parsed footer.
+/// The footer is fetched with this much of the file's end in one read: Parquet footers of files
+/// with a few hundred row groups fit; a larger one costs one more read.
+const FOOTER_PREFETCH: u64 = 256 << 10;
+
+/// An opened Parquet file: where its bytes are and its parsed footer.
 pub(crate) struct ParquetFile {
     name: String,
-    bytes: Bytes,
+    source: Arc<dyn ByteSource>,
     /// The footer with the file's own Arrow types (what `inspect` shows).
     meta: ArrowReaderMetadata,
     /// The footer with text columns read as dictionaries (see [`dictionary_hint`]); the same as
@@ -61,24 +66,34 @@ fn corrupt(name: &str, e: impl std::fmt::Display) -> IngestError {
 impl ParquetFile {
     /// Parse the footer. A file that starts with `PAR1` but has no valid footer is reported as
     /// truncated or corrupt.
-    pub(crate) fn open(name: &str, bytes: Bytes) -> Result<ParquetFile, IngestError> {
-        if bytes.len() < 12 || !bytes.ends_with(b"PAR1") {
+    pub(crate) fn open(
+        name: &str,
+        source: Arc<dyn ByteSource>,
+    ) -> Result<ParquetFile, IngestError> {
+        let len = source.len();
+        let tail_start = len.saturating_sub(FOOTER_PREFETCH);
+        let footer = tail_start..len;
+        let footer = std::slice::from_ref(&footer);
+        let tail =
+            Prefetched::fetch(&source, footer).map_err(|detail| IngestError::Unreadable {
+                file: name.to_string(),
+                detail,
+            })?;
+        let magic = tail.bytes_at(len.saturating_sub(4), 4);
+        if len < 12 || magic.as_deref() != Some(b"PAR1".as_slice()) {
             return Err(corrupt(
                 name,
-                format!(
-                    "{} bytes and no Parquet footer at the end; the file was cut off",
-                    bytes.len()
-                ),
+                format!("{len} bytes and no Parquet footer at the end; the file was cut off"),
             ));
         }
-        let meta = ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::new())
+        let meta = ArrowReaderMetadata::load(&tail, ArrowReaderOptions::new())
             .map_err(|e| corrupt(name, e))?;
         let hinted = ArrowReaderOptions::new().with_schema(dictionary_hint(meta.schema()));
         let read_meta = ArrowReaderMetadata::try_new(meta.metadata().clone(), hinted)
             .unwrap_or_else(|_| meta.clone());
         Ok(ParquetFile {
             name: name.to_string(),
-            bytes,
+            source,
             meta,
             read_meta,
         })
@@ -123,16 +138,35 @@ impl ParquetFile {
             .iter()
             .map(|r| sorted.iter().position(|s| s == r).unwrap_or(0))
             .collect();
+        let leaves = self.meta.parquet_schema().num_columns();
         for rg in 0..self.row_groups() {
-            let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
-                self.bytes.clone(),
-                self.read_meta.clone(),
-            )
-            .with_row_groups(vec![rg])
-            .with_projection(mask.clone())
-            .with_batch_size(BATCH_ROWS)
-            .build()
-            .map_err(|e| corrupt(&self.name, format!("row group {rg}: {e}")))?;
+            // Only the projected column chunks of this row group, fetched up front.
+            let chunks: Vec<std::ops::Range<u64>> = self
+                .meta
+                .metadata()
+                .row_group(rg)
+                .columns()
+                .iter()
+                .enumerate()
+                .filter(|(leaf, _)| *leaf < leaves && mask.leaf_included(*leaf))
+                .map(|(_, c)| {
+                    let (start, len) = c.byte_range();
+                    start..start.saturating_add(len)
+                })
+                .collect();
+            let bytes = Prefetched::fetch(&self.source, &chunks).map_err(|detail| {
+                IngestError::Unreadable {
+                    file: self.name.clone(),
+                    detail,
+                }
+            })?;
+            let reader =
+                ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, self.read_meta.clone())
+                    .with_row_groups(vec![rg])
+                    .with_projection(mask.clone())
+                    .with_batch_size(BATCH_ROWS)
+                    .build()
+                    .map_err(|e| corrupt(&self.name, format!("row group {rg}: {e}")))?;
             for batch in reader {
                 let batch =
                     batch.map_err(|e| corrupt(&self.name, format!("row group {rg}: {e}")))?;

@@ -2,11 +2,14 @@
 //! Spark/Hadoop bookkeeping, what format they are, and which Hive partition values their folder
 //! names carry (`events/date=2023-07-01/part-0000.parquet` → `date = "2023-07-01"`).
 
-use bytes::Bytes;
+use std::sync::Arc;
 
 use super::schema::FileFormat;
-use super::InputFile;
+use super::{ByteSource, InputFile};
 use crate::engine::error::IngestError;
+
+/// How much of a file's start decides its format.
+pub(crate) const SNIFF_BYTES: usize = 8192;
 
 /// Spark's spelling of a null partition value.
 const HIVE_NULL: &str = "__HIVE_DEFAULT_PARTITION__";
@@ -15,7 +18,7 @@ const HIVE_NULL: &str = "__HIVE_DEFAULT_PARTITION__";
 #[derive(Debug, Clone)]
 pub(crate) struct DataFile {
     pub name: String,
-    pub bytes: Bytes,
+    pub source: Arc<dyn ByteSource>,
     pub format: FileFormat,
     /// `(column, value)` from `key=value` folders, outermost first; `None` for Hive's null.
     pub partitions: Vec<(String, Option<String>)>,
@@ -45,14 +48,15 @@ fn is_parquet_name(name: &str) -> bool {
 
 /// Decide the format from the bytes: the Parquet magic `PAR1`, or text that looks like a CSV
 /// (valid UTF-8, no NUL bytes, in the first 8 KiB). A `.parquet` name without the magic is an
-/// error rather than being read as text.
-pub(crate) fn sniff(name: &str, bytes: &[u8]) -> Result<FileFormat, IngestError> {
-    if bytes.is_empty() {
+/// error rather than being read as text. `head` is the file's first [`SNIFF_BYTES`] (or all of a
+/// shorter file), `len` its size.
+pub(crate) fn sniff(name: &str, head: &[u8], len: u64) -> Result<FileFormat, IngestError> {
+    if len == 0 || head.is_empty() {
         return Err(IngestError::Empty {
             file: name.to_string(),
         });
     }
-    if bytes.starts_with(b"PAR1") {
+    if head.starts_with(b"PAR1") {
         return Ok(FileFormat::Parquet);
     }
     let unknown = || IngestError::UnknownFormat {
@@ -61,14 +65,15 @@ pub(crate) fn sniff(name: &str, bytes: &[u8]) -> Result<FileFormat, IngestError>
     if is_parquet_name(name) {
         return Err(unknown());
     }
-    let head = bytes.get(..bytes.len().min(8192)).unwrap_or(bytes);
     if head.contains(&0) {
         return Err(unknown());
     }
     match std::str::from_utf8(head) {
         Ok(_) => Ok(FileFormat::Csv),
         // A multi-byte character cut by the 8 KiB window is fine.
-        Err(e) if e.error_len().is_none() && head.len() == 8192 => Ok(FileFormat::Csv),
+        Err(e) if e.error_len().is_none() && head.len() as u64 == SNIFF_BYTES as u64 => {
+            Ok(FileFormat::Csv)
+        }
         Err(_) => Err(unknown()),
     }
 }
@@ -121,10 +126,17 @@ pub(crate) fn dataset(files: &[InputFile]) -> Result<Dataset, IngestError> {
             ignored.push(f.name.clone());
             continue;
         }
-        let format = sniff(&f.name, &f.bytes)?;
+        let head = f
+            .source
+            .read(0, SNIFF_BYTES)
+            .map_err(|detail| IngestError::Unreadable {
+                file: f.name.clone(),
+                detail,
+            })?;
+        let format = sniff(&f.name, &head, f.source.len())?;
         data.push(DataFile {
             name: f.name.clone(),
-            bytes: f.bytes.clone(),
+            source: f.source.clone(),
             format,
             partitions: partitions_of(&f.name),
         });
@@ -211,18 +223,21 @@ mod tests {
 
     #[test]
     fn sniffing() {
-        assert_eq!(sniff("a.parquet", b"PAR1xxxx"), Ok(FileFormat::Parquet));
-        assert_eq!(sniff("a.csv", b"user_id,ts\n1,2\n"), Ok(FileFormat::Csv));
+        assert_eq!(sniff("a.parquet", b"PAR1xxxx", 8), Ok(FileFormat::Parquet));
+        assert_eq!(
+            sniff("a.csv", b"user_id,ts\n1,2\n", 15),
+            Ok(FileFormat::Csv)
+        );
         assert!(matches!(
-            sniff("a.parquet", b"user_id,ts\n"),
+            sniff("a.parquet", b"user_id,ts\n", 11),
             Err(IngestError::UnknownFormat { .. })
         ));
         assert!(matches!(
-            sniff("a.bin", b"\x00\x01\x02"),
+            sniff("a.bin", b"\x00\x01\x02", 3),
             Err(IngestError::UnknownFormat { .. })
         ));
         assert!(matches!(
-            sniff("a.csv", b""),
+            sniff("a.csv", b"", 0),
             Err(IngestError::Empty { .. })
         ));
     }
