@@ -118,6 +118,10 @@ pub struct Computed {
     pub issues: Vec<ParamIssue>,
     /// Engine time in milliseconds (measured by the worker).
     pub compute_ms: f64,
+    /// The worker's wasm memory after this recompute (it only grows: the high-water mark of the
+    /// session so far); 0 natively.
+    #[serde(default)]
+    pub wasm_memory_bytes: u64,
 }
 
 /// What the worker answers.

@@ -109,6 +109,7 @@ window.pulseRun = async ({ workerUrl, queries }) => {
       if (c.issues.length) throw new Error(`Pulse rejected settings ${query}: ${JSON.stringify(c.issues)}`);
       computes.push({
         query, wall_ms: r.at - t0, compute_ms: c.compute_ms, json_bytes: r.jsonBytes,
+        wasm_memory_bytes: c.wasm_memory_bytes || 0,
         summary: pulseSummary(c.report),
       });
     }

@@ -194,7 +194,7 @@ try {
     if (!WITH_DUCKDB) {
       const med = (f) => fmtMs(median(pulseRuns.map(f)));
       console.log(`  Pulse only: median load ${med((r) => r.load_ms)}; ${['decode', 'map', 'sort'].map((k) => `${k} ${med((r) => r.profile.stages.find((st) => st.kind === k).wall_ms)}`).join(', ')}; `
-        + `defaults ${med((r) => r.computes[0].wall_ms)}; browser peak Pss ${fmtMb(pulsePeak)}; wasm memory ${fmtMb(pulseRuns[0].profile.wasm_memory_bytes)}`);
+        + `defaults ${med((r) => r.computes[0].wall_ms)}; browser peak Pss ${fmtMb(pulsePeak)}; wasm memory ${fmtMb(pulseRuns[0].profile.wasm_memory_bytes)} after the load, ${fmtMb(Math.max(...pulseRuns[0].computes.map((c) => c.wasm_memory_bytes)))} after the recomputes`);
       results.push({ events: ds.n, rows: pulseRuns[0].rows, file_bytes: ds.bytes, pulse: pulseRuns, peak_pss: { pulse: pulsePeak } });
       continue;
     }
@@ -246,7 +246,8 @@ try {
     const wasm = median(pulseRuns.map((r) => (r.profile ? r.profile.wasm_memory_bytes : undefined)));
     console.log(`\nmemory: browser peak Pss during Pulse ${fmtMb(pulsePeak)}, during DuckDB-WASM ${fmtMb(duckPeak)}; `
       + `page JS heap Pulse ${fmtMb(median(pulseRuns.map((r) => r.js_heap_bytes)))}, DuckDB ${fmtMb(median(duckRuns.map((r) => r.js_heap_bytes)))}`
-      + (wasm ? `; Pulse worker wasm memory ${fmtMb(wasm)} (${(wasm / pulseRuns[0].rows).toFixed(1)} B/event)` : ''));
+      + (wasm ? `; Pulse worker wasm memory ${fmtMb(wasm)} after the load (${(wasm / pulseRuns[0].rows).toFixed(1)} B/event), `
+        + `${fmtMb(median(pulseRuns.map((r) => Math.max(...r.computes.map((c) => c.wasm_memory_bytes)))))} after the recomputes` : ''));
     console.log(`DuckDB-WASM npm 1.32.0 (DuckDB ${duckRuns[0].version}); Pulse ${DIST} built ${fs.statSync(path.join(DIST, 'worker_loader.js')).mtime.toISOString()}`);
     results.push({ events: ds.n, rows: pulseRuns[0].rows, file_bytes: ds.bytes, pulse: pulseRuns, duckdb: duckRuns, peak_pss: { pulse: pulsePeak, duckdb: duckPeak }, problems });
   }

@@ -134,6 +134,9 @@ pub fn ProfileTab(
         overview.get().map(|o| {
             let per_event = if o.events == 0 { 0.0 } else { o.resident_bytes as f64 / o.events as f64 };
             let compute_ms = computed.with(|c| c.as_ref().map(|c| c.compute_ms));
+            let compute_wasm = computed
+                .with(|c| c.as_ref().map(|c| c.wasm_memory_bytes))
+                .filter(|b| *b > 0);
             view! {
                 <section class="card wide facts" id="profile-memory"
                     data-bytes=o.resident_bytes.to_string() data-bytes-per-event=format!("{per_event:.2}")>
@@ -143,6 +146,7 @@ pub fn ProfileTab(
                         <dt>"Resident"</dt><dd>{format!("{:.1} MB", o.resident_bytes as f64 / 1e6)}</dd>
                         <dt>"Per event"</dt><dd>{format!("{per_event:.1} bytes")}</dd>
                         <dt>"WASM memory after the load"</dt><dd id="profile-wasm-bytes">{wasm_bytes().map(|b| format!("{:.1} MB", b as f64 / 1e6)).unwrap_or_else(|| "—".into())}</dd>
+                        <dt>"WASM memory after the last recompute"</dt><dd id="profile-wasm-compute-bytes">{compute_wasm.map(|b| format!("{:.1} MB", b as f64 / 1e6)).unwrap_or_else(|| "—".into())}</dd>
                         <dt>"Last recompute"</dt><dd id="profile-compute-ms">{compute_ms.map(|m| format!("{m:.1} ms (measured by the worker)")).unwrap_or_default()}</dd>
                     </dl>
                 </section>

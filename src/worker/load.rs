@@ -13,7 +13,7 @@ use crate::engine::profile::Clock;
 use crate::engine::Dataset;
 use crate::protocol::{LoadProfile, Loaded, MappingNeeded, MetadataLoaded, Response};
 
-use super::{now_ms, progress, STATE};
+use super::{now_ms, progress, wasm_memory_bytes, STATE};
 
 /// The worker's clock for load profiles: `performance.now()`.
 struct PerformanceClock;
@@ -22,16 +22,6 @@ impl Clock for PerformanceClock {
     fn now_ms(&self) -> f64 {
         now_ms()
     }
-}
-
-/// Current size of this worker's wasm linear memory.
-fn wasm_memory_bytes() -> u64 {
-    use wasm_bindgen::JsCast;
-    wasm_bindgen::memory()
-        .dyn_into::<js_sys::WebAssembly::Memory>()
-        .ok()
-        .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
-        .map_or(0, |b| b.byte_length() as u64)
 }
 
 thread_local! {

@@ -126,6 +126,7 @@ fn compute(query: &str) -> Response {
                 report,
                 issues,
                 compute_ms: now_ms() - started,
+                wasm_memory_bytes: wasm_memory_bytes(),
             })),
             Err(err) => Response::Failed {
                 message: err.to_string(),
@@ -159,6 +160,16 @@ fn export_spark(
             node,
         ))
     })
+}
+
+/// Current size of this worker's wasm linear memory.
+pub(crate) fn wasm_memory_bytes() -> u64 {
+    use wasm_bindgen::JsCast;
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .ok()
+        .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
+        .map_or(0, |b| b.byte_length() as u64)
 }
 
 fn now_ms() -> f64 {
