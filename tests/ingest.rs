@@ -516,13 +516,14 @@ fn bad_input_gets_specific_errors() {
         "{e}"
     );
 
-    // Too large for the tab: refused from the footer, naming both sizes.
+    // Too large for the tab: refused from the footer, naming both sizes. A Parquet file is read
+    // one row group at a time, so only the rows count (a CSV would add its bytes).
     let small = LoadOptions {
         memory_limit_bytes: 10_000,
         ..opts()
     };
     let e = load_events(&f, &detected, &small, &mut |_| panic!("nothing is decoded")).unwrap_err();
-    let needed_mb = (1000 * 40 + 14_987u64).div_ceil(1 << 20);
+    let needed_mb = (1000 * pulse::engine::ingest::PEAK_BYTES_PER_EVENT).div_ceil(1 << 20);
     assert_eq!(
         e,
         IngestError::TooLarge {

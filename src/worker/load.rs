@@ -92,11 +92,10 @@ fn close_files() {
     OPEN_FILES.with(|f| f.borrow_mut().clear());
 }
 
-/// The worker's memory limit for a load: the estimate (rows × `PEAK_BYTES_PER_EVENT` + the file
-/// bytes) must stay under 3.5 GiB of wasm32's 4 GiB, leaving room for the decoder's buffers and
-/// the allocator. The file is read by range now, so counting its bytes is conservative (only a
-/// CSV is read whole). 50M events (a ~1 GB file) fit; past the limit the load stops before
-/// decoding with a message.
+/// The worker's memory limit for a load: the estimate (rows × `PEAK_BYTES_PER_EVENT`, plus the
+/// bytes of a CSV, which is read whole; Parquet is read by range) must stay under 3.5 GiB of
+/// wasm32's 4 GiB, leaving room for the decoder's buffers and the allocator. 50M events (a ~1 GB
+/// file) fit; past the limit the load stops before decoding with a message.
 const WORKER_MEMORY_LIMIT_BYTES: u64 = 3584 << 20;
 
 fn options() -> LoadOptions {

@@ -59,7 +59,7 @@ pub fn load_metadata(
     check_size(
         schema.rows,
         PEAK_BYTES_PER_METADATA_ROW,
-        schema.total_bytes,
+        super::file_bytes_held(&schema),
         opts.memory_limit_bytes,
     )?;
     let first_file = schema.files.first().cloned().unwrap_or_default();
