@@ -251,6 +251,83 @@ impl ActivityAccumulator {
         }
     }
 
+    /// [`ActivityAccumulator::add_user`] fed one active day at a time: `day` is the next day
+    /// (strictly ascending per `st`, inside the axis) on which `st`'s user is active. Call
+    /// [`ActivityAccumulator::end_days`] after the user's last day. The result is the same as
+    /// `add_user` with the runs of consecutive days as intervals (the maximal runs, and their
+    /// extensions by the WAU/MAU windows merged, are the same whichever way they are built), and
+    /// no interval list is materialised.
+    #[inline]
+    pub fn add_day(&mut self, st: &mut DayStream, day: i32) {
+        let i = (day - self.first) as usize;
+        let last = self.first + self.days as i32 - 1;
+        if st.last == i32::MIN {
+            st.dau_start = day;
+            st.wau = (day, day + 6);
+            st.mau = (day, day + self.mau_window - 1);
+        } else {
+            if day != st.last + 1 {
+                self.flush_run(Series::Dau, (st.dau_start, st.last));
+                st.dau_start = day;
+            }
+            if day > st.wau.1 + 1 {
+                self.flush_run(Series::Wau, st.wau);
+                st.wau.0 = day;
+            }
+            st.wau.1 = day + 6;
+            if day > st.mau.1 + 1 {
+                self.flush_run(Series::Mau, st.mau);
+                st.mau.0 = day;
+            }
+            st.mau.1 = day + self.mau_window - 1;
+        }
+        st.last = day;
+        let w = self.week_of_day[i];
+        if w != st.last_week {
+            self.weeks[w as usize] += 1;
+            st.last_week = w;
+        }
+        let m = self.month_of_day[i];
+        if m != st.last_month {
+            self.months[m as usize] += 1;
+            st.last_month = m;
+        }
+        st.n7 += (day >= last - 6) as i32;
+        st.n30 += (day >= last - 29) as i32;
+    }
+
+    /// Close the user of `st` (no-op when [`ActivityAccumulator::add_day`] was never called
+    /// with it) and reset `st` for the next user.
+    pub fn end_days(&mut self, st: &mut DayStream) {
+        if st.last == i32::MIN {
+            return;
+        }
+        self.flush_run(Series::Dau, (st.dau_start, st.last));
+        self.flush_run(Series::Wau, st.wau);
+        self.flush_run(Series::Mau, st.mau);
+        self.ever_active += 1;
+        if st.n7 > 0 {
+            self.l7[(st.n7 - 1) as usize] += 1;
+        }
+        if st.n30 > 0 {
+            self.l30[(st.n30 - 1) as usize] += 1;
+        }
+        *st = DayStream::default();
+    }
+
+    /// `+1` on `[a, b]` clipped to the axis (`a` is inside it).
+    #[inline]
+    fn flush_run(&mut self, which: Series, (a, b): (i32, i32)) {
+        let last = self.first + self.days as i32 - 1;
+        let arr = match which {
+            Series::Dau => &mut self.dau,
+            Series::Wau => &mut self.wau,
+            Series::Mau => &mut self.mau,
+        };
+        arr[(a - self.first) as usize] += 1;
+        arr[(b.min(last) - self.first) as usize + 1] -= 1;
+    }
+
     /// Difference-array update for the union of `[a, b + ext]` over the intervals.
     fn add_extended(arr: &mut [i64], intervals: &[(i32, i32)], ext: i32, first: i32, last: i32) {
         let mut cur: Option<(i32, i32)> = None;
@@ -349,6 +426,45 @@ impl ActivityAccumulator {
 
 fn overlap(a: i32, b: i32, lo: i32, hi: i32) -> i32 {
     (b.min(hi) - a.max(lo) + 1).max(0)
+}
+
+/// Which difference array [`ActivityAccumulator::flush_run`] updates.
+#[derive(Clone, Copy)]
+enum Series {
+    Dau,
+    Wau,
+    Mau,
+}
+
+/// One user's state while their active days are streamed into an [`ActivityAccumulator`]
+/// ([`ActivityAccumulator::add_day`]): the open DAU run and WAU/MAU extended runs, the last
+/// calendar week and month counted, and the days in the last 7 / 30.
+#[derive(Debug, Clone, Copy)]
+pub struct DayStream {
+    /// The last day added; `i32::MIN` before the first.
+    last: i32,
+    dau_start: i32,
+    wau: (i32, i32),
+    mau: (i32, i32),
+    last_week: u32,
+    last_month: u32,
+    n7: i32,
+    n30: i32,
+}
+
+impl Default for DayStream {
+    fn default() -> Self {
+        DayStream {
+            last: i32::MIN,
+            dau_start: 0,
+            wau: (0, 0),
+            mau: (0, 0),
+            last_week: u32::MAX,
+            last_month: u32::MAX,
+            n7: 0,
+            n30: 0,
+        }
+    }
 }
 
 /// Users active in one calendar period.

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::activity::{
-    self, ActiveSeries, ActivityAccumulator, DailyCounts, PeriodActives, Periods,
+    self, ActiveSeries, ActivityAccumulator, DailyCounts, DayStream, PeriodActives, Periods,
 };
 use super::anomalies::{self, AnomalyReport};
 use super::calendar::{self, DayCalendar};
@@ -380,6 +380,10 @@ struct Activity {
     /// Per-event segments: users with ≥ 1 considered event in each bucket, and events.
     bucket_users: Vec<u64>,
     bucket_events: Vec<u64>,
+    /// Per-event segments with the minimal definition ([`bucket_presence_pass`]): each
+    /// bucket's active-user series accumulated directly (no interval lists are kept; the key
+    /// then holds `mau` and `wstart` too). Empty otherwise.
+    bucket_accs: Vec<ActivityAccumulator>,
 }
 
 /// Session cut candidates of the considered events, for re-cutting sessions after a session
@@ -570,14 +574,34 @@ fn key_activity(p: &Params) -> Params {
     }
 }
 
-/// The activity per bucket of a per-event segment: the activity knobs plus the segment.
-fn key_bucket_activity(p: &Params) -> Params {
-    Params {
+/// The activity per bucket of a per-event segment: the activity knobs plus the segment, and
+/// with the minimal definition (`presence`: [`bucket_presence_pass`] accumulates the series
+/// directly) the accumulator's knobs.
+fn key_bucket_activity(p: &Params, presence: bool) -> Params {
+    let base = Params {
         segment: p.segment.clone(),
         segment_values: p.segment_values.clone(),
         top_segments: p.top_segments,
         ..key_activity(p)
+    };
+    if presence {
+        Params {
+            mau_window_days: p.mau_window_days,
+            week_start: p.week_start,
+            ..base
+        }
+    } else {
+        base
     }
+}
+
+/// Whether the per-bucket activity of a per-event segment with `n_buckets` buckets takes
+/// [`bucket_presence_pass`]: the minimal definition (window 1, one unit), ≤ 64 buckets (one
+/// bit each in a `u64`).
+fn presence_path(p: &Params, n_buckets: usize) -> bool {
+    p.definition == ActivityDefinition::Minimal
+        && activity::window_and_min(p) == (1, 1)
+        && n_buckets <= 64
 }
 
 /// Activity intervals plus the accumulator's knobs.
@@ -640,7 +664,7 @@ fn key_segments(p: &Params) -> Params {
         split_at_midnight: p.split_at_midnight,
         mau_window_days: p.mau_window_days,
         week_start: p.week_start,
-        ..key_bucket_activity(p)
+        ..key_bucket_activity(p, false)
     }
 }
 
@@ -1109,6 +1133,7 @@ impl MetricsCache {
         );
 
         // Activity: per-user active intervals of the definition.
+        let periods = Periods::new(first, days, params.week_start);
         let names = store.actions.values();
         let in_list = |list: &[String], a: &str| list.iter().any(|x| x == a);
         let akey = key_activity(params);
@@ -1117,7 +1142,8 @@ impl MetricsCache {
             (Some(p), Some(col)) => Some((p, col)),
             _ => None,
         };
-        let bkey = key_bucket_activity(params);
+        let presence = seg.is_some_and(|(p, _)| presence_path(params, p.buckets()));
+        let bkey = key_bucket_activity(params, presence);
         let b_hit = seg.is_none() || self.bucket_activity.fresh(&bkey);
         if !(a_hit && b_hit) {
             let qual: Vec<bool> = names
@@ -1157,13 +1183,15 @@ impl MetricsCache {
             if !a_hit {
                 self.activity.key = None;
                 let out = &mut self.activity.value;
-                activity_pass(out, store, c, s, &units, first, last, None);
+                activity_pass(out, store, c, s, &units, (first, last), None);
                 self.activity.key = Some(akey);
             }
             if !b_hit {
                 self.bucket_activity.key = None;
                 let out = &mut self.bucket_activity.value;
-                activity_pass(out, store, c, s, &units, first, last, seg);
+                let span = (first, last);
+                let seg = seg.map(|(p, col)| (p, col, &periods, params.mau_window_days));
+                activity_pass(out, store, c, s, &units, span, seg);
                 self.bucket_activity.key = Some(bkey);
             }
         }
@@ -1184,7 +1212,6 @@ impl MetricsCache {
         );
 
         // Per-user series: DAU/WAU/MAU, retention inputs, power-user totals.
-        let periods = Periods::new(first, days, params.week_start);
         let flags = |list: &[String]| -> Option<Vec<bool>> {
             (!list.is_empty()).then(|| names.iter().map(|a| in_list(list, a)).collect())
         };
@@ -1695,9 +1722,8 @@ fn activity_pass(
     c: &Considered,
     s: &Sessions,
     rules: &UnitRules,
-    first: i32,
-    last: i32,
-    seg: Option<(&SegmentPlan, &[u16])>,
+    (first, last): (i32, i32),
+    seg: Option<(&SegmentPlan, &[u16], &Periods, u32)>,
 ) {
     out.intervals.clear();
     out.user_first.clear();
@@ -1705,23 +1731,28 @@ fn activity_pass(
     out.bucket_intervals.clear();
     out.bucket_users.clear();
     out.bucket_events.clear();
+    out.bucket_accs.clear();
     let overall = seg.is_none();
     let actions = &store.action;
     let pages = &store.page;
     let ev = &c.events;
-    let n_buckets = seg.map_or(0, |(p, _)| p.buckets());
+    let n_buckets = seg.map_or(0, |(p, ..)| p.buckets());
     out.bucket_users.resize(n_buckets, 0);
     out.bucket_events.resize(n_buckets, 0);
-    if let Some((plan, col)) = seg {
-        let presence = rules.def == ActivityDefinition::Minimal
-            && rules.window == 1
-            && rules.min_count == 1
-            && n_buckets <= 64;
-        if presence {
+    if let Some((plan, col, periods, mau)) = seg {
+        if rules.def == ActivityDefinition::Minimal
+            && (rules.window, rules.min_count) == (1, 1)
+            && n_buckets <= 64
+        {
+            let days = (last - first + 1).max(0) as usize;
+            out.bucket_accs = (0..n_buckets)
+                .map(|_| ActivityAccumulator::new(first, days, mau, periods))
+                .collect();
             bucket_presence_pass(out, store, c, rules.qual, first, (plan, col));
             return;
         }
     }
+    let seg = seg.map(|(p, col, ..)| (p, col));
     let mut counts = DailyCounts::default();
     let mut bucket_counts: Vec<DailyCounts> = vec![DailyCounts::default(); n_buckets];
     let mut bucket_touched: Vec<u16> = Vec::new();
@@ -1842,9 +1873,10 @@ fn activity_pass(
 }
 
 /// [`activity_pass`] per bucket for the minimal definition (window 1, one unit; at most 64
-/// buckets): a user is active in a bucket on exactly the days with a qualifying event in it, so
-/// the intervals are the runs of consecutive such days. They are extended per bucket from a
-/// per-day bitmask of the buckets seen, without per-day counts or a window sweep.
+/// buckets): a user is active in a bucket on exactly the days with a qualifying event in it.
+/// Those days are found from a per-day bitmask of the buckets seen and streamed into the
+/// bucket's accumulator in `out.bucket_accs` ([`ActivityAccumulator::add_day`]), without per-day
+/// counts, a window sweep or interval lists (the segment series reads the accumulators).
 fn bucket_presence_pass(
     out: &mut Activity,
     store: &EventStore,
@@ -1854,69 +1886,98 @@ fn bucket_presence_pass(
     (plan, col): (&SegmentPlan, &[u16]),
 ) {
     let n_buckets = plan.buckets();
-    let actions = &store.action;
-    // The current user's intervals per bucket, and the buckets in the order first seen.
-    let mut runs: Vec<Vec<(i32, i32)>> = vec![Vec::new(); n_buckets];
-    let mut touched: Vec<u16> = Vec::new();
-    let flush = |mask: u64, day: i32, runs: &mut [Vec<(i32, i32)>], touched: &mut Vec<u16>| {
-        let mut m = mask;
-        while m != 0 {
-            let bk = m.trailing_zeros() as usize;
-            m &= m - 1;
-            let r = &mut runs[bk];
-            match r.last_mut() {
-                Some((_, b)) if *b + 1 == day => *b = day,
-                Some(_) => r.push((day, day)),
-                None => {
-                    touched.push(bk as u16);
-                    r.push((day, day));
-                }
+    // Per column value: its bucket, or `NO_BUCKET` (filtered, or not a bucket).
+    let bucket_of: Vec<u8> = plan
+        .value_bucket
+        .iter()
+        .map(|&b| {
+            if (b as usize) < n_buckets {
+                b as u8
+            } else {
+                NO_BUCKET
             }
-        }
-    };
+        })
+        .collect();
+    if std::ptr::eq(col, store.action.as_slice()) {
+        // Segment by action type: whether an event qualifies is a function of the value too.
+        let qual_of: Vec<bool> = (0..bucket_of.len())
+            .map(|v| qual.get(v).copied().unwrap_or(false))
+            .collect();
+        presence_events(out, c, first, &bucket_of, col, |v, _| qual_of[v as usize]);
+    } else {
+        let actions = &store.action;
+        presence_events(out, c, first, &bucket_of, col, |_, row| {
+            qual[actions[row] as usize]
+        });
+    }
+}
+
+/// The event loop of [`bucket_presence_pass`]: `qualifies(value, row)` says whether the event
+/// at `row` (segment column value `value`) is a unit.
+#[inline(always)]
+fn presence_events(
+    out: &mut Activity,
+    c: &Considered,
+    first: i32,
+    bucket_of: &[u8],
+    col: &[u16],
+    qualifies: impl Fn(u16, usize) -> bool,
+) {
+    let n_buckets = out.bucket_accs.len();
+    let mut streams = vec![DayStream::default(); n_buckets];
+    let accs = &mut out.bucket_accs;
+    let mut events = [0u64; 64];
+    let flush =
+        |mask: u64, day: i32, accs: &mut [ActivityAccumulator], streams: &mut [DayStream]| {
+            let mut m = mask;
+            while m != 0 {
+                let bk = m.trailing_zeros() as usize;
+                m &= m - 1;
+                accs[bk].add_day(&mut streams[bk], day);
+            }
+        };
     for &(_, ub, ue) in &c.users {
         out.user_first.push(out.intervals.len() as u32);
         let mut seen: u64 = 0;
         let (mut day_mask, mut cur_day) = (0u64, i32::MIN);
         for &(row, di) in &c.events[ub as usize..ue as usize] {
             let row = row as usize;
-            let bucket = plan
-                .value_bucket
-                .get(col[row] as usize)
-                .copied()
-                .unwrap_or(0) as usize;
-            if bucket >= n_buckets {
+            let v = col[row];
+            let bucket = bucket_of.get(v as usize).copied().unwrap_or(NO_BUCKET);
+            if bucket as usize >= n_buckets {
                 continue;
             }
-            out.bucket_events[bucket] += 1;
-            if seen & (1u64 << bucket) == 0 {
-                seen |= 1u64 << bucket;
-                out.bucket_users[bucket] += 1;
-            }
-            if qual[actions[row] as usize] {
+            events[bucket as usize] += 1;
+            seen |= 1u64 << bucket;
+            if qualifies(v, row) {
                 // Days ascend within a user.
                 let day = first + di as i32;
                 if day != cur_day {
-                    flush(day_mask, cur_day, &mut runs, &mut touched);
+                    flush(day_mask, cur_day, accs, &mut streams);
                     day_mask = 0;
                     cur_day = day;
                 }
                 day_mask |= 1u64 << bucket;
             }
         }
-        flush(day_mask, cur_day, &mut runs, &mut touched);
-        for &bk in &touched {
-            let from = out.bucket_intervals.len() as u32;
-            let r = &mut runs[bk as usize];
-            out.bucket_intervals.extend_from_slice(r);
-            r.clear();
-            out.bucket_runs
-                .push((bk, from, out.bucket_intervals.len() as u32));
+        flush(day_mask, cur_day, accs, &mut streams);
+        let mut m = seen;
+        while m != 0 {
+            let bk = m.trailing_zeros() as usize;
+            m &= m - 1;
+            out.bucket_users[bk] += 1;
+            accs[bk].end_days(&mut streams[bk]);
         }
-        touched.clear();
+    }
+    for (n, &e) in out.bucket_events.iter_mut().zip(&events) {
+        *n += e;
     }
     out.user_first.push(out.intervals.len() as u32);
 }
+
+/// [`bucket_presence_pass`]: a column value in no bucket (filtered by `segv`, or outside the
+/// plan's value map, which covers the dictionary).
+const NO_BUCKET: u8 = u8::MAX;
 
 /// The breakdown's series: users, events and sessions per bucket, and the activity series of
 /// each bucket from the users' (per-user column) or the buckets' (per-event column) intervals.
@@ -1983,6 +2044,12 @@ fn segment_series(
             if let Some(sg) = segs.get_mut(bucket(row)) {
                 sg.sessions += 1;
                 sg.sessions_per_day[di as usize] += 1;
+            }
+        }
+        if bucket_act.bucket_accs.len() == segs.len() {
+            // The minimal definition: accumulated by the bucket pass.
+            for (sg, acc) in segs.iter_mut().zip(&bucket_act.bucket_accs) {
+                sg.acc = acc.clone();
             }
         }
         for &(bk, from, to) in &bucket_act.bucket_runs {
