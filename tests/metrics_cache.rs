@@ -124,9 +124,15 @@ fn cached_parts_are_named_in_the_profile() {
     let ds = Dataset::sample(&SampleConfig::for_events(10_000, 3)).expect("sample");
     let mut cache = MetricsCache::new();
     let (p, _, _) = Params::from_query("gap=30m");
-    cache
+    let r = cache
         .compute(&ds.events, ds.metadata.as_ref(), &p, &NoClock)
         .expect("first");
+    // The first cut codes the gaps for later session-knob changes.
+    assert!(r
+        .profile
+        .stages
+        .iter()
+        .any(|s| s.detail == "session cuts (gap index built)"));
     let (p, _, _) = Params::from_query("gap=10m");
     let r = cache
         .compute(&ds.events, ds.metadata.as_ref(), &p, &NoClock)
@@ -141,7 +147,7 @@ fn cached_parts_are_named_in_the_profile() {
     };
     assert!(detail("considered events").ends_with("(cached)"));
     assert!(detail("activity units").ends_with("(cached)"));
-    assert_eq!(detail("session cuts"), "session cuts (gap index built)");
+    assert_eq!(detail("session cuts"), "session cuts (from the gap index)");
     let (p, _, _) = Params::from_query("gap=5m&midnight=1");
     let r = cache
         .compute(&ds.events, ds.metadata.as_ref(), &p, &NoClock)

@@ -686,7 +686,7 @@ fn key_skew(p: &Params) -> Params {
 /// Keep one cache per loaded dataset (drop it, or call [`MetricsCache::clear`], when the data
 /// changes). Memory: the considered-event list and the prefix sums (8 bytes per event each), the
 /// sorted durations and the sort's scratch (8 bytes per non-null duration each), the gap index
-/// (2 bytes per event, after a session-knob change), the session cuts (12 bytes per session),
+/// (2 bytes per event), the session cuts (12 bytes per session),
 /// per-user totals and intervals (per bucket too, for a per-event segment), and the scratch
 /// vectors of the last recompute.
 #[derive(Default)]
@@ -709,10 +709,14 @@ pub struct MetricsCache {
     lifecycle: Slot<Option<LifecycleReport>>,
     power: Slot<Option<PowerReport>>,
     skew: Slot<Option<SkewReport>>,
-    /// Built on the first session-knob change for the considered events (key: filter).
+    /// Built with the first session cut of the considered events (key: filter; not by
+    /// [`compute_with_clock`], which computes once).
     gap_index: Slot<GapIndex>,
     /// Non-null durations of the considered events, sorted (key: filter).
     sorted_durations: Slot<SortedDurations>,
+    /// Used for one compute only ([`compute_with_clock`]): no gap index is built for later
+    /// session-knob changes.
+    cold_only: bool,
     /// Scratch, reused between recomputes.
     sort_scratch: Vec<u64>,
     session_active: Vec<i64>,
@@ -753,6 +757,7 @@ pub fn compute_with_clock(
 ) -> Result<MetricsReport, MetricsError> {
     let mut cache = COLD.with(|c| std::mem::take(&mut *c.borrow_mut()));
     cache.clear();
+    cache.cold_only = true;
     let out = cache.compute(store, metadata, params, clock);
     cache.clear();
     COLD.with(|c| *c.borrow_mut() = cache);
@@ -1047,7 +1052,7 @@ impl MetricsCache {
         let mut how = "session cuts";
         if !s_hit {
             // A change of a session knob on the same considered events: cut from the gap index
-            // (built on the first such change) instead of walking every event.
+            // (built with the first cut) instead of walking every event.
             let knob_change = self
                 .sessions
                 .key
@@ -1078,6 +1083,14 @@ impl MetricsCache {
                     (&d.prefix, &mut self.session_active),
                 );
             } else {
+                // The first cut of these considered events: a cache kept for knob changes
+                // codes the gaps in the same walk (times already in registers), so the first
+                // session-knob change only cuts from the index.
+                let index = !self.cold_only;
+                if index {
+                    self.gap_index.key = None;
+                    how = "session cuts (gap index built)";
+                }
                 sessions_pass(
                     &mut self.sessions.value,
                     store,
@@ -1085,7 +1098,11 @@ impl MetricsCache {
                     &rules,
                     days,
                     (&d.prefix, &mut self.session_active),
+                    index.then_some(&mut self.gap_index.value),
                 );
+                if index {
+                    self.gap_index.key = Some(gi_key);
+                }
             }
             active_summed = true;
             self.sessions.key = Some(skey);
@@ -1514,7 +1531,8 @@ fn considered_pass(out: &mut Considered, store: &EventStore, filter: &Filter, da
     out.null_durations = nulls;
 }
 
-/// Cut each user's considered events into sessions (docs/METRICS.md § Sessions).
+/// Cut each user's considered events into sessions (docs/METRICS.md § Sessions); with
+/// `index`, fill it with the considered events' gap codes in the same walk.
 fn sessions_pass(
     out: &mut Sessions,
     store: &EventStore,
@@ -1522,6 +1540,37 @@ fn sessions_pass(
     rules: &SessionRules,
     days: usize,
     (prefix, active): (&[i64], &mut Vec<i64>),
+    index: Option<&mut GapIndex>,
+) {
+    match index {
+        Some(gi) => {
+            gi.codes.clear();
+            gi.codes.reserve(c.events.len());
+            sessions_walk::<true>(out, store, c, rules, days, (prefix, active), &mut gi.codes);
+            debug_assert_eq!(gi.codes.len(), c.events.len());
+        }
+        None => sessions_walk::<false>(
+            out,
+            store,
+            c,
+            rules,
+            days,
+            (prefix, active),
+            &mut Vec::new(),
+        ),
+    }
+}
+
+/// [`sessions_pass`]'s walk; with `INDEX`, also the [`GapIndex`] code of every considered
+/// event, appended to `codes` in order (as [`build_gap_index`]).
+fn sessions_walk<const INDEX: bool>(
+    out: &mut Sessions,
+    store: &EventStore,
+    c: &Considered,
+    rules: &SessionRules,
+    days: usize,
+    (prefix, active): (&[i64], &mut Vec<i64>),
+    codes: &mut Vec<u16>,
 ) {
     out.starts.clear();
     out.user_first.clear();
@@ -1532,6 +1581,9 @@ fn sessions_pass(
     let times = &store.time_ms;
     let ev = &c.events;
     for &(_, b, e) in &c.users {
+        if INDEX {
+            codes.push(FIRST_EVENT);
+        }
         let (b, e) = (b as usize, e as usize);
         let first_session = out.starts.len();
         out.user_first.push(first_session as u32);
@@ -1547,6 +1599,11 @@ fn sessions_pass(
         };
         for (i, &(r, d)) in ev.iter().enumerate().take(e).skip(b + 1) {
             let t = times[r as usize];
+            if INDEX {
+                let mins = ((t - t_prev) / 60_000) as u64;
+                let code = mins.min(GAP_MAX_MINS as u64) as u16;
+                codes.push(if d != d_prev { code | DAY_CHANGE } else { code });
+            }
             if rules.starts_new(t_begin, t_prev, d_prev as i32, t, d as i32) {
                 close(out, begin, i, t_prev - t_begin);
                 begin = i;
