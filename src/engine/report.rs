@@ -1810,6 +1810,10 @@ fn activity_pass(
         }
     }
     let seg = seg.map(|(p, col, ..)| (p, col));
+    if overall && rules.def == ActivityDefinition::Session {
+        session_units_pass(out, store, c, s, rules, (first, last));
+        return;
+    }
     let mut counts = DailyCounts::default();
     let mut bucket_counts: Vec<DailyCounts> = vec![DailyCounts::default(); n_buckets];
     let mut bucket_touched: Vec<u16> = Vec::new();
@@ -1925,6 +1929,48 @@ fn activity_pass(
                 .push((bk, from, out.bucket_intervals.len() as u32));
         }
         bucket_touched.clear();
+    }
+    out.user_first.push(out.intervals.len() as u32);
+}
+
+/// [`activity_pass`] overall for the session definition: a unit is a session lasting more
+/// than the minimum with at least one qualifying event, counted on its first event's day, so a
+/// session is decided by its duration first and then by its events up to the first qualifying
+/// one (usually the first) — not by all of them.
+fn session_units_pass(
+    out: &mut Activity,
+    store: &EventStore,
+    c: &Considered,
+    s: &Sessions,
+    rules: &UnitRules,
+    (first, last): (i32, i32),
+) {
+    let actions = &store.action;
+    let ev = &c.events;
+    let mut counts = DailyCounts::default();
+    let mut iv: Vec<(i32, i32)> = Vec::new();
+    for k in 0..c.users.len() {
+        out.user_first.push(out.intervals.len() as u32);
+        counts.clear();
+        for j in s.user_first[k] as usize..s.user_first[k + 1] as usize {
+            if !(rules.any_session || s.durations[j] > rules.min_session_ms) {
+                continue;
+            }
+            let b = s.starts[j] as usize;
+            let has_qual = ev[b..s.end(j, ev.len())]
+                .iter()
+                .any(|&(row, _)| rules.qual[actions[row as usize] as usize]);
+            if has_qual {
+                counts.add(first + ev[b].1 as i32, 1);
+            }
+        }
+        iv.clear();
+        activity::active_intervals(&counts.0, rules.window, rules.min_count, &mut iv);
+        for &(a, b) in &iv {
+            if b >= first && a <= last {
+                out.intervals.push((a.max(first), b.min(last)));
+            }
+        }
     }
     out.user_first.push(out.intervals.len() as u32);
 }
