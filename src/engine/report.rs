@@ -1814,6 +1814,20 @@ fn activity_pass(
         session_units_pass(out, store, c, s, rules, (first, last));
         return;
     }
+    if overall && !rules.by_session {
+        // Minimal, or core without the strict rule: a unit is one event of a set of actions.
+        let unit = match rules.def {
+            ActivityDefinition::Core => rules.core,
+            _ => rules.qual,
+        };
+        if matches!(
+            rules.def,
+            ActivityDefinition::Minimal | ActivityDefinition::Core
+        ) {
+            event_units_pass(out, store, c, unit, rules, (first, last));
+            return;
+        }
+    }
     let mut counts = DailyCounts::default();
     let mut bucket_counts: Vec<DailyCounts> = vec![DailyCounts::default(); n_buckets];
     let mut bucket_touched: Vec<u16> = Vec::new();
@@ -1929,6 +1943,62 @@ fn activity_pass(
                 .push((bk, from, out.bucket_intervals.len() as u32));
         }
         bucket_touched.clear();
+    }
+    out.user_first.push(out.intervals.len() as u32);
+}
+
+/// [`activity_pass`] overall when a unit is one event whose action is in `unit` (minimal; core
+/// without the strict rule): counts per user and day, then the window. With a 1-day window
+/// and one unit (minimal) the active intervals are the runs of consecutive days with a unit,
+/// extended as the events come, without counts or a window sweep.
+fn event_units_pass(
+    out: &mut Activity,
+    store: &EventStore,
+    c: &Considered,
+    unit: &[bool],
+    rules: &UnitRules,
+    (first, last): (i32, i32),
+) {
+    let actions = &store.action;
+    let ev = &c.events;
+    let presence = (rules.window, rules.min_count) == (1, 1);
+    let mut counts = DailyCounts::default();
+    let mut iv: Vec<(i32, i32)> = Vec::new();
+    for &(_, ub, ue) in &c.users {
+        out.user_first.push(out.intervals.len() as u32);
+        let events = &ev[ub as usize..ue as usize];
+        iv.clear();
+        if presence {
+            // Days ascend within a user.
+            let mut run: Option<(i32, i32)> = None;
+            for &(row, di) in events {
+                if unit[actions[row as usize] as usize] {
+                    let d = first + di as i32;
+                    run = match run {
+                        Some((a, b)) if d <= b + 1 => Some((a, d)),
+                        Some(r) => {
+                            iv.push(r);
+                            Some((d, d))
+                        }
+                        None => Some((d, d)),
+                    };
+                }
+            }
+            iv.extend(run);
+        } else {
+            counts.clear();
+            for &(row, di) in events {
+                if unit[actions[row as usize] as usize] {
+                    counts.add(first + di as i32, 1);
+                }
+            }
+            activity::active_intervals(&counts.0, rules.window, rules.min_count, &mut iv);
+        }
+        for &(a, b) in &iv {
+            if b >= first && a <= last {
+                out.intervals.push((a.max(first), b.min(last)));
+            }
+        }
     }
     out.user_first.push(out.intervals.len() as u32);
 }
