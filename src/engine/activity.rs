@@ -253,58 +253,43 @@ impl ActivityAccumulator {
 
     /// [`ActivityAccumulator::add_user`] fed one active day at a time: `day` is the next day
     /// (strictly ascending per `st`, inside the axis) on which `st`'s user is active. Call
-    /// [`ActivityAccumulator::end_days`] after the user's last day. The result is the same as
-    /// `add_user` with the runs of consecutive days as intervals (the maximal runs, and their
-    /// extensions by the WAU/MAU windows merged, are the same whichever way they are built), and
-    /// no interval list is materialised.
+    /// [`ActivityAccumulator::end_days`] after the user's last day. The series equal
+    /// `add_user`'s with the runs of consecutive days as intervals: each day adds the part of
+    /// its window (`[d, d]`, `[d, d + 6]`, `[d, d + mau − 1]`) not already covered by the
+    /// previous day's — so every day of the union is covered once — and the difference
+    /// arrays' prefix sums (all [`ActivityAccumulator::finish`] reads) are the same. No
+    /// branches on the data, and no interval list is materialised.
     #[inline]
     pub fn add_day(&mut self, st: &mut DayStream, day: i32) {
-        let i = (day - self.first) as usize;
-        let last = self.first + self.days as i32 - 1;
-        if st.last == i32::MIN {
-            st.dau_start = day;
-            st.wau = (day, day + 6);
-            st.mau = (day, day + self.mau_window - 1);
-        } else {
-            if day != st.last + 1 {
-                self.flush_run(Series::Dau, (st.dau_start, st.last));
-                st.dau_start = day;
-            }
-            if day > st.wau.1 + 1 {
-                self.flush_run(Series::Wau, st.wau);
-                st.wau.0 = day;
-            }
-            st.wau.1 = day + 6;
-            if day > st.mau.1 + 1 {
-                self.flush_run(Series::Mau, st.mau);
-                st.mau.0 = day;
-            }
-            st.mau.1 = day + self.mau_window - 1;
-        }
-        st.last = day;
-        let w = self.week_of_day[i];
-        if w != st.last_week {
-            self.weeks[w as usize] += 1;
-            st.last_week = w;
-        }
-        let m = self.month_of_day[i];
-        if m != st.last_month {
-            self.months[m as usize] += 1;
-            st.last_month = m;
-        }
-        st.n7 += (day >= last - 6) as i32;
-        st.n30 += (day >= last - 29) as i32;
+        let i = (day - self.first) as i64;
+        let days = self.days as i64;
+        // Index `days` is the sentinel past the axis: never read by the prefix sums.
+        let cover = |arr: &mut [i64], ext: i64| {
+            let start = i.max(st.last + ext + 1).min(days);
+            let end = (i + ext + 1).min(days);
+            arr[start as usize] += 1;
+            arr[end as usize] -= 1;
+        };
+        cover(&mut self.dau, 0);
+        cover(&mut self.wau, 6);
+        cover(&mut self.mau, self.mau_window as i64 - 1);
+        st.last = i;
+        let w = self.week_of_day[i as usize];
+        self.weeks[w as usize] += (w != st.last_week) as u64;
+        st.last_week = w;
+        let m = self.month_of_day[i as usize];
+        self.months[m as usize] += (m != st.last_month) as u64;
+        st.last_month = m;
+        st.n7 += (i >= days - 7) as i32;
+        st.n30 += (i >= days - 30) as i32;
     }
 
     /// Close the user of `st` (no-op when [`ActivityAccumulator::add_day`] was never called
     /// with it) and reset `st` for the next user.
     pub fn end_days(&mut self, st: &mut DayStream) {
-        if st.last == i32::MIN {
+        if st.last == DayStream::NONE {
             return;
         }
-        self.flush_run(Series::Dau, (st.dau_start, st.last));
-        self.flush_run(Series::Wau, st.wau);
-        self.flush_run(Series::Mau, st.mau);
         self.ever_active += 1;
         if st.n7 > 0 {
             self.l7[(st.n7 - 1) as usize] += 1;
@@ -313,19 +298,6 @@ impl ActivityAccumulator {
             self.l30[(st.n30 - 1) as usize] += 1;
         }
         *st = DayStream::default();
-    }
-
-    /// `+1` on `[a, b]` clipped to the axis (`a` is inside it).
-    #[inline]
-    fn flush_run(&mut self, which: Series, (a, b): (i32, i32)) {
-        let last = self.first + self.days as i32 - 1;
-        let arr = match which {
-            Series::Dau => &mut self.dau,
-            Series::Wau => &mut self.wau,
-            Series::Mau => &mut self.mau,
-        };
-        arr[(a - self.first) as usize] += 1;
-        arr[(b.min(last) - self.first) as usize + 1] -= 1;
     }
 
     /// Difference-array update for the union of `[a, b + ext]` over the intervals.
@@ -428,37 +400,28 @@ fn overlap(a: i32, b: i32, lo: i32, hi: i32) -> i32 {
     (b.min(hi) - a.max(lo) + 1).max(0)
 }
 
-/// Which difference array [`ActivityAccumulator::flush_run`] updates.
-#[derive(Clone, Copy)]
-enum Series {
-    Dau,
-    Wau,
-    Mau,
-}
-
 /// One user's state while their active days are streamed into an [`ActivityAccumulator`]
-/// ([`ActivityAccumulator::add_day`]): the open DAU run and WAU/MAU extended runs, the last
+/// ([`ActivityAccumulator::add_day`]): the last day added (as an axis index), the last
 /// calendar week and month counted, and the days in the last 7 / 30.
 #[derive(Debug, Clone, Copy)]
 pub struct DayStream {
-    /// The last day added; `i32::MIN` before the first.
-    last: i32,
-    dau_start: i32,
-    wau: (i32, i32),
-    mau: (i32, i32),
+    /// Axis index of the last day added; [`DayStream::NONE`] before the first.
+    last: i64,
     last_week: u32,
     last_month: u32,
     n7: i32,
     n30: i32,
 }
 
+impl DayStream {
+    /// No day yet: far enough before the axis that every window starts at the day itself.
+    const NONE: i64 = i64::MIN / 4;
+}
+
 impl Default for DayStream {
     fn default() -> Self {
         DayStream {
-            last: i32::MIN,
-            dau_start: 0,
-            wau: (0, 0),
-            mau: (0, 0),
+            last: DayStream::NONE,
             last_week: u32::MAX,
             last_month: u32::MAX,
             n7: 0,
@@ -542,6 +505,58 @@ mod tests {
             acc.add_user(u);
         }
         acc.finish(&periods)
+    }
+
+    #[test]
+    fn streamed_days_equal_the_day_runs() {
+        // Users' active days (ascending), including the axis edges and gaps around the
+        // WAU/MAU windows; two streams interleaved as the per-bucket pass does.
+        let first = 19_000;
+        let days = 75usize;
+        let users: Vec<Vec<i32>> = vec![
+            vec![0, 1, 2, 9, 10, 40, 74],
+            vec![5],
+            vec![6, 13, 14, 20, 27, 28, 29, 30, 68, 69, 70, 71, 72, 73, 74],
+            vec![0, 7, 14, 21, 31, 60, 61, 67, 73],
+            (0..75).step_by(3).collect(),
+        ];
+        for mau in [1, 7, 28, 30, 90] {
+            for wstart in [0, 3] {
+                let periods = Periods::new(first, days, wstart);
+                let mut by_runs = ActivityAccumulator::new(first, days, mau, &periods);
+                let mut streamed = ActivityAccumulator::new(first, days, mau, &periods);
+                let mut st = [DayStream::default(); 2];
+                for pair in users.chunks(2) {
+                    for u in pair {
+                        let mut runs: Vec<(i32, i32)> = Vec::new();
+                        for &d in u {
+                            let d = first + d;
+                            match runs.last_mut() {
+                                Some((_, b)) if *b + 1 == d => *b = d,
+                                _ => runs.push((d, d)),
+                            }
+                        }
+                        by_runs.add_user(&runs);
+                    }
+                    let longest = pair.iter().map(Vec::len).max().unwrap_or(0);
+                    for i in 0..longest {
+                        for (k, u) in pair.iter().enumerate() {
+                            if let Some(&d) = u.get(i) {
+                                streamed.add_day(&mut st[k], first + d);
+                            }
+                        }
+                    }
+                    for s in &mut st {
+                        streamed.end_days(s);
+                    }
+                }
+                assert_eq!(
+                    by_runs.finish(&periods),
+                    streamed.finish(&periods),
+                    "mau={mau} wstart={wstart}"
+                );
+            }
+        }
     }
 
     #[test]
