@@ -34,7 +34,7 @@ use super::join::{self, JoinReport, SegmentPlan, UserJoin, FILTERED};
 use super::metadata::MetadataTable;
 use super::outliers::{self, DurationStats, OutlierReport, SortedDurations};
 use super::params::{
-    ActivityDefinition, Date, DuplicatePolicy, Granularity, OutlierDetector, Params,
+    ActivityDefinition, Date, DuplicatePolicy, Granularity, OutlierDetector, OutlierPolicy, Params,
 };
 use super::power::{self, PowerReport, UserTotals};
 use super::profile::{Clock, NoClock, Profile, Profiler, StageKind};
@@ -993,19 +993,13 @@ impl MetricsCache {
                     params,
                 ));
                 if early.is_none() {
-                    let mut acc: i64 = 0;
-                    d.prefix.reserve(c.events.len() + 1);
-                    d.prefix.push(0);
-                    for &(row, _) in &c.events {
-                        if let Some(v) = durations[row as usize].get() {
-                            if let Some(x) =
-                                outliers::apply_policy(v, d.threshold, params.outlier_policy)
-                            {
-                                acc += x;
-                            }
-                        }
-                        d.prefix.push(acc);
-                    }
+                    policy_prefix_sums(
+                        &mut d.prefix,
+                        &c.events,
+                        durations,
+                        d.threshold,
+                        params.outlier_policy,
+                    );
                 }
                 d.user_totals.clear();
                 d.user_totals.extend(
@@ -1497,6 +1491,42 @@ impl MetricsCache {
             profile: prof.finish(),
             ..report
         })
+    }
+}
+
+/// `prefix[i]`: Σ of the policy-applied durations of `events[..i]` ([`Durations::prefix`];
+/// null and filtered durations add 0), as [`outliers::apply_policy`] per event, with the policy
+/// chosen once outside the loop so the loop body has no branches on the data.
+fn policy_prefix_sums(
+    prefix: &mut Vec<i64>,
+    events: &[(u32, u32)],
+    durations: &[DurationMs],
+    threshold: Option<i64>,
+    policy: OutlierPolicy,
+) {
+    fn fill(
+        prefix: &mut Vec<i64>,
+        events: &[(u32, u32)],
+        durations: &[DurationMs],
+        f: impl Fn(i64) -> i64,
+    ) {
+        prefix.clear();
+        prefix.reserve(events.len() + 1);
+        prefix.push(0);
+        let mut acc: i64 = 0;
+        prefix.extend(events.iter().map(|&(row, _)| {
+            let d = durations[row as usize];
+            acc += if d.is_null() { 0 } else { f(d.0 as i64) };
+            acc
+        }));
+    }
+    let Some(t) = threshold else {
+        return fill(prefix, events, durations, |v| v);
+    };
+    match policy {
+        OutlierPolicy::Keep | OutlierPolicy::Flag => fill(prefix, events, durations, |v| v),
+        OutlierPolicy::Filter => fill(prefix, events, durations, |v| if v > t { 0 } else { v }),
+        OutlierPolicy::Cap => fill(prefix, events, durations, |v| v.min(t)),
     }
 }
 
