@@ -10,7 +10,9 @@
 //!    ([`pulse::engine::compute_with_clock`]) for several knob settings, and
 //! 2. **after one knob change**: with a warm [`MetricsCache`] (as in the worker), the median of
 //!    [`RUNS`] recomputes after each change of [`KNOB_CHANGES`] — what a slider move costs. Each
-//!    run warms a fresh cache with the `before` params, then times the `after` params.
+//!    run warms a fresh cache with the `before` params, then times the `after` params. The
+//!    median of those warm-ups (a cold compute that also fills the cache, as the worker's first
+//!    compute after a load) is printed too.
 //!
 //! `BENCH_SETTINGS=0,6` runs only those cold settings (indices into [`SETTINGS`]);
 //! `BENCH_RUNS=9` changes the number of runs (default [`RUNS`]); `BENCH_PROFILE=1` prints the
@@ -167,6 +169,7 @@ fn main() {
             }
             let (p0, p1) = (params(before), params(after));
             let mut times = Vec::with_capacity(runs);
+            let mut warmups = Vec::with_capacity(runs);
             let mut last = None;
             for _ in 0..runs {
                 // A fresh cache each run: a reused one would still hold the parts of the
@@ -174,9 +177,11 @@ fn main() {
                 // cache hit instead of the change.
                 let mut cache = MetricsCache::new();
                 let clock = SystemClock::default();
+                let t = Instant::now();
                 cache
                     .compute(&ds.events, ds.metadata.as_ref(), &p0, &clock)
                     .expect("compute");
+                warmups.push(t.elapsed().as_secs_f64() * 1e3);
                 let t = Instant::now();
                 let r = cache
                     .compute(&ds.events, ds.metadata.as_ref(), &p1, &clock)
@@ -185,9 +190,10 @@ fn main() {
                 last = Some(r);
             }
             println!(
-                "    {name}: median {:.1} ms (min {:.1})",
+                "    {name}: median {:.1} ms (min {:.1}; the fresh cache's first compute: median {:.1} ms)",
                 median_ms(times.clone()),
                 times.iter().copied().fold(f64::INFINITY, f64::min),
+                median_ms(warmups),
             );
             if let Some(r) = &last {
                 print_profile(r);

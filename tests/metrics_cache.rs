@@ -6,7 +6,7 @@ use pulse::engine::profile::NoClock;
 use pulse::engine::sample::SampleConfig;
 use pulse::engine::{compute, MetricsCache, MetricsReport, Params};
 
-/// A walk through the knobs (50 steps): each step changes one or a few of them, so most steps reuse some
+/// A walk through the knobs (55 steps): each step changes one or a few of them, so most steps reuse some
 /// parts and replace others; some steps return to earlier settings.
 const STEPS: &[&str] = &[
     "",
@@ -61,6 +61,13 @@ const STEPS: &[&str] = &[
     "vtop=4&outlier=z&z=2&policy=cap",
     "vtop=5&outlier=z&z=2&policy=cap&gap=9m",
     "vtop=5&outlier=cap&cap=2h&policy=filter&gap=9m",
+    // A per-event segment with the minimal definition accumulates its series in the bucket
+    // pass: the MAU window and the week start are part of that part's key.
+    "seg=action_type",
+    "seg=action_type&mau=28",
+    "seg=action_type&mau=28&wstart=sun",
+    "seg=action_type&wstart=sun&gap=12m",
+    "seg=app_version&wstart=sun&mau=7&segv=2.0.0",
 ];
 
 /// The profile holds times and the capacity of reused buffers: everything else must be equal.
@@ -117,9 +124,15 @@ fn cached_parts_are_named_in_the_profile() {
     let ds = Dataset::sample(&SampleConfig::for_events(10_000, 3)).expect("sample");
     let mut cache = MetricsCache::new();
     let (p, _, _) = Params::from_query("gap=30m");
-    cache
+    let r = cache
         .compute(&ds.events, ds.metadata.as_ref(), &p, &NoClock)
         .expect("first");
+    // The first cut codes the gaps for later session-knob changes.
+    assert!(r
+        .profile
+        .stages
+        .iter()
+        .any(|s| s.detail == "session cuts (gap index built)"));
     let (p, _, _) = Params::from_query("gap=10m");
     let r = cache
         .compute(&ds.events, ds.metadata.as_ref(), &p, &NoClock)
@@ -134,7 +147,7 @@ fn cached_parts_are_named_in_the_profile() {
     };
     assert!(detail("considered events").ends_with("(cached)"));
     assert!(detail("activity units").ends_with("(cached)"));
-    assert_eq!(detail("session cuts"), "session cuts (gap index built)");
+    assert_eq!(detail("session cuts"), "session cuts (from the gap index)");
     let (p, _, _) = Params::from_query("gap=5m&midnight=1");
     let r = cache
         .compute(&ds.events, ds.metadata.as_ref(), &p, &NoClock)

@@ -251,6 +251,55 @@ impl ActivityAccumulator {
         }
     }
 
+    /// [`ActivityAccumulator::add_user`] fed one active day at a time: `day` is the next day
+    /// (strictly ascending per `st`, inside the axis) on which `st`'s user is active. Call
+    /// [`ActivityAccumulator::end_days`] after the user's last day. The series equal
+    /// `add_user`'s with the runs of consecutive days as intervals: each day adds the part of
+    /// its window (`[d, d]`, `[d, d + 6]`, `[d, d + mau − 1]`) not already covered by the
+    /// previous day's — so every day of the union is covered once — and the difference
+    /// arrays' prefix sums (all [`ActivityAccumulator::finish`] reads) are the same. No
+    /// branches on the data, and no interval list is materialised.
+    #[inline]
+    pub fn add_day(&mut self, st: &mut DayStream, day: i32) {
+        let i = (day - self.first) as i64;
+        let days = self.days as i64;
+        // Index `days` is the sentinel past the axis: never read by the prefix sums.
+        let cover = |arr: &mut [i64], ext: i64| {
+            let start = i.max(st.last + ext + 1).min(days);
+            let end = (i + ext + 1).min(days);
+            arr[start as usize] += 1;
+            arr[end as usize] -= 1;
+        };
+        cover(&mut self.dau, 0);
+        cover(&mut self.wau, 6);
+        cover(&mut self.mau, self.mau_window as i64 - 1);
+        st.last = i;
+        let w = self.week_of_day[i as usize];
+        self.weeks[w as usize] += (w != st.last_week) as u64;
+        st.last_week = w;
+        let m = self.month_of_day[i as usize];
+        self.months[m as usize] += (m != st.last_month) as u64;
+        st.last_month = m;
+        st.n7 += (i >= days - 7) as i32;
+        st.n30 += (i >= days - 30) as i32;
+    }
+
+    /// Close the user of `st` (no-op when [`ActivityAccumulator::add_day`] was never called
+    /// with it) and reset `st` for the next user.
+    pub fn end_days(&mut self, st: &mut DayStream) {
+        if st.last == DayStream::NONE {
+            return;
+        }
+        self.ever_active += 1;
+        if st.n7 > 0 {
+            self.l7[(st.n7 - 1) as usize] += 1;
+        }
+        if st.n30 > 0 {
+            self.l30[(st.n30 - 1) as usize] += 1;
+        }
+        *st = DayStream::default();
+    }
+
     /// Difference-array update for the union of `[a, b + ext]` over the intervals.
     fn add_extended(arr: &mut [i64], intervals: &[(i32, i32)], ext: i32, first: i32, last: i32) {
         let mut cur: Option<(i32, i32)> = None;
@@ -351,6 +400,36 @@ fn overlap(a: i32, b: i32, lo: i32, hi: i32) -> i32 {
     (b.min(hi) - a.max(lo) + 1).max(0)
 }
 
+/// One user's state while their active days are streamed into an [`ActivityAccumulator`]
+/// ([`ActivityAccumulator::add_day`]): the last day added (as an axis index), the last
+/// calendar week and month counted, and the days in the last 7 / 30.
+#[derive(Debug, Clone, Copy)]
+pub struct DayStream {
+    /// Axis index of the last day added; [`DayStream::NONE`] before the first.
+    last: i64,
+    last_week: u32,
+    last_month: u32,
+    n7: i32,
+    n30: i32,
+}
+
+impl DayStream {
+    /// No day yet: far enough before the axis that every window starts at the day itself.
+    const NONE: i64 = i64::MIN / 4;
+}
+
+impl Default for DayStream {
+    fn default() -> Self {
+        DayStream {
+            last: DayStream::NONE,
+            last_week: u32::MAX,
+            last_month: u32::MAX,
+            n7: 0,
+            n30: 0,
+        }
+    }
+}
+
 /// Users active in one calendar period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PeriodActives {
@@ -426,6 +505,58 @@ mod tests {
             acc.add_user(u);
         }
         acc.finish(&periods)
+    }
+
+    #[test]
+    fn streamed_days_equal_the_day_runs() {
+        // Users' active days (ascending), including the axis edges and gaps around the
+        // WAU/MAU windows; two streams interleaved as the per-bucket pass does.
+        let first = 19_000;
+        let days = 75usize;
+        let users: Vec<Vec<i32>> = vec![
+            vec![0, 1, 2, 9, 10, 40, 74],
+            vec![5],
+            vec![6, 13, 14, 20, 27, 28, 29, 30, 68, 69, 70, 71, 72, 73, 74],
+            vec![0, 7, 14, 21, 31, 60, 61, 67, 73],
+            (0..75).step_by(3).collect(),
+        ];
+        for mau in [1, 7, 28, 30, 90] {
+            for wstart in [0, 3] {
+                let periods = Periods::new(first, days, wstart);
+                let mut by_runs = ActivityAccumulator::new(first, days, mau, &periods);
+                let mut streamed = ActivityAccumulator::new(first, days, mau, &periods);
+                let mut st = [DayStream::default(); 2];
+                for pair in users.chunks(2) {
+                    for u in pair {
+                        let mut runs: Vec<(i32, i32)> = Vec::new();
+                        for &d in u {
+                            let d = first + d;
+                            match runs.last_mut() {
+                                Some((_, b)) if *b + 1 == d => *b = d,
+                                _ => runs.push((d, d)),
+                            }
+                        }
+                        by_runs.add_user(&runs);
+                    }
+                    let longest = pair.iter().map(Vec::len).max().unwrap_or(0);
+                    for i in 0..longest {
+                        for (k, u) in pair.iter().enumerate() {
+                            if let Some(&d) = u.get(i) {
+                                streamed.add_day(&mut st[k], first + d);
+                            }
+                        }
+                    }
+                    for s in &mut st {
+                        streamed.end_days(s);
+                    }
+                }
+                assert_eq!(
+                    by_runs.finish(&periods),
+                    streamed.finish(&periods),
+                    "mau={mau} wstart={wstart}"
+                );
+            }
+        }
     }
 
     #[test]

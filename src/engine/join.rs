@@ -349,12 +349,30 @@ pub fn plan_segments(
     }
 }
 
+/// How many times each value `0..n` occurs in `col` (values ≥ `n` are not counted).
+///
+/// Four interleaved tables of `u32` counters, each over a chunk of ≤ 2^32 values: consecutive
+/// equal values (an action column is long runs) would otherwise chain every increment on the
+/// previous one through memory.
 fn count_values(col: &[u16], n: usize) -> Vec<u64> {
-    let mut c = vec![0u64; n.max(1)];
-    for &v in col {
-        if let Some(x) = c.get_mut(v as usize) {
-            *x += 1;
+    let width = n.max(1);
+    let mut c = vec![0u64; width];
+    let mut t = vec![0u32; 4 * 65_536];
+    for chunk in col.chunks(u32::MAX as usize) {
+        let mut quads = chunk.chunks_exact(4);
+        for q in &mut quads {
+            t[q[0] as usize] += 1;
+            t[65_536 + q[1] as usize] += 1;
+            t[2 * 65_536 + q[2] as usize] += 1;
+            t[3 * 65_536 + q[3] as usize] += 1;
         }
+        for &v in quads.remainder() {
+            t[v as usize] += 1;
+        }
+        for (v, x) in c.iter_mut().enumerate() {
+            *x += (0..4).map(|k| t[k * 65_536 + v] as u64).sum::<u64>();
+        }
+        t.iter_mut().for_each(|x| *x = 0);
     }
     c
 }

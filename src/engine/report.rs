@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::activity::{
-    self, ActiveSeries, ActivityAccumulator, DailyCounts, PeriodActives, Periods,
+    self, ActiveSeries, ActivityAccumulator, DailyCounts, DayStream, PeriodActives, Periods,
 };
 use super::anomalies::{self, AnomalyReport};
 use super::calendar::{self, DayCalendar};
@@ -34,7 +34,7 @@ use super::join::{self, JoinReport, SegmentPlan, UserJoin, FILTERED};
 use super::metadata::MetadataTable;
 use super::outliers::{self, DurationStats, OutlierReport, SortedDurations};
 use super::params::{
-    ActivityDefinition, Date, DuplicatePolicy, Granularity, OutlierDetector, Params,
+    ActivityDefinition, Date, DuplicatePolicy, Granularity, OutlierDetector, OutlierPolicy, Params,
 };
 use super::power::{self, PowerReport, UserTotals};
 use super::profile::{Clock, NoClock, Profile, Profiler, StageKind};
@@ -380,6 +380,10 @@ struct Activity {
     /// Per-event segments: users with ≥ 1 considered event in each bucket, and events.
     bucket_users: Vec<u64>,
     bucket_events: Vec<u64>,
+    /// Per-event segments with the minimal definition ([`bucket_presence_pass`]): each
+    /// bucket's active-user series accumulated directly (no interval lists are kept; the key
+    /// then holds `mau` and `wstart` too). Empty otherwise.
+    bucket_accs: Vec<ActivityAccumulator>,
 }
 
 /// Session cut candidates of the considered events, for re-cutting sessions after a session
@@ -570,14 +574,34 @@ fn key_activity(p: &Params) -> Params {
     }
 }
 
-/// The activity per bucket of a per-event segment: the activity knobs plus the segment.
-fn key_bucket_activity(p: &Params) -> Params {
-    Params {
+/// The activity per bucket of a per-event segment: the activity knobs plus the segment, and
+/// with the minimal definition (`presence`: [`bucket_presence_pass`] accumulates the series
+/// directly) the accumulator's knobs.
+fn key_bucket_activity(p: &Params, presence: bool) -> Params {
+    let base = Params {
         segment: p.segment.clone(),
         segment_values: p.segment_values.clone(),
         top_segments: p.top_segments,
         ..key_activity(p)
+    };
+    if presence {
+        Params {
+            mau_window_days: p.mau_window_days,
+            week_start: p.week_start,
+            ..base
+        }
+    } else {
+        base
     }
+}
+
+/// Whether the per-bucket activity of a per-event segment with `n_buckets` buckets takes
+/// [`bucket_presence_pass`]: the minimal definition (window 1, one unit), ≤ 64 buckets (one
+/// bit each in a `u64`).
+fn presence_path(p: &Params, n_buckets: usize) -> bool {
+    p.definition == ActivityDefinition::Minimal
+        && activity::window_and_min(p) == (1, 1)
+        && n_buckets <= 64
 }
 
 /// Activity intervals plus the accumulator's knobs.
@@ -640,7 +664,7 @@ fn key_segments(p: &Params) -> Params {
         split_at_midnight: p.split_at_midnight,
         mau_window_days: p.mau_window_days,
         week_start: p.week_start,
-        ..key_bucket_activity(p)
+        ..key_bucket_activity(p, false)
     }
 }
 
@@ -662,7 +686,7 @@ fn key_skew(p: &Params) -> Params {
 /// Keep one cache per loaded dataset (drop it, or call [`MetricsCache::clear`], when the data
 /// changes). Memory: the considered-event list and the prefix sums (8 bytes per event each), the
 /// sorted durations and the sort's scratch (8 bytes per non-null duration each), the gap index
-/// (2 bytes per event, after a session-knob change), the session cuts (12 bytes per session),
+/// (2 bytes per event), the session cuts (12 bytes per session),
 /// per-user totals and intervals (per bucket too, for a per-event segment), and the scratch
 /// vectors of the last recompute.
 #[derive(Default)]
@@ -685,10 +709,14 @@ pub struct MetricsCache {
     lifecycle: Slot<Option<LifecycleReport>>,
     power: Slot<Option<PowerReport>>,
     skew: Slot<Option<SkewReport>>,
-    /// Built on the first session-knob change for the considered events (key: filter).
+    /// Built with the first session cut of the considered events (key: filter; not by
+    /// [`compute_with_clock`], which computes once).
     gap_index: Slot<GapIndex>,
     /// Non-null durations of the considered events, sorted (key: filter).
     sorted_durations: Slot<SortedDurations>,
+    /// Used for one compute only ([`compute_with_clock`]): no gap index is built for later
+    /// session-knob changes.
+    cold_only: bool,
     /// Scratch, reused between recomputes.
     sort_scratch: Vec<u64>,
     session_active: Vec<i64>,
@@ -729,6 +757,7 @@ pub fn compute_with_clock(
 ) -> Result<MetricsReport, MetricsError> {
     let mut cache = COLD.with(|c| std::mem::take(&mut *c.borrow_mut()));
     cache.clear();
+    cache.cold_only = true;
     let out = cache.compute(store, metadata, params, clock);
     cache.clear();
     COLD.with(|c| *c.borrow_mut() = cache);
@@ -964,19 +993,13 @@ impl MetricsCache {
                     params,
                 ));
                 if early.is_none() {
-                    let mut acc: i64 = 0;
-                    d.prefix.reserve(c.events.len() + 1);
-                    d.prefix.push(0);
-                    for &(row, _) in &c.events {
-                        if let Some(v) = durations[row as usize].get() {
-                            if let Some(x) =
-                                outliers::apply_policy(v, d.threshold, params.outlier_policy)
-                            {
-                                acc += x;
-                            }
-                        }
-                        d.prefix.push(acc);
-                    }
+                    policy_prefix_sums(
+                        &mut d.prefix,
+                        &c.events,
+                        durations,
+                        d.threshold,
+                        params.outlier_policy,
+                    );
                 }
                 d.user_totals.clear();
                 d.user_totals.extend(
@@ -1023,7 +1046,7 @@ impl MetricsCache {
         let mut how = "session cuts";
         if !s_hit {
             // A change of a session knob on the same considered events: cut from the gap index
-            // (built on the first such change) instead of walking every event.
+            // (built with the first cut) instead of walking every event.
             let knob_change = self
                 .sessions
                 .key
@@ -1054,6 +1077,14 @@ impl MetricsCache {
                     (&d.prefix, &mut self.session_active),
                 );
             } else {
+                // The first cut of these considered events: a cache kept for knob changes
+                // codes the gaps in the same walk (times already in registers), so the first
+                // session-knob change only cuts from the index.
+                let index = !self.cold_only;
+                if index {
+                    self.gap_index.key = None;
+                    how = "session cuts (gap index built)";
+                }
                 sessions_pass(
                     &mut self.sessions.value,
                     store,
@@ -1061,7 +1092,11 @@ impl MetricsCache {
                     &rules,
                     days,
                     (&d.prefix, &mut self.session_active),
+                    index.then_some(&mut self.gap_index.value),
                 );
+                if index {
+                    self.gap_index.key = Some(gi_key);
+                }
             }
             active_summed = true;
             self.sessions.key = Some(skey);
@@ -1109,6 +1144,7 @@ impl MetricsCache {
         );
 
         // Activity: per-user active intervals of the definition.
+        let periods = Periods::new(first, days, params.week_start);
         let names = store.actions.values();
         let in_list = |list: &[String], a: &str| list.iter().any(|x| x == a);
         let akey = key_activity(params);
@@ -1117,7 +1153,8 @@ impl MetricsCache {
             (Some(p), Some(col)) => Some((p, col)),
             _ => None,
         };
-        let bkey = key_bucket_activity(params);
+        let presence = seg.is_some_and(|(p, _)| presence_path(params, p.buckets()));
+        let bkey = key_bucket_activity(params, presence);
         let b_hit = seg.is_none() || self.bucket_activity.fresh(&bkey);
         if !(a_hit && b_hit) {
             let qual: Vec<bool> = names
@@ -1157,13 +1194,15 @@ impl MetricsCache {
             if !a_hit {
                 self.activity.key = None;
                 let out = &mut self.activity.value;
-                activity_pass(out, store, c, s, &units, first, last, None);
+                activity_pass(out, store, c, s, &units, (first, last), None);
                 self.activity.key = Some(akey);
             }
             if !b_hit {
                 self.bucket_activity.key = None;
                 let out = &mut self.bucket_activity.value;
-                activity_pass(out, store, c, s, &units, first, last, seg);
+                let span = (first, last);
+                let seg = seg.map(|(p, col)| (p, col, &periods, params.mau_window_days));
+                activity_pass(out, store, c, s, &units, span, seg);
                 self.bucket_activity.key = Some(bkey);
             }
         }
@@ -1184,7 +1223,6 @@ impl MetricsCache {
         );
 
         // Per-user series: DAU/WAU/MAU, retention inputs, power-user totals.
-        let periods = Periods::new(first, days, params.week_start);
         let flags = |list: &[String]| -> Option<Vec<bool>> {
             (!list.is_empty()).then(|| names.iter().map(|a| in_list(list, a)).collect())
         };
@@ -1456,6 +1494,42 @@ impl MetricsCache {
     }
 }
 
+/// `prefix[i]`: Σ of the policy-applied durations of `events[..i]` ([`Durations::prefix`];
+/// null and filtered durations add 0), as [`outliers::apply_policy`] per event, with the policy
+/// chosen once outside the loop so the loop body has no branches on the data.
+fn policy_prefix_sums(
+    prefix: &mut Vec<i64>,
+    events: &[(u32, u32)],
+    durations: &[DurationMs],
+    threshold: Option<i64>,
+    policy: OutlierPolicy,
+) {
+    fn fill(
+        prefix: &mut Vec<i64>,
+        events: &[(u32, u32)],
+        durations: &[DurationMs],
+        f: impl Fn(i64) -> i64,
+    ) {
+        prefix.clear();
+        prefix.reserve(events.len() + 1);
+        prefix.push(0);
+        let mut acc: i64 = 0;
+        prefix.extend(events.iter().map(|&(row, _)| {
+            let d = durations[row as usize];
+            acc += if d.is_null() { 0 } else { f(d.0 as i64) };
+            acc
+        }));
+    }
+    let Some(t) = threshold else {
+        return fill(prefix, events, durations, |v| v);
+    };
+    match policy {
+        OutlierPolicy::Keep | OutlierPolicy::Flag => fill(prefix, events, durations, |v| v),
+        OutlierPolicy::Filter => fill(prefix, events, durations, |v| if v > t { 0 } else { v }),
+        OutlierPolicy::Cap => fill(prefix, events, durations, |v| v.min(t)),
+    }
+}
+
 /// Fill `out` with the considered events of `store` under `filter`.
 fn considered_pass(out: &mut Considered, store: &EventStore, filter: &Filter, days: usize) {
     out.events.clear();
@@ -1487,7 +1561,8 @@ fn considered_pass(out: &mut Considered, store: &EventStore, filter: &Filter, da
     out.null_durations = nulls;
 }
 
-/// Cut each user's considered events into sessions (docs/METRICS.md § Sessions).
+/// Cut each user's considered events into sessions (docs/METRICS.md § Sessions); with
+/// `index`, fill it with the considered events' gap codes in the same walk.
 fn sessions_pass(
     out: &mut Sessions,
     store: &EventStore,
@@ -1495,6 +1570,37 @@ fn sessions_pass(
     rules: &SessionRules,
     days: usize,
     (prefix, active): (&[i64], &mut Vec<i64>),
+    index: Option<&mut GapIndex>,
+) {
+    match index {
+        Some(gi) => {
+            gi.codes.clear();
+            gi.codes.reserve(c.events.len());
+            sessions_walk::<true>(out, store, c, rules, days, (prefix, active), &mut gi.codes);
+            debug_assert_eq!(gi.codes.len(), c.events.len());
+        }
+        None => sessions_walk::<false>(
+            out,
+            store,
+            c,
+            rules,
+            days,
+            (prefix, active),
+            &mut Vec::new(),
+        ),
+    }
+}
+
+/// [`sessions_pass`]'s walk; with `INDEX`, also the [`GapIndex`] code of every considered
+/// event, appended to `codes` in order (as [`build_gap_index`]).
+fn sessions_walk<const INDEX: bool>(
+    out: &mut Sessions,
+    store: &EventStore,
+    c: &Considered,
+    rules: &SessionRules,
+    days: usize,
+    (prefix, active): (&[i64], &mut Vec<i64>),
+    codes: &mut Vec<u16>,
 ) {
     out.starts.clear();
     out.user_first.clear();
@@ -1505,6 +1611,9 @@ fn sessions_pass(
     let times = &store.time_ms;
     let ev = &c.events;
     for &(_, b, e) in &c.users {
+        if INDEX {
+            codes.push(FIRST_EVENT);
+        }
         let (b, e) = (b as usize, e as usize);
         let first_session = out.starts.len();
         out.user_first.push(first_session as u32);
@@ -1520,6 +1629,11 @@ fn sessions_pass(
         };
         for (i, &(r, d)) in ev.iter().enumerate().take(e).skip(b + 1) {
             let t = times[r as usize];
+            if INDEX {
+                let mins = ((t - t_prev) / 60_000) as u64;
+                let code = mins.min(GAP_MAX_MINS as u64) as u16;
+                codes.push(if d != d_prev { code | DAY_CHANGE } else { code });
+            }
             if rules.starts_new(t_begin, t_prev, d_prev as i32, t, d as i32) {
                 close(out, begin, i, t_prev - t_begin);
                 begin = i;
@@ -1695,9 +1809,8 @@ fn activity_pass(
     c: &Considered,
     s: &Sessions,
     rules: &UnitRules,
-    first: i32,
-    last: i32,
-    seg: Option<(&SegmentPlan, &[u16])>,
+    (first, last): (i32, i32),
+    seg: Option<(&SegmentPlan, &[u16], &Periods, u32)>,
 ) {
     out.intervals.clear();
     out.user_first.clear();
@@ -1705,20 +1818,43 @@ fn activity_pass(
     out.bucket_intervals.clear();
     out.bucket_users.clear();
     out.bucket_events.clear();
+    out.bucket_accs.clear();
     let overall = seg.is_none();
     let actions = &store.action;
     let pages = &store.page;
     let ev = &c.events;
-    let n_buckets = seg.map_or(0, |(p, _)| p.buckets());
+    let n_buckets = seg.map_or(0, |(p, ..)| p.buckets());
     out.bucket_users.resize(n_buckets, 0);
     out.bucket_events.resize(n_buckets, 0);
-    if let Some((plan, col)) = seg {
-        let presence = rules.def == ActivityDefinition::Minimal
-            && rules.window == 1
-            && rules.min_count == 1
-            && n_buckets <= 64;
-        if presence {
+    if let Some((plan, col, periods, mau)) = seg {
+        if rules.def == ActivityDefinition::Minimal
+            && (rules.window, rules.min_count) == (1, 1)
+            && n_buckets <= 64
+        {
+            let days = (last - first + 1).max(0) as usize;
+            out.bucket_accs = (0..n_buckets)
+                .map(|_| ActivityAccumulator::new(first, days, mau, periods))
+                .collect();
             bucket_presence_pass(out, store, c, rules.qual, first, (plan, col));
+            return;
+        }
+    }
+    let seg = seg.map(|(p, col, ..)| (p, col));
+    if overall && rules.def == ActivityDefinition::Session {
+        session_units_pass(out, store, c, s, rules, (first, last));
+        return;
+    }
+    if overall && !rules.by_session {
+        // Minimal, or core without the strict rule: a unit is one event of a set of actions.
+        let unit = match rules.def {
+            ActivityDefinition::Core => rules.core,
+            _ => rules.qual,
+        };
+        if matches!(
+            rules.def,
+            ActivityDefinition::Minimal | ActivityDefinition::Core
+        ) {
+            event_units_pass(out, store, c, unit, rules, (first, last));
             return;
         }
     }
@@ -1841,10 +1977,109 @@ fn activity_pass(
     out.user_first.push(out.intervals.len() as u32);
 }
 
+/// [`activity_pass`] overall when a unit is one event whose action is in `unit` (minimal; core
+/// without the strict rule): counts per user and day, then the window. With a 1-day window
+/// and one unit (minimal) the active intervals are the runs of consecutive days with a unit,
+/// extended as the events come, without counts or a window sweep.
+fn event_units_pass(
+    out: &mut Activity,
+    store: &EventStore,
+    c: &Considered,
+    unit: &[bool],
+    rules: &UnitRules,
+    (first, last): (i32, i32),
+) {
+    let actions = &store.action;
+    let ev = &c.events;
+    let presence = (rules.window, rules.min_count) == (1, 1);
+    let mut counts = DailyCounts::default();
+    let mut iv: Vec<(i32, i32)> = Vec::new();
+    for &(_, ub, ue) in &c.users {
+        out.user_first.push(out.intervals.len() as u32);
+        let events = &ev[ub as usize..ue as usize];
+        iv.clear();
+        if presence {
+            // Days ascend within a user.
+            let mut run: Option<(i32, i32)> = None;
+            for &(row, di) in events {
+                if unit[actions[row as usize] as usize] {
+                    let d = first + di as i32;
+                    run = match run {
+                        Some((a, b)) if d <= b + 1 => Some((a, d)),
+                        Some(r) => {
+                            iv.push(r);
+                            Some((d, d))
+                        }
+                        None => Some((d, d)),
+                    };
+                }
+            }
+            iv.extend(run);
+        } else {
+            counts.clear();
+            for &(row, di) in events {
+                if unit[actions[row as usize] as usize] {
+                    counts.add(first + di as i32, 1);
+                }
+            }
+            activity::active_intervals(&counts.0, rules.window, rules.min_count, &mut iv);
+        }
+        for &(a, b) in &iv {
+            if b >= first && a <= last {
+                out.intervals.push((a.max(first), b.min(last)));
+            }
+        }
+    }
+    out.user_first.push(out.intervals.len() as u32);
+}
+
+/// [`activity_pass`] overall for the session definition: a unit is a session lasting more
+/// than the minimum with at least one qualifying event, counted on its first event's day, so a
+/// session is decided by its duration first and then by its events up to the first qualifying
+/// one (usually the first) — not by all of them.
+fn session_units_pass(
+    out: &mut Activity,
+    store: &EventStore,
+    c: &Considered,
+    s: &Sessions,
+    rules: &UnitRules,
+    (first, last): (i32, i32),
+) {
+    let actions = &store.action;
+    let ev = &c.events;
+    let mut counts = DailyCounts::default();
+    let mut iv: Vec<(i32, i32)> = Vec::new();
+    for k in 0..c.users.len() {
+        out.user_first.push(out.intervals.len() as u32);
+        counts.clear();
+        for j in s.user_first[k] as usize..s.user_first[k + 1] as usize {
+            if !(rules.any_session || s.durations[j] > rules.min_session_ms) {
+                continue;
+            }
+            let b = s.starts[j] as usize;
+            let has_qual = ev[b..s.end(j, ev.len())]
+                .iter()
+                .any(|&(row, _)| rules.qual[actions[row as usize] as usize]);
+            if has_qual {
+                counts.add(first + ev[b].1 as i32, 1);
+            }
+        }
+        iv.clear();
+        activity::active_intervals(&counts.0, rules.window, rules.min_count, &mut iv);
+        for &(a, b) in &iv {
+            if b >= first && a <= last {
+                out.intervals.push((a.max(first), b.min(last)));
+            }
+        }
+    }
+    out.user_first.push(out.intervals.len() as u32);
+}
+
 /// [`activity_pass`] per bucket for the minimal definition (window 1, one unit; at most 64
-/// buckets): a user is active in a bucket on exactly the days with a qualifying event in it, so
-/// the intervals are the runs of consecutive such days. They are extended per bucket from a
-/// per-day bitmask of the buckets seen, without per-day counts or a window sweep.
+/// buckets): a user is active in a bucket on exactly the days with a qualifying event in it.
+/// Those days are found from a per-day bitmask of the buckets seen and streamed into the
+/// bucket's accumulator in `out.bucket_accs` ([`ActivityAccumulator::add_day`]), without per-day
+/// counts, a window sweep or interval lists (the segment series reads the accumulators).
 fn bucket_presence_pass(
     out: &mut Activity,
     store: &EventStore,
@@ -1854,69 +2089,98 @@ fn bucket_presence_pass(
     (plan, col): (&SegmentPlan, &[u16]),
 ) {
     let n_buckets = plan.buckets();
-    let actions = &store.action;
-    // The current user's intervals per bucket, and the buckets in the order first seen.
-    let mut runs: Vec<Vec<(i32, i32)>> = vec![Vec::new(); n_buckets];
-    let mut touched: Vec<u16> = Vec::new();
-    let flush = |mask: u64, day: i32, runs: &mut [Vec<(i32, i32)>], touched: &mut Vec<u16>| {
-        let mut m = mask;
-        while m != 0 {
-            let bk = m.trailing_zeros() as usize;
-            m &= m - 1;
-            let r = &mut runs[bk];
-            match r.last_mut() {
-                Some((_, b)) if *b + 1 == day => *b = day,
-                Some(_) => r.push((day, day)),
-                None => {
-                    touched.push(bk as u16);
-                    r.push((day, day));
-                }
+    // Per column value: its bucket, or `NO_BUCKET` (filtered, or not a bucket).
+    let bucket_of: Vec<u8> = plan
+        .value_bucket
+        .iter()
+        .map(|&b| {
+            if (b as usize) < n_buckets {
+                b as u8
+            } else {
+                NO_BUCKET
             }
-        }
-    };
+        })
+        .collect();
+    if std::ptr::eq(col, store.action.as_slice()) {
+        // Segment by action type: whether an event qualifies is a function of the value too.
+        let qual_of: Vec<bool> = (0..bucket_of.len())
+            .map(|v| qual.get(v).copied().unwrap_or(false))
+            .collect();
+        presence_events(out, c, first, &bucket_of, col, |v, _| qual_of[v as usize]);
+    } else {
+        let actions = &store.action;
+        presence_events(out, c, first, &bucket_of, col, |_, row| {
+            qual[actions[row] as usize]
+        });
+    }
+}
+
+/// The event loop of [`bucket_presence_pass`]: `qualifies(value, row)` says whether the event
+/// at `row` (segment column value `value`) is a unit.
+#[inline(always)]
+fn presence_events(
+    out: &mut Activity,
+    c: &Considered,
+    first: i32,
+    bucket_of: &[u8],
+    col: &[u16],
+    qualifies: impl Fn(u16, usize) -> bool,
+) {
+    let n_buckets = out.bucket_accs.len();
+    let mut streams = vec![DayStream::default(); n_buckets];
+    let accs = &mut out.bucket_accs;
+    let mut events = [0u64; 64];
+    let flush =
+        |mask: u64, day: i32, accs: &mut [ActivityAccumulator], streams: &mut [DayStream]| {
+            let mut m = mask;
+            while m != 0 {
+                let bk = m.trailing_zeros() as usize;
+                m &= m - 1;
+                accs[bk].add_day(&mut streams[bk], day);
+            }
+        };
     for &(_, ub, ue) in &c.users {
         out.user_first.push(out.intervals.len() as u32);
         let mut seen: u64 = 0;
         let (mut day_mask, mut cur_day) = (0u64, i32::MIN);
         for &(row, di) in &c.events[ub as usize..ue as usize] {
             let row = row as usize;
-            let bucket = plan
-                .value_bucket
-                .get(col[row] as usize)
-                .copied()
-                .unwrap_or(0) as usize;
-            if bucket >= n_buckets {
+            let v = col[row];
+            let bucket = bucket_of.get(v as usize).copied().unwrap_or(NO_BUCKET);
+            if bucket as usize >= n_buckets {
                 continue;
             }
-            out.bucket_events[bucket] += 1;
-            if seen & (1u64 << bucket) == 0 {
-                seen |= 1u64 << bucket;
-                out.bucket_users[bucket] += 1;
-            }
-            if qual[actions[row] as usize] {
+            events[bucket as usize] += 1;
+            seen |= 1u64 << bucket;
+            if qualifies(v, row) {
                 // Days ascend within a user.
                 let day = first + di as i32;
                 if day != cur_day {
-                    flush(day_mask, cur_day, &mut runs, &mut touched);
+                    flush(day_mask, cur_day, accs, &mut streams);
                     day_mask = 0;
                     cur_day = day;
                 }
                 day_mask |= 1u64 << bucket;
             }
         }
-        flush(day_mask, cur_day, &mut runs, &mut touched);
-        for &bk in &touched {
-            let from = out.bucket_intervals.len() as u32;
-            let r = &mut runs[bk as usize];
-            out.bucket_intervals.extend_from_slice(r);
-            r.clear();
-            out.bucket_runs
-                .push((bk, from, out.bucket_intervals.len() as u32));
+        flush(day_mask, cur_day, accs, &mut streams);
+        let mut m = seen;
+        while m != 0 {
+            let bk = m.trailing_zeros() as usize;
+            m &= m - 1;
+            out.bucket_users[bk] += 1;
+            accs[bk].end_days(&mut streams[bk]);
         }
-        touched.clear();
+    }
+    for (n, &e) in out.bucket_events.iter_mut().zip(&events) {
+        *n += e;
     }
     out.user_first.push(out.intervals.len() as u32);
 }
+
+/// [`bucket_presence_pass`]: a column value in no bucket (filtered by `segv`, or outside the
+/// plan's value map, which covers the dictionary).
+const NO_BUCKET: u8 = u8::MAX;
 
 /// The breakdown's series: users, events and sessions per bucket, and the activity series of
 /// each bucket from the users' (per-user column) or the buckets' (per-event column) intervals.
@@ -1983,6 +2247,12 @@ fn segment_series(
             if let Some(sg) = segs.get_mut(bucket(row)) {
                 sg.sessions += 1;
                 sg.sessions_per_day[di as usize] += 1;
+            }
+        }
+        if bucket_act.bucket_accs.len() == segs.len() {
+            // The minimal definition: accumulated by the bucket pass.
+            for (sg, acc) in segs.iter_mut().zip(&bucket_act.bucket_accs) {
+                sg.acc = acc.clone();
             }
         }
         for &(bk, from, to) in &bucket_act.bucket_runs {
