@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::error::IngestError;
+use super::intern::StrIndex;
 use super::store::{Dictionary, DurationMs, EventStore};
 
 /// A user key as it appears in a file.
@@ -94,59 +95,113 @@ impl Hasher for FxHasher {
     }
 }
 
+impl FxHasher {
+    /// The state as it is: the multiply leaves the best-mixed bits at the top, which is where
+    /// [`crate::engine::intern`] takes its table position from.
+    #[inline]
+    pub(crate) fn finish_raw(&self) -> u64 {
+        self.hash
+    }
+}
+
 pub(crate) type FxBuildHasher = BuildHasherDefault<FxHasher>;
 type FxHashMap<K, V> = HashMap<K, V, FxBuildHasher>;
 
-/// Strings of up to 15 bytes packed with their length into one `u128`, so that looking one up
-/// hashes two words and compares two words in the table itself — no pointer to chase and no
-/// `memcmp` (ids and labels are short: `p12345`, `u000195`, `2.4.1`).
-fn inline_key(s: &str) -> Option<u128> {
-    let b = s.as_bytes();
-    if b.len() > 15 {
-        return None;
-    }
-    let mut w = [0u8; 16];
-    w[..b.len()].copy_from_slice(b);
-    w[15] = b.len() as u8;
-    Some(u128::from_le_bytes(w))
-}
-
-/// Maps strings to dense small indices; index 0 is null. Short strings are keyed inline
-/// ([`inline_key`]), longer ones by their text.
-#[derive(Debug, Default)]
-struct Interner {
-    short: FxHashMap<u128, u32>,
-    long: FxHashMap<String, u32>,
+/// Maps labels to dense codes in first-seen order; code 0 is null, so the first label seen is 1.
+#[derive(Debug)]
+pub(crate) struct Interner {
+    index: StrIndex,
     dict: Dictionary,
 }
 
 impl Interner {
     fn new() -> Self {
         Interner {
-            short: FxHashMap::default(),
-            long: FxHashMap::default(),
+            index: StrIndex::default(),
             dict: Dictionary::with_null(),
         }
     }
 
-    fn intern(&mut self, value: Option<&str>) -> u32 {
+    /// The code of `value` (0 for `None`), assigning the next one to a label not seen before.
+    pub(crate) fn intern(&mut self, value: Option<&str>) -> u32 {
         let Some(v) = value else { return 0 };
-        let next = self.dict.len() as u32;
-        let i = match inline_key(v) {
-            Some(k) => *self.short.entry(k).or_insert(next),
-            None => match self.long.get(v) {
-                Some(&i) => i,
-                None => {
-                    self.long.insert(v.to_owned(), next);
-                    next
-                }
-            },
-        };
-        if i == next {
+        let (i, new) = self.index.insert(v);
+        if new {
             self.dict.push(v.to_owned());
         }
-        i
+        // `dict` holds the null and one value per index, so the code fits whenever the index did.
+        i.saturating_add(1)
     }
+
+    /// See [`StrIndex::warm`].
+    pub(crate) fn warm(&self, values: &[&str]) -> u32 {
+        self.index.warm(values)
+    }
+
+    /// [`Interner::intern`] for a column stored as `u16` (`column` names it in the error).
+    pub(crate) fn intern_u16(
+        &mut self,
+        value: Option<&str>,
+        column: &'static str,
+    ) -> Result<u16, IngestError> {
+        let i = self.intern(value);
+        u16::try_from(i).map_err(|_| IngestError::TooManyDistinct {
+            column,
+            limit: u16::MAX as usize,
+        })
+    }
+}
+
+/// Dense temporary user indices in first-seen order (renumbered by key in
+/// [`StoreBuilder::finish`]).
+#[derive(Debug, Default)]
+pub(crate) struct UserKeys {
+    int: FxHashMap<i64, u32>,
+    /// String keys by their [`StrIndex`] index …
+    str_index: StrIndex,
+    /// … and that index's temporary user index.
+    str_user: Vec<u32>,
+    keys: Vec<UserKey>,
+}
+
+impl UserKeys {
+    /// The temporary index of `key`, assigning the next one to a key not seen before.
+    pub(crate) fn index(&mut self, key: UserKeyRef<'_>) -> u32 {
+        let next = self.keys.len() as u32;
+        match key {
+            UserKeyRef::Int(v) => {
+                let i = *self.int.entry(v).or_insert(next);
+                if i == next {
+                    self.keys.push(UserKey::Int(v));
+                }
+                i
+            }
+            UserKeyRef::Str(s) => {
+                let (si, new) = self.str_index.insert(s);
+                if new {
+                    self.keys.push(UserKey::Str(s.to_owned()));
+                    self.str_user.push(next);
+                    return next;
+                }
+                self.str_user.get(si as usize).copied().unwrap_or(next)
+            }
+        }
+    }
+}
+
+/// Mutable views of a [`StoreBuilder`]'s columns and dictionaries, so a loader can append a
+/// batch column by column. The caller appends the same number of rows to every column.
+pub(crate) struct Columns<'b> {
+    pub user: &'b mut Vec<u32>,
+    pub users: &'b mut UserKeys,
+    pub time_ms: &'b mut Vec<i64>,
+    pub action: &'b mut Vec<u16>,
+    pub actions: &'b mut Interner,
+    pub page: &'b mut Vec<u32>,
+    pub pages: &'b mut Interner,
+    pub duration_ms: &'b mut Vec<DurationMs>,
+    pub app_version: &'b mut Vec<u16>,
+    pub versions: &'b mut Interner,
 }
 
 /// Collects rows, then sorts them into an [`EventStore`].
@@ -158,9 +213,7 @@ pub struct StoreBuilder {
     page: Vec<u32>,
     duration_ms: Vec<DurationMs>,
     app_version: Vec<u16>,
-    user_int: FxHashMap<i64, u32>,
-    user_str: FxHashMap<String, u32>,
-    user_keys: Vec<UserKey>,
+    users: UserKeys,
     actions: Interner,
     pages: Interner,
     versions: Interner,
@@ -182,9 +235,7 @@ impl StoreBuilder {
             page: Vec::with_capacity(rows),
             duration_ms: Vec::with_capacity(rows),
             app_version: Vec::with_capacity(rows),
-            user_int: FxHashMap::default(),
-            user_str: FxHashMap::default(),
-            user_keys: Vec::new(),
+            users: UserKeys::default(),
             actions: Interner::new(),
             pages: Interner::new(),
             versions: Interner::new(),
@@ -201,46 +252,35 @@ impl StoreBuilder {
 
     /// Dense temporary index for a user key (first-seen order; renumbered in `finish`).
     pub fn user_index(&mut self, key: UserKeyRef<'_>) -> u32 {
-        match key {
-            UserKeyRef::Int(v) => {
-                if let Some(&i) = self.user_int.get(&v) {
-                    return i;
-                }
-                let i = self.user_keys.len() as u32;
-                self.user_keys.push(UserKey::Int(v));
-                self.user_int.insert(v, i);
-                i
-            }
-            UserKeyRef::Str(s) => {
-                if let Some(&i) = self.user_str.get(s) {
-                    return i;
-                }
-                let i = self.user_keys.len() as u32;
-                self.user_keys.push(UserKey::Str(s.to_owned()));
-                self.user_str.insert(s.to_owned(), i);
-                i
-            }
-        }
+        self.users.index(key)
     }
 
     pub fn action_index(&mut self, action: Option<&str>) -> Result<u16, IngestError> {
-        let i = self.actions.intern(action);
-        u16::try_from(i).map_err(|_| IngestError::TooManyDistinct {
-            column: "action",
-            limit: u16::MAX as usize,
-        })
+        self.actions.intern_u16(action, "action")
     }
 
     pub fn version_index(&mut self, version: Option<&str>) -> Result<u16, IngestError> {
-        let i = self.versions.intern(version);
-        u16::try_from(i).map_err(|_| IngestError::TooManyDistinct {
-            column: "app version",
-            limit: u16::MAX as usize,
-        })
+        self.versions.intern_u16(version, "app version")
     }
 
     pub fn page_index(&mut self, page: Option<&str>) -> u32 {
         self.pages.intern(page)
+    }
+
+    /// The columns and dictionaries, for appending a batch a column at a time.
+    pub(crate) fn columns(&mut self) -> Columns<'_> {
+        Columns {
+            user: &mut self.user_tmp,
+            users: &mut self.users,
+            time_ms: &mut self.time_ms,
+            action: &mut self.action,
+            actions: &mut self.actions,
+            page: &mut self.page,
+            pages: &mut self.pages,
+            duration_ms: &mut self.duration_ms,
+            app_version: &mut self.app_version,
+            versions: &mut self.versions,
+        }
     }
 
     /// Append one row whose strings were already interned.
@@ -288,12 +328,13 @@ impl StoreBuilder {
             page,
             duration_ms,
             app_version,
-            user_keys,
+            users,
             actions,
             pages,
             versions,
             ..
         } = self;
+        let user_keys = users.keys;
 
         // Users ordered by key: all-integer keys numerically, otherwise as strings.
         let all_int = user_keys.iter().all(|k| matches!(k, UserKey::Int(_)));
