@@ -335,6 +335,9 @@ impl StoreBuilder {
             ..
         } = self;
         let user_keys = users.keys;
+        // Only the dictionaries are kept; the look-up tables (tens of MB for high-cardinality
+        // pages) are freed before the columns are moved.
+        let (actions, pages, versions) = (actions.dict, pages.dict, versions.dict);
 
         // Users ordered by key: all-integer keys numerically, otherwise as strings.
         let all_int = user_keys.iter().all(|k| matches!(k, UserKey::Int(_)));
@@ -359,7 +362,7 @@ impl StoreBuilder {
                 .collect(),
         );
 
-        // Counting sort by user (stable), then a stable sort by time inside each user's range.
+        // Counting sort by user (stable): each row's destination, in file order.
         let n = time_ms.len();
         let mut offsets = vec![0u32; user_keys.len() + 1];
         for &u in &user_tmp {
@@ -369,44 +372,57 @@ impl StoreBuilder {
             offsets[i] += offsets[i - 1];
         }
         let mut cursor = offsets.clone();
-        let mut perm = vec![0u32; n];
+        let mut dest = Vec::with_capacity(n);
+        let mut in_user_order = true;
         for (row, &u) in user_tmp.iter().enumerate() {
             let r = rank[u as usize] as usize;
-            perm[cursor[r] as usize] = row as u32;
+            dest.push(cursor[r]);
+            in_user_order &= cursor[r] as usize == row;
             cursor[r] += 1;
         }
         drop(cursor);
         drop(user_tmp);
+        // A file already grouped by user in key order needs no move at all.
+        let dest = (!in_user_order).then_some(dest);
+
+        // Move one column at a time, freeing each original as soon as it is copied, so the peak
+        // is the builder's columns + the destinations + one column (not two full copies). Rows
+        // are scattered (sequential reads, independent writes) rather than gathered through a
+        // permutation (a dependent random read per row and column).
+        let mut time_ms = scatter(time_ms, dest.as_deref());
+        // Then a stable sort by time inside each user's range that is not in time order yet
+        // (rare: files are mostly written in time order); the same reordering is applied to the
+        // other columns below.
+        let mut reorders: Vec<(usize, Vec<u32>)> = Vec::new();
         for w in offsets.windows(2) {
-            let slice = &mut perm[w[0] as usize..w[1] as usize];
-            if slice
-                .windows(2)
-                .any(|p| time_ms[p[0] as usize] > time_ms[p[1] as usize])
-            {
-                slice.sort_by_key(|&row| time_ms[row as usize]);
+            let range = w[0] as usize..w[1] as usize;
+            let Some(times) = time_ms.get_mut(range.clone()) else {
+                continue;
+            };
+            if times.windows(2).any(|p| p[0] > p[1]) {
+                let mut order: Vec<u32> = (0..times.len() as u32).collect();
+                order.sort_by_key(|&i| times.get(i as usize).copied().unwrap_or_default());
+                reorder(times, &order);
+                reorders.push((range.start, order));
             }
         }
-
-        // Permute one column at a time, freeing each original as soon as it is copied, so the
-        // peak is the builder's columns + the permutation + one column (not two full copies).
-        let time_ms = permute(time_ms, &perm);
-        let action = permute(action, &perm);
-        let page = permute(page, &perm);
-        let duration_ms = permute(duration_ms, &perm);
-        let app_version = permute(app_version, &perm);
-        drop(perm);
+        let action = move_column(action, dest.as_deref(), &reorders);
+        let page = move_column(page, dest.as_deref(), &reorders);
+        let duration_ms = move_column(duration_ms, dest.as_deref(), &reorders);
+        let app_version = move_column(app_version, dest.as_deref(), &reorders);
+        drop(dest);
 
         let mut store = EventStore {
             user_offsets: offsets,
             users,
             time_ms,
             action,
-            actions: actions.dict,
+            actions,
             page,
-            pages: pages.dict,
+            pages,
             duration_ms,
             app_version,
-            app_versions: versions.dict,
+            app_versions: versions,
             duplicate_rows: Vec::new(),
         };
         store.duplicate_rows = exact_duplicates(&store);
@@ -477,11 +493,42 @@ fn key_text(k: &UserKey) -> String {
     }
 }
 
-/// `column` reordered by `perm` (consumed, so its memory is released on return).
-fn permute<T: Copy + Default>(column: Vec<T>, perm: &[u32]) -> Vec<T> {
-    perm.iter()
-        .map(|&i| column.get(i as usize).copied().unwrap_or_default())
-        .collect()
+/// `column` with row `i` moved to `dest[i]` (`dest` is a permutation; `None` = already in
+/// place). Consumed, so its memory is released on return.
+fn scatter<T: Copy + Default>(column: Vec<T>, dest: Option<&[u32]>) -> Vec<T> {
+    let Some(dest) = dest else { return column };
+    let mut out = vec![T::default(); column.len()];
+    for (&v, &d) in column.iter().zip(dest) {
+        if let Some(slot) = out.get_mut(d as usize) {
+            *slot = v;
+        }
+    }
+    out
+}
+
+/// `values` rearranged so that position `i` holds what was at `order[i]`.
+fn reorder<T: Copy>(values: &mut [T], order: &[u32]) {
+    let before: Vec<T> = values.to_vec();
+    for (slot, &from) in values.iter_mut().zip(order) {
+        if let Some(&v) = before.get(from as usize) {
+            *slot = v;
+        }
+    }
+}
+
+/// [`scatter`], then the per-user time reorderings `(start of range, order)` of `finish`.
+fn move_column<T: Copy + Default>(
+    column: Vec<T>,
+    dest: Option<&[u32]>,
+    reorders: &[(usize, Vec<u32>)],
+) -> Vec<T> {
+    let mut column = scatter(column, dest);
+    for (start, order) in reorders {
+        if let Some(range) = column.get_mut(*start..*start + order.len()) {
+            reorder(range, order);
+        }
+    }
+    column
 }
 
 #[cfg(test)]
@@ -512,6 +559,80 @@ mod tests {
             .collect();
         // Ties (user 10 at t=5) keep file order: "a" before "d".
         assert_eq!(names, vec!["b", "c", "a", "d"]);
+    }
+
+    #[test]
+    fn moves_every_column_with_its_row() {
+        let mut b = StoreBuilder::default();
+        // User 2's rows arrive out of time order (9 before 3), user 1's in order.
+        let rows = [
+            (2, 9, "a", "p9", 90, "v9"),
+            (1, 1, "b", "p1", 10, "v1"),
+            (2, 3, "c", "p3", 30, "v3"),
+            (1, 2, "d", "p2", 20, "v2"),
+        ];
+        for (u, t, a, p, d, v) in rows {
+            b.push(
+                UserKeyRef::Int(u),
+                t,
+                Some(a),
+                Some(p),
+                DurationMs(d),
+                Some(v),
+            )
+            .unwrap();
+        }
+        let s = b.finish();
+        s.check_invariants().unwrap();
+        assert_eq!(s.user_offsets, vec![0, 2, 4]);
+        assert_eq!(s.time_ms, vec![1, 2, 3, 9]);
+        let text = |i: usize| {
+            (
+                s.actions.get(s.action[i] as usize).to_string(),
+                s.pages.get(s.page[i] as usize).to_string(),
+                s.duration_ms[i].0,
+                s.app_versions.get(s.app_version[i] as usize).to_string(),
+            )
+        };
+        let got: Vec<_> = (0..4).map(text).collect();
+        let want = [
+            ("b", "p1", 10, "v1"),
+            ("d", "p2", 20, "v2"),
+            ("c", "p3", 30, "v3"),
+            ("a", "p9", 90, "v9"),
+        ];
+        for (g, w) in got.iter().zip(want) {
+            assert_eq!((g.0.as_str(), g.1.as_str(), g.2, g.3.as_str()), w);
+        }
+        // Codes keep first-seen order: "a" (row 0) is action 1.
+        assert_eq!(s.actions.values()[1], "a");
+    }
+
+    #[test]
+    fn rows_already_in_user_and_time_order_stay() {
+        let mut b = StoreBuilder::default();
+        for (u, t) in [(1, 5), (1, 6), (2, 1), (3, 0), (3, 0)] {
+            b.push(UserKeyRef::Int(u), t, Some("x"), None, DurationMs(1), None)
+                .unwrap();
+        }
+        let s = b.finish();
+        assert_eq!(s.user_offsets, vec![0, 2, 3, 5]);
+        assert_eq!(s.time_ms, vec![5, 6, 1, 0, 0]);
+        assert_eq!(s.duplicate_rows, vec![4]);
+        // In user order but not in time order inside a user.
+        let mut b = StoreBuilder::default();
+        for (u, t, a) in [(1, 5, "late"), (1, 2, "early"), (2, 1, "other")] {
+            b.push(UserKeyRef::Int(u), t, Some(a), None, DurationMs(1), None)
+                .unwrap();
+        }
+        let s = b.finish();
+        assert_eq!(s.time_ms, vec![2, 5, 1]);
+        let names: Vec<&str> = s
+            .action
+            .iter()
+            .map(|&a| s.actions.get(a as usize))
+            .collect();
+        assert_eq!(names, vec!["early", "late", "other"]);
     }
 
     #[test]
