@@ -165,6 +165,11 @@ pub(crate) struct UserKeys {
 }
 
 impl UserKeys {
+    /// See [`StrIndex::warm`]; `keys` are string keys (not integer-like ones).
+    pub(crate) fn warm_str(&self, keys: &[&str]) -> u32 {
+        self.str_index.warm(keys)
+    }
+
     /// The temporary index of `key`, assigning the next one to a key not seen before.
     pub(crate) fn index(&mut self, key: UserKeyRef<'_>) -> u32 {
         let next = self.keys.len() as u32;

@@ -145,6 +145,17 @@ impl<'a> Coder<'a> for UserCoder<'_> {
     type Code = u32;
     type Error = IngestError;
 
+    fn warm(&self, values: &[&'a str]) -> u32 {
+        let keys: Vec<&str> = values
+            .iter()
+            .filter_map(|v| match user_key_of(v.trim()) {
+                UserKeyRef::Str(s) => Some(s),
+                UserKeyRef::Int(_) => None,
+            })
+            .collect();
+        self.0.warm_str(&keys)
+    }
+
     fn code(&mut self, value: &'a str) -> Result<u32, IngestError> {
         Ok(self.0.index(user_key_of(value.trim())))
     }
