@@ -164,7 +164,7 @@ impl StrIndex {
                 Some(k) => hash_short(k),
                 None => hash_long(s),
             };
-            // Below 2^32 slots (see `home`).
+            // `home` is below 2^32 (see there).
             *home = self.home((hash >> 32) as u32) as u32;
         }
         let mut touched = 0u32;
@@ -184,7 +184,8 @@ impl StrIndex {
         if bits == 0 {
             return 0;
         }
-        // Tables stay below 2^32 slots (at most `u32::MAX` strings at half load).
+        // Beyond 2^32 slots (over 2^31 strings, far more than a wasm32 tab holds) the homes only
+        // cover the first 2^32 slots; probing still wraps over all of them, so nothing is lost.
         (hash32 >> (32 - bits.min(32))) as usize
     }
 
