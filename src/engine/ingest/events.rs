@@ -417,3 +417,117 @@ impl EventSink {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::types::Int32Type;
+    use arrow_array::{DictionaryArray, Int64Array, StringArray, TimestampMillisecondArray};
+
+    const T0: i64 = 1_700_000_000_000;
+
+    fn mapping() -> ColumnMapping {
+        ColumnMapping {
+            user: "u".into(),
+            time: "t".into(),
+            action: Some("a".into()),
+            page: Some("p".into()),
+            duration: Some("d".into()),
+            version: None,
+        }
+    }
+
+    fn dict(values: Vec<Option<&str>>) -> ArrayRef {
+        let d: DictionaryArray<Int32Type> = values.into_iter().collect();
+        Arc::new(d)
+    }
+
+    #[test]
+    fn a_batch_is_appended_column_by_column_with_first_seen_codes() {
+        let mut sink = EventSink::new(0, i64::MAX);
+        // Row 1 has no user, row 3 no time: dropped before any label of theirs is coded.
+        let users = dict(vec![Some(" 42 "), None, Some("u1"), Some("u1"), Some("u1")]);
+        let times: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![
+            Some(T0 + 3),
+            Some(T0),
+            Some(T0 + 1),
+            None,
+            Some(T0 + 2),
+        ]));
+        let long = "a page id longer than fifteen bytes";
+        let r = RoleArrays {
+            user: users,
+            time: times,
+            action: Some(dict(vec![
+                Some("x"),
+                Some("dropped"),
+                Some("y"),
+                Some("z"),
+                None,
+            ])),
+            page: Some(Arc::new(StringArray::from(vec![
+                Some(long),
+                Some("p0"),
+                Some("  "),
+                Some("p3"),
+                Some(long),
+            ]))),
+            duration: Some(Arc::new(Int64Array::from(vec![
+                Some(-1),
+                None,
+                Some(5_000_000_000),
+                Some(1),
+                None,
+            ]))),
+            version: None,
+        };
+        sink.push("f", &mapping(), 5, &r).unwrap();
+        let q = &sink.report;
+        assert_eq!((q.rows_read, q.rows_loaded), (5, 3));
+        assert_eq!((q.dropped_null_user, q.dropped_null_time), (1, 1));
+        assert_eq!((q.negative_durations, q.clamped_durations), (1, 1));
+        assert_eq!(
+            (q.first_time_ms, q.last_time_ms),
+            (Some(T0 + 1), Some(T0 + 3))
+        );
+        assert_eq!(sink.nulls, [1, 1, 1, 1, 2, 0]);
+        let s = std::mem::take(&mut sink.builder).finish();
+        // " 42 " is the integer user 42; with a string user present all sort as text.
+        assert_eq!(s.users.values(), &["42", "u1"]);
+        assert_eq!(s.user_offsets, vec![0, 1, 3]);
+        assert_eq!(s.time_ms, vec![T0 + 3, T0 + 1, T0 + 2]);
+        // Only kept rows' labels are coded, in row order; "dropped" and "p0" never were.
+        assert_eq!(s.actions.values(), &["", "x", "y"]);
+        assert_eq!(s.action, vec![1, 2, 0]);
+        assert_eq!(s.pages.values(), &["", long]);
+        assert_eq!(s.page, vec![1, 0, 1]);
+        assert_eq!(s.app_version, vec![0, 0, 0]);
+        let d: Vec<Option<i64>> = s.duration_ms.iter().map(|d| d.get()).collect();
+        assert_eq!(d, vec![Some(-1), Some(i32::MAX as i64), None]);
+    }
+
+    #[test]
+    fn integer_user_ids_and_a_second_batch_of_the_same_dictionary() {
+        let mut sink = EventSink::new(0, i64::MAX);
+        let times: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![T0, T0 + 1, T0 + 2]));
+        let pages = dict(vec![Some("b"), Some("a"), Some("b")]);
+        let r = RoleArrays {
+            user: Arc::new(Int64Array::from(vec![Some(7), None, Some(-3)])),
+            time: times.clone(),
+            action: None,
+            page: Some(pages.clone()),
+            duration: None,
+            version: None,
+        };
+        sink.push("f", &mapping(), 3, &r).unwrap();
+        sink.push("f", &mapping(), 3, &r).unwrap();
+        assert_eq!(sink.report.dropped_null_user, 2);
+        let s = std::mem::take(&mut sink.builder).finish();
+        assert_eq!(s.users.values(), &["-3", "7"]);
+        assert_eq!(s.user_offsets, vec![0, 2, 4]);
+        // "a" only appears on the dropped row: never coded.
+        assert_eq!(s.pages.values(), &["", "b"]);
+        assert_eq!(s.page, vec![1, 1, 1, 1]);
+        assert!(s.duration_ms.iter().all(|d| d.is_null()));
+    }
+}
