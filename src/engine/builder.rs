@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::error::IngestError;
+use super::intern::StrIndex;
 use super::store::{Dictionary, DurationMs, EventStore};
 
 /// A user key as it appears in a file.
@@ -94,59 +95,118 @@ impl Hasher for FxHasher {
     }
 }
 
+impl FxHasher {
+    /// The state as it is: the multiply leaves the best-mixed bits at the top, which is where
+    /// [`crate::engine::intern`] takes its table position from.
+    #[inline]
+    pub(crate) fn finish_raw(&self) -> u64 {
+        self.hash
+    }
+}
+
 pub(crate) type FxBuildHasher = BuildHasherDefault<FxHasher>;
 type FxHashMap<K, V> = HashMap<K, V, FxBuildHasher>;
 
-/// Strings of up to 15 bytes packed with their length into one `u128`, so that looking one up
-/// hashes two words and compares two words in the table itself — no pointer to chase and no
-/// `memcmp` (ids and labels are short: `p12345`, `u000195`, `2.4.1`).
-fn inline_key(s: &str) -> Option<u128> {
-    let b = s.as_bytes();
-    if b.len() > 15 {
-        return None;
-    }
-    let mut w = [0u8; 16];
-    w[..b.len()].copy_from_slice(b);
-    w[15] = b.len() as u8;
-    Some(u128::from_le_bytes(w))
-}
-
-/// Maps strings to dense small indices; index 0 is null. Short strings are keyed inline
-/// ([`inline_key`]), longer ones by their text.
-#[derive(Debug, Default)]
-struct Interner {
-    short: FxHashMap<u128, u32>,
-    long: FxHashMap<String, u32>,
+/// Maps labels to dense codes in first-seen order; code 0 is null, so the first label seen is 1.
+#[derive(Debug)]
+pub(crate) struct Interner {
+    index: StrIndex,
     dict: Dictionary,
 }
 
 impl Interner {
     fn new() -> Self {
         Interner {
-            short: FxHashMap::default(),
-            long: FxHashMap::default(),
+            index: StrIndex::default(),
             dict: Dictionary::with_null(),
         }
     }
 
-    fn intern(&mut self, value: Option<&str>) -> u32 {
+    /// The code of `value` (0 for `None`), assigning the next one to a label not seen before.
+    pub(crate) fn intern(&mut self, value: Option<&str>) -> u32 {
         let Some(v) = value else { return 0 };
-        let next = self.dict.len() as u32;
-        let i = match inline_key(v) {
-            Some(k) => *self.short.entry(k).or_insert(next),
-            None => match self.long.get(v) {
-                Some(&i) => i,
-                None => {
-                    self.long.insert(v.to_owned(), next);
-                    next
-                }
-            },
-        };
-        if i == next {
+        let (i, new) = self.index.insert(v);
+        if new {
             self.dict.push(v.to_owned());
         }
-        i
+        // `dict` holds the null and one value per index, so the code fits whenever the index did.
+        i.saturating_add(1)
     }
+
+    /// See [`StrIndex::warm`].
+    pub(crate) fn warm(&self, values: &[&str]) -> u32 {
+        self.index.warm(values)
+    }
+
+    /// [`Interner::intern`] for a column stored as `u16` (`column` names it in the error).
+    pub(crate) fn intern_u16(
+        &mut self,
+        value: Option<&str>,
+        column: &'static str,
+    ) -> Result<u16, IngestError> {
+        let i = self.intern(value);
+        u16::try_from(i).map_err(|_| IngestError::TooManyDistinct {
+            column,
+            limit: u16::MAX as usize,
+        })
+    }
+}
+
+/// Dense temporary user indices in first-seen order (renumbered by key in
+/// [`StoreBuilder::finish`]).
+#[derive(Debug, Default)]
+pub(crate) struct UserKeys {
+    int: FxHashMap<i64, u32>,
+    /// String keys by their [`StrIndex`] index …
+    str_index: StrIndex,
+    /// … and that index's temporary user index.
+    str_user: Vec<u32>,
+    keys: Vec<UserKey>,
+}
+
+impl UserKeys {
+    /// See [`StrIndex::warm`]; `keys` are string keys (not integer-like ones).
+    pub(crate) fn warm_str(&self, keys: &[&str]) -> u32 {
+        self.str_index.warm(keys)
+    }
+
+    /// The temporary index of `key`, assigning the next one to a key not seen before.
+    pub(crate) fn index(&mut self, key: UserKeyRef<'_>) -> u32 {
+        let next = self.keys.len() as u32;
+        match key {
+            UserKeyRef::Int(v) => {
+                let i = *self.int.entry(v).or_insert(next);
+                if i == next {
+                    self.keys.push(UserKey::Int(v));
+                }
+                i
+            }
+            UserKeyRef::Str(s) => {
+                let (si, new) = self.str_index.insert(s);
+                if new {
+                    self.keys.push(UserKey::Str(s.to_owned()));
+                    self.str_user.push(next);
+                    return next;
+                }
+                self.str_user.get(si as usize).copied().unwrap_or(next)
+            }
+        }
+    }
+}
+
+/// Mutable views of a [`StoreBuilder`]'s columns and dictionaries, so a loader can append a
+/// batch column by column. The caller appends the same number of rows to every column.
+pub(crate) struct Columns<'b> {
+    pub user: &'b mut Vec<u32>,
+    pub users: &'b mut UserKeys,
+    pub time_ms: &'b mut Vec<i64>,
+    pub action: &'b mut Vec<u16>,
+    pub actions: &'b mut Interner,
+    pub page: &'b mut Vec<u32>,
+    pub pages: &'b mut Interner,
+    pub duration_ms: &'b mut Vec<DurationMs>,
+    pub app_version: &'b mut Vec<u16>,
+    pub versions: &'b mut Interner,
 }
 
 /// Collects rows, then sorts them into an [`EventStore`].
@@ -158,9 +218,7 @@ pub struct StoreBuilder {
     page: Vec<u32>,
     duration_ms: Vec<DurationMs>,
     app_version: Vec<u16>,
-    user_int: FxHashMap<i64, u32>,
-    user_str: FxHashMap<String, u32>,
-    user_keys: Vec<UserKey>,
+    users: UserKeys,
     actions: Interner,
     pages: Interner,
     versions: Interner,
@@ -182,9 +240,7 @@ impl StoreBuilder {
             page: Vec::with_capacity(rows),
             duration_ms: Vec::with_capacity(rows),
             app_version: Vec::with_capacity(rows),
-            user_int: FxHashMap::default(),
-            user_str: FxHashMap::default(),
-            user_keys: Vec::new(),
+            users: UserKeys::default(),
             actions: Interner::new(),
             pages: Interner::new(),
             versions: Interner::new(),
@@ -201,46 +257,35 @@ impl StoreBuilder {
 
     /// Dense temporary index for a user key (first-seen order; renumbered in `finish`).
     pub fn user_index(&mut self, key: UserKeyRef<'_>) -> u32 {
-        match key {
-            UserKeyRef::Int(v) => {
-                if let Some(&i) = self.user_int.get(&v) {
-                    return i;
-                }
-                let i = self.user_keys.len() as u32;
-                self.user_keys.push(UserKey::Int(v));
-                self.user_int.insert(v, i);
-                i
-            }
-            UserKeyRef::Str(s) => {
-                if let Some(&i) = self.user_str.get(s) {
-                    return i;
-                }
-                let i = self.user_keys.len() as u32;
-                self.user_keys.push(UserKey::Str(s.to_owned()));
-                self.user_str.insert(s.to_owned(), i);
-                i
-            }
-        }
+        self.users.index(key)
     }
 
     pub fn action_index(&mut self, action: Option<&str>) -> Result<u16, IngestError> {
-        let i = self.actions.intern(action);
-        u16::try_from(i).map_err(|_| IngestError::TooManyDistinct {
-            column: "action",
-            limit: u16::MAX as usize,
-        })
+        self.actions.intern_u16(action, "action")
     }
 
     pub fn version_index(&mut self, version: Option<&str>) -> Result<u16, IngestError> {
-        let i = self.versions.intern(version);
-        u16::try_from(i).map_err(|_| IngestError::TooManyDistinct {
-            column: "app version",
-            limit: u16::MAX as usize,
-        })
+        self.versions.intern_u16(version, "app version")
     }
 
     pub fn page_index(&mut self, page: Option<&str>) -> u32 {
         self.pages.intern(page)
+    }
+
+    /// The columns and dictionaries, for appending a batch a column at a time.
+    pub(crate) fn columns(&mut self) -> Columns<'_> {
+        Columns {
+            user: &mut self.user_tmp,
+            users: &mut self.users,
+            time_ms: &mut self.time_ms,
+            action: &mut self.action,
+            actions: &mut self.actions,
+            page: &mut self.page,
+            pages: &mut self.pages,
+            duration_ms: &mut self.duration_ms,
+            app_version: &mut self.app_version,
+            versions: &mut self.versions,
+        }
     }
 
     /// Append one row whose strings were already interned.
@@ -288,12 +333,16 @@ impl StoreBuilder {
             page,
             duration_ms,
             app_version,
-            user_keys,
+            users,
             actions,
             pages,
             versions,
             ..
         } = self;
+        let user_keys = users.keys;
+        // Only the dictionaries are kept; the look-up tables (tens of MB for high-cardinality
+        // pages) are freed before the columns are moved.
+        let (actions, pages, versions) = (actions.dict, pages.dict, versions.dict);
 
         // Users ordered by key: all-integer keys numerically, otherwise as strings.
         let all_int = user_keys.iter().all(|k| matches!(k, UserKey::Int(_)));
@@ -318,7 +367,7 @@ impl StoreBuilder {
                 .collect(),
         );
 
-        // Counting sort by user (stable), then a stable sort by time inside each user's range.
+        // Counting sort by user (stable): each row's destination, in file order.
         let n = time_ms.len();
         let mut offsets = vec![0u32; user_keys.len() + 1];
         for &u in &user_tmp {
@@ -328,44 +377,57 @@ impl StoreBuilder {
             offsets[i] += offsets[i - 1];
         }
         let mut cursor = offsets.clone();
-        let mut perm = vec![0u32; n];
+        let mut dest = Vec::with_capacity(n);
+        let mut in_user_order = true;
         for (row, &u) in user_tmp.iter().enumerate() {
             let r = rank[u as usize] as usize;
-            perm[cursor[r] as usize] = row as u32;
+            dest.push(cursor[r]);
+            in_user_order &= cursor[r] as usize == row;
             cursor[r] += 1;
         }
         drop(cursor);
         drop(user_tmp);
+        // A file already grouped by user in key order needs no move at all.
+        let dest = (!in_user_order).then_some(dest);
+
+        // Move one column at a time, freeing each original as soon as it is copied, so the peak
+        // is the builder's columns + the destinations + one column (not two full copies). Rows
+        // are scattered (sequential reads, independent writes) rather than gathered through a
+        // permutation (a dependent random read per row and column).
+        let mut time_ms = scatter(time_ms, dest.as_deref());
+        // Then a stable sort by time inside each user's range that is not in time order yet
+        // (rare: files are mostly written in time order); the same reordering is applied to the
+        // other columns below.
+        let mut reorders: Vec<(usize, Vec<u32>)> = Vec::new();
         for w in offsets.windows(2) {
-            let slice = &mut perm[w[0] as usize..w[1] as usize];
-            if slice
-                .windows(2)
-                .any(|p| time_ms[p[0] as usize] > time_ms[p[1] as usize])
-            {
-                slice.sort_by_key(|&row| time_ms[row as usize]);
+            let range = w[0] as usize..w[1] as usize;
+            let Some(times) = time_ms.get_mut(range.clone()) else {
+                continue;
+            };
+            if times.windows(2).any(|p| p[0] > p[1]) {
+                let mut order: Vec<u32> = (0..times.len() as u32).collect();
+                order.sort_by_key(|&i| times.get(i as usize).copied().unwrap_or_default());
+                reorder(times, &order);
+                reorders.push((range.start, order));
             }
         }
-
-        // Permute one column at a time, freeing each original as soon as it is copied, so the
-        // peak is the builder's columns + the permutation + one column (not two full copies).
-        let time_ms = permute(time_ms, &perm);
-        let action = permute(action, &perm);
-        let page = permute(page, &perm);
-        let duration_ms = permute(duration_ms, &perm);
-        let app_version = permute(app_version, &perm);
-        drop(perm);
+        let action = move_column(action, dest.as_deref(), &reorders);
+        let page = move_column(page, dest.as_deref(), &reorders);
+        let duration_ms = move_column(duration_ms, dest.as_deref(), &reorders);
+        let app_version = move_column(app_version, dest.as_deref(), &reorders);
+        drop(dest);
 
         let mut store = EventStore {
             user_offsets: offsets,
             users,
             time_ms,
             action,
-            actions: actions.dict,
+            actions,
             page,
-            pages: pages.dict,
+            pages,
             duration_ms,
             app_version,
-            app_versions: versions.dict,
+            app_versions: versions,
             duplicate_rows: Vec::new(),
         };
         store.duplicate_rows = exact_duplicates(&store);
@@ -436,11 +498,42 @@ fn key_text(k: &UserKey) -> String {
     }
 }
 
-/// `column` reordered by `perm` (consumed, so its memory is released on return).
-fn permute<T: Copy + Default>(column: Vec<T>, perm: &[u32]) -> Vec<T> {
-    perm.iter()
-        .map(|&i| column.get(i as usize).copied().unwrap_or_default())
-        .collect()
+/// `column` with row `i` moved to `dest[i]` (`dest` is a permutation; `None` = already in
+/// place). Consumed, so its memory is released on return.
+fn scatter<T: Copy + Default>(column: Vec<T>, dest: Option<&[u32]>) -> Vec<T> {
+    let Some(dest) = dest else { return column };
+    let mut out = vec![T::default(); column.len()];
+    for (&v, &d) in column.iter().zip(dest) {
+        if let Some(slot) = out.get_mut(d as usize) {
+            *slot = v;
+        }
+    }
+    out
+}
+
+/// `values` rearranged so that position `i` holds what was at `order[i]`.
+fn reorder<T: Copy>(values: &mut [T], order: &[u32]) {
+    let before: Vec<T> = values.to_vec();
+    for (slot, &from) in values.iter_mut().zip(order) {
+        if let Some(&v) = before.get(from as usize) {
+            *slot = v;
+        }
+    }
+}
+
+/// [`scatter`], then the per-user time reorderings `(start of range, order)` of `finish`.
+fn move_column<T: Copy + Default>(
+    column: Vec<T>,
+    dest: Option<&[u32]>,
+    reorders: &[(usize, Vec<u32>)],
+) -> Vec<T> {
+    let mut column = scatter(column, dest);
+    for (start, order) in reorders {
+        if let Some(range) = column.get_mut(*start..*start + order.len()) {
+            reorder(range, order);
+        }
+    }
+    column
 }
 
 #[cfg(test)]
@@ -471,6 +564,80 @@ mod tests {
             .collect();
         // Ties (user 10 at t=5) keep file order: "a" before "d".
         assert_eq!(names, vec!["b", "c", "a", "d"]);
+    }
+
+    #[test]
+    fn moves_every_column_with_its_row() {
+        let mut b = StoreBuilder::default();
+        // User 2's rows arrive out of time order (9 before 3), user 1's in order.
+        let rows = [
+            (2, 9, "a", "p9", 90, "v9"),
+            (1, 1, "b", "p1", 10, "v1"),
+            (2, 3, "c", "p3", 30, "v3"),
+            (1, 2, "d", "p2", 20, "v2"),
+        ];
+        for (u, t, a, p, d, v) in rows {
+            b.push(
+                UserKeyRef::Int(u),
+                t,
+                Some(a),
+                Some(p),
+                DurationMs(d),
+                Some(v),
+            )
+            .unwrap();
+        }
+        let s = b.finish();
+        s.check_invariants().unwrap();
+        assert_eq!(s.user_offsets, vec![0, 2, 4]);
+        assert_eq!(s.time_ms, vec![1, 2, 3, 9]);
+        let text = |i: usize| {
+            (
+                s.actions.get(s.action[i] as usize).to_string(),
+                s.pages.get(s.page[i] as usize).to_string(),
+                s.duration_ms[i].0,
+                s.app_versions.get(s.app_version[i] as usize).to_string(),
+            )
+        };
+        let got: Vec<_> = (0..4).map(text).collect();
+        let want = [
+            ("b", "p1", 10, "v1"),
+            ("d", "p2", 20, "v2"),
+            ("c", "p3", 30, "v3"),
+            ("a", "p9", 90, "v9"),
+        ];
+        for (g, w) in got.iter().zip(want) {
+            assert_eq!((g.0.as_str(), g.1.as_str(), g.2, g.3.as_str()), w);
+        }
+        // Codes keep first-seen order: "a" (row 0) is action 1.
+        assert_eq!(s.actions.values()[1], "a");
+    }
+
+    #[test]
+    fn rows_already_in_user_and_time_order_stay() {
+        let mut b = StoreBuilder::default();
+        for (u, t) in [(1, 5), (1, 6), (2, 1), (3, 0), (3, 0)] {
+            b.push(UserKeyRef::Int(u), t, Some("x"), None, DurationMs(1), None)
+                .unwrap();
+        }
+        let s = b.finish();
+        assert_eq!(s.user_offsets, vec![0, 2, 3, 5]);
+        assert_eq!(s.time_ms, vec![5, 6, 1, 0, 0]);
+        assert_eq!(s.duplicate_rows, vec![4]);
+        // In user order but not in time order inside a user.
+        let mut b = StoreBuilder::default();
+        for (u, t, a) in [(1, 5, "late"), (1, 2, "early"), (2, 1, "other")] {
+            b.push(UserKeyRef::Int(u), t, Some(a), None, DurationMs(1), None)
+                .unwrap();
+        }
+        let s = b.finish();
+        assert_eq!(s.time_ms, vec![2, 5, 1]);
+        let names: Vec<&str> = s
+            .action
+            .iter()
+            .map(|&a| s.actions.get(a as usize))
+            .collect();
+        assert_eq!(names, vec!["early", "late", "other"]);
     }
 
     #[test]

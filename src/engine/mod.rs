@@ -8,6 +8,7 @@ pub mod calendar;
 pub mod dataset;
 pub mod error;
 pub mod ingest;
+mod intern;
 pub mod join;
 pub mod metadata;
 pub mod outliers;

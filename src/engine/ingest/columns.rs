@@ -9,7 +9,7 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
     DurationMicrosecondType, DurationMillisecondType, DurationNanosecondType, DurationSecondType,
-    Float64Type, Int64Type, TimestampMicrosecondType, TimestampMillisecondType,
+    Float64Type, Int32Type, Int64Type, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType,
 };
 use arrow_array::{Array, ArrayRef};
@@ -102,13 +102,51 @@ pub(crate) fn strings(arr: &dyn Array) -> Result<Vec<Option<&str>>, Unsupported>
     Err(Unsupported)
 }
 
+/// How [`Labels::map_rows`] turns a label into a code.
+pub(crate) trait Coder<'a> {
+    type Code: Copy;
+    type Error;
+
+    /// Touch the memory later [`Coder::code`]s of `values` will read first (see
+    /// `StrIndex::warm`); the result only has to be consumed. Default: nothing to warm.
+    fn warm(&self, _values: &[&'a str]) -> u32 {
+        0
+    }
+
+    /// The code of a non-null `value`.
+    fn code(&mut self, value: &'a str) -> Result<Self::Code, Self::Error>;
+}
+
+/// A closure as a [`Coder`] with nothing to warm.
+#[cfg(test)]
+pub(crate) struct FnCoder<F>(pub F);
+
+#[cfg(test)]
+impl<'a, T: Copy, E, F: FnMut(&'a str) -> Result<T, E>> Coder<'a> for FnCoder<F> {
+    type Code = T;
+    type Error = E;
+
+    fn code(&mut self, value: &'a str) -> Result<T, E> {
+        (self.0)(value)
+    }
+}
+
+/// New dictionary values are coded in chunks of this many: first every one is warmed, then
+/// coded, so a chunk's cache misses overlap and its slots are still in L1/L2 when coded.
+const WARM_CHUNK: usize = 256;
+
+/// A row's key in [`Labels::Dict`] when the row is null (or its value is blank).
+const NULL_KEY: u32 = u32::MAX;
+
 /// A label column of one batch, keeping dictionary encoding when the file had it, so that each
 /// distinct value is interned once per batch instead of once per row.
 pub(crate) enum Labels<'a> {
     Plain(Vec<Option<&'a str>>),
     Dict {
-        /// Per row: index into `values`, `None` for null.
-        keys: Vec<Option<usize>>,
+        /// Per row: index into `values`, or [`NULL_KEY`] for a null or blank value (and for a
+        /// key outside `values`, which a valid file never has).
+        keys: Vec<u32>,
+        /// The dictionary; every value a key points at is `Some`.
         values: Vec<Option<&'a str>>,
     },
 }
@@ -120,22 +158,34 @@ impl<'a> Labels<'a> {
             if values.is_empty() {
                 return Ok(Labels::Plain(vec![None; arr.len()]));
             }
-            let nulls = d.logical_nulls();
-            let keys = d
-                .normalized_keys()
-                .into_iter()
-                .enumerate()
-                .map(|(i, k)| {
-                    let null = nulls.as_ref().is_some_and(|n| n.is_null(i));
-                    (!null).then_some(k)
-                })
-                .collect();
+            let key = |k: usize| match values.get(k) {
+                Some(Some(_)) => u32::try_from(k).unwrap_or(NULL_KEY),
+                _ => NULL_KEY,
+            };
+            // Int32 keys (what the Parquet reader is asked for) are read in place; other key
+            // types through arrow's `usize` copy.
+            let mut keys: Vec<u32> = match arr.as_dictionary_opt::<Int32Type>() {
+                Some(d32) => d32
+                    .keys()
+                    .values()
+                    .iter()
+                    .map(|&k| usize::try_from(k).map_or(NULL_KEY, key))
+                    .collect(),
+                None => d.normalized_keys().into_iter().map(key).collect(),
+            };
+            if let Some(nulls) = d.logical_nulls() {
+                for (k, valid) in keys.iter_mut().zip(nulls.iter()) {
+                    if !valid {
+                        *k = NULL_KEY;
+                    }
+                }
+            }
             return Ok(Labels::Dict { keys, values });
         }
         Ok(Labels::Plain(strings(arr)?))
     }
 
-    /// The number of distinct slots a memo for [`Labels::map`] needs.
+    /// The number of distinct slots a memo for [`Labels::map_rows`] needs.
     pub(crate) fn memo_len(&self) -> usize {
         match self {
             Labels::Plain(_) => 0,
@@ -143,50 +193,92 @@ impl<'a> Labels<'a> {
         }
     }
 
-    pub(crate) fn get(&self, i: usize) -> Option<&'a str> {
+    /// Whether row `i` is null (or blank, or out of range).
+    pub(crate) fn is_null(&self, i: usize) -> bool {
         match self {
-            Labels::Plain(v) => v.get(i).copied().flatten(),
-            Labels::Dict { keys, values } => keys
-                .get(i)
-                .copied()
-                .flatten()
-                .and_then(|k| values.get(k).copied().flatten()),
+            Labels::Plain(v) => v.get(i).copied().flatten().is_none(),
+            Labels::Dict { keys, .. } => keys.get(i).is_none_or(|&k| k == NULL_KEY),
         }
     }
 
     pub(crate) fn nulls(&self) -> u64 {
-        let n = match self {
-            Labels::Plain(v) => v.len(),
-            Labels::Dict { keys, .. } => keys.len(),
-        };
-        (0..n).filter(|&i| self.get(i).is_none()).count() as u64
+        match self {
+            Labels::Plain(v) => v.iter().filter(|s| s.is_none()).count() as u64,
+            Labels::Dict { keys, .. } => keys.iter().filter(|&&k| k == NULL_KEY).count() as u64,
+        }
     }
 
-    /// `f(value)` for row `i`, memoised per dictionary value in `memo` (sized
-    /// [`Labels::memo_len`]); `Ok(None)` for a null.
-    pub(crate) fn map<T: Copy, E>(
+    /// Appends the code of each row in `rows` (ascending row indices) to `out`, and `null` for a
+    /// null row.
+    ///
+    /// `coder.code` is called in row order on the first occurrence of each value, exactly as a
+    /// row by row loop would call it, so codes are assigned in the same first-seen order. A
+    /// dictionary column calls it once per distinct value not already in `memo` (sized
+    /// [`Labels::memo_len`], kept while batches share a dictionary): first the rows are scanned
+    /// for new values, then those are coded back to back in warmed chunks ([`WARM_CHUNK`]),
+    /// then codes are gathered by key in a tight loop. On an error, `out` is left partly
+    /// appended.
+    pub(crate) fn map_rows<C: Coder<'a>>(
         &self,
-        i: usize,
-        memo: &mut [Option<T>],
-        f: &mut impl FnMut(&'a str) -> Result<T, E>,
-    ) -> Result<Option<T>, E> {
+        rows: &[u32],
+        memo: &mut [Option<C::Code>],
+        null: C::Code,
+        out: &mut Vec<C::Code>,
+        coder: &mut C,
+    ) -> Result<(), C::Error> {
         match self {
-            Labels::Plain(v) => v.get(i).copied().flatten().map(&mut *f).transpose(),
+            Labels::Plain(values) => {
+                out.reserve(rows.len());
+                for &i in rows {
+                    let t = match values.get(i as usize).copied().flatten() {
+                        Some(s) => coder.code(s)?,
+                        None => null,
+                    };
+                    out.push(t);
+                }
+                Ok(())
+            }
             Labels::Dict { keys, values } => {
-                let Some(k) = keys.get(i).copied().flatten() else {
-                    return Ok(None);
-                };
-                if let Some(Some(t)) = memo.get(k) {
-                    return Ok(Some(*t));
+                let mut first_seen: Vec<u32> = Vec::new();
+                let mut pending = vec![false; memo.len()];
+                for &i in rows {
+                    let Some(&k) = keys.get(i as usize) else {
+                        continue;
+                    };
+                    if let (Some(None), Some(p)) =
+                        (memo.get(k as usize), pending.get_mut(k as usize))
+                    {
+                        if !*p {
+                            *p = true;
+                            first_seen.push(k);
+                        }
+                    }
                 }
-                let Some(s) = values.get(k).copied().flatten() else {
-                    return Ok(None);
-                };
-                let t = f(s)?;
-                if let Some(slot) = memo.get_mut(k) {
-                    *slot = Some(t);
+                let mut chunk_values: Vec<&'a str> = Vec::with_capacity(WARM_CHUNK);
+                for chunk in first_seen.chunks(WARM_CHUNK) {
+                    chunk_values.clear();
+                    chunk_values.extend(
+                        chunk
+                            .iter()
+                            .filter_map(|&k| values.get(k as usize).copied().flatten()),
+                    );
+                    std::hint::black_box(coder.warm(&chunk_values));
+                    for &k in chunk {
+                        if let (Some(Some(s)), Some(slot)) =
+                            (values.get(k as usize), memo.get_mut(k as usize))
+                        {
+                            *slot = Some(coder.code(s)?);
+                        }
+                    }
                 }
-                Ok(Some(t))
+                out.extend(rows.iter().map(|&i| {
+                    keys.get(i as usize)
+                        .and_then(|&k| memo.get(k as usize))
+                        .copied()
+                        .flatten()
+                        .unwrap_or(null)
+                }));
+                Ok(())
             }
         }
     }
@@ -520,16 +612,92 @@ mod tests {
         assert_eq!(l.memo_len(), 2);
         assert_eq!(l.nulls(), 1);
         let mut memo = vec![None; l.memo_len()];
-        let mut calls = 0;
+        let mut calls = Vec::new();
+        let mut got = Vec::new();
         let mut f = |s: &str| {
-            calls += 1;
+            calls.push(s.to_string());
             Ok::<usize, ()>(s.len() + 10)
         };
-        let got: Vec<Option<usize>> = (0..4)
-            .map(|i| l.map(i, &mut memo, &mut f).unwrap())
-            .collect();
-        assert_eq!(got, vec![Some(11), None, Some(11), Some(11)]);
-        assert_eq!(calls, 2, "x and y once each");
+        l.map_rows(&[0, 1, 2, 3], &mut memo, 0, &mut got, &mut FnCoder(&mut f))
+            .unwrap();
+        assert_eq!(got, vec![11, 0, 11, 11]);
+        // The next batch of the same dictionary: nothing new to map.
+        got.clear();
+        l.map_rows(&[3, 2], &mut memo, 0, &mut got, &mut FnCoder(&mut f))
+            .unwrap();
+        assert_eq!(got, vec![11, 11]);
+        assert_eq!(calls, vec!["x", "y"], "x and y once each, in row order");
+    }
+
+    #[test]
+    fn labels_map_only_selected_rows_in_first_seen_order() {
+        // Dictionary order (c, b, a) differs from row order; a blank value reads as null.
+        let values = StringArray::from(vec![Some("c"), Some("b"), Some("a"), Some("  ")]);
+        let keys = Int32Array::from(vec![Some(2), Some(1), None, Some(0), Some(3), Some(1)]);
+        let d = DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values)).unwrap();
+        let l = Labels::new(&d).unwrap();
+        assert_eq!(l.nulls(), 2);
+        assert!(l.is_null(2) && l.is_null(4) && !l.is_null(0));
+        let mut memo = vec![None; l.memo_len()];
+        let mut seen = Vec::new();
+        let mut f = |s: &str| {
+            seen.push(s.to_string());
+            Ok::<u32, ()>(seen.len() as u32)
+        };
+        let mut out = Vec::new();
+        // Row 0 ("a") is not selected (a dropped row), so "b" is seen first.
+        l.map_rows(
+            &[1, 2, 3, 4, 5],
+            &mut memo,
+            0,
+            &mut out,
+            &mut FnCoder(&mut f),
+        )
+        .unwrap();
+        assert_eq!(seen, vec!["b", "c"]);
+        assert_eq!(out, vec![1, 0, 2, 0, 1]);
+
+        // A plain (non-dictionary) column: `f` per selected non-null row.
+        let plain = StringArray::from(vec![Some("q"), None, Some(""), Some("r")]);
+        let l = Labels::new(&plain).unwrap();
+        assert_eq!(l.memo_len(), 0);
+        assert_eq!(l.nulls(), 2);
+        let mut out = Vec::new();
+        let mut n = 0;
+        let mut count = |s: &str| {
+            n += 1;
+            Ok::<u32, ()>(s.len() as u32)
+        };
+        l.map_rows(
+            &[0, 1, 2, 3],
+            &mut [],
+            9,
+            &mut out,
+            &mut FnCoder(&mut count),
+        )
+        .unwrap();
+        assert_eq!((out, n), (vec![1, 9, 9, 1], 2));
+
+        // An error from `f` is returned.
+        let l = Labels::new(&d).unwrap();
+        let mut memo = vec![None; l.memo_len()];
+        let mut full = |_: &str| Err::<u32, _>("full");
+        let r = l.map_rows(&[0], &mut memo, 0, &mut Vec::new(), &mut FnCoder(&mut full));
+        assert_eq!(r, Err("full"));
+    }
+
+    #[test]
+    fn labels_of_an_empty_dictionary_are_null() {
+        let values = StringArray::from(Vec::<Option<&str>>::new());
+        let keys = Int32Array::from(vec![None, None]);
+        let d = DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values)).unwrap();
+        let l = Labels::new(&d).unwrap();
+        assert_eq!(l.nulls(), 2);
+        let mut out = Vec::new();
+        let mut one = |_: &str| Ok::<u32, ()>(1);
+        l.map_rows(&[0, 1], &mut [], 0, &mut out, &mut FnCoder(&mut one))
+            .unwrap();
+        assert_eq!(out, vec![0, 0]);
     }
 
     #[test]

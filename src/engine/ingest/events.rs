@@ -1,5 +1,9 @@
 //! The event loader's inner loop: one decoded batch of role columns in, rows appended to the
 //! [`StoreBuilder`] and findings counted into the [`QualityReport`].
+//!
+//! A batch is processed a column at a time: one pass decides which rows are kept (and counts the
+//! dropped ones), then each column of the kept rows is appended in its own tight loop; a
+//! dictionary column codes each new dictionary value once and then gathers codes by key.
 
 use std::sync::Arc;
 
@@ -7,10 +11,11 @@ use arrow_array::cast::AsArray;
 use arrow_array::ArrayRef;
 
 use super::columns::{
-    durations_ms, times_ms, to_label_array, user_key_of, Labels, Unsupported, UserColumn, Val,
+    durations_ms, times_ms, to_label_array, user_key_of, Coder, Labels, Unsupported, UserColumn,
+    Val,
 };
 use super::mapping::ColumnMapping;
-use crate::engine::builder::{StoreBuilder, UserKeyRef};
+use crate::engine::builder::{Interner, StoreBuilder, UserKeyRef, UserKeys};
 use crate::engine::error::IngestError;
 use crate::engine::quality::{QualityReport, ABSURD_DURATION_MS, PLAUSIBLE_FROM_MS};
 use crate::engine::store::DurationMs;
@@ -63,6 +68,8 @@ impl<T: Copy> Memo<T> {
 /// Accumulates rows and counts.
 pub(crate) struct EventSink {
     pub builder: StoreBuilder,
+    /// The kept rows of the current batch (scratch, reused).
+    rows: Vec<u32>,
     user_memo: Memo<u32>,
     action_memo: Memo<u16>,
     page_memo: Memo<u32>,
@@ -103,6 +110,77 @@ fn as_labels(a: &Option<ArrayRef>) -> Option<Labels<'_>> {
     a.as_ref().and_then(|a| Labels::new(a.as_ref()).ok())
 }
 
+/// Page ids: high-cardinality, so their look-ups are warmed.
+struct PageCoder<'b>(&'b mut Interner);
+
+impl<'a> Coder<'a> for PageCoder<'_> {
+    type Code = u32;
+    type Error = IngestError;
+
+    fn warm(&self, values: &[&'a str]) -> u32 {
+        self.0.warm(values)
+    }
+
+    fn code(&mut self, value: &'a str) -> Result<u32, IngestError> {
+        Ok(self.0.intern(Some(value)))
+    }
+}
+
+/// Actions and app versions: stored as `u16`, named in the error when they overflow.
+struct SmallCoder<'b>(&'b mut Interner, &'static str);
+
+impl<'a> Coder<'a> for SmallCoder<'_> {
+    type Code = u16;
+    type Error = IngestError;
+
+    fn code(&mut self, value: &'a str) -> Result<u16, IngestError> {
+        self.0.intern_u16(Some(value), self.1)
+    }
+}
+
+/// String user ids (trimmed; canonical decimal ones are integer keys, see [`user_key_of`]).
+struct UserCoder<'b>(&'b mut UserKeys);
+
+impl<'a> Coder<'a> for UserCoder<'_> {
+    type Code = u32;
+    type Error = IngestError;
+
+    fn warm(&self, values: &[&'a str]) -> u32 {
+        let keys: Vec<&str> = values
+            .iter()
+            .filter_map(|v| match user_key_of(v.trim()) {
+                UserKeyRef::Str(s) => Some(s),
+                UserKeyRef::Int(_) => None,
+            })
+            .collect();
+        self.0.warm_str(&keys)
+    }
+
+    fn code(&mut self, value: &'a str) -> Result<u32, IngestError> {
+        Ok(self.0.index(user_key_of(value.trim())))
+    }
+}
+
+/// [`Labels::map_rows`] with null (code 0) for every row when the role is not mapped.
+fn map_or_null<'a, C: Coder<'a, Error = IngestError>>(
+    labels: &Option<Labels<'a>>,
+    rows: &[u32],
+    memo: &mut [Option<C::Code>],
+    out: &mut Vec<C::Code>,
+    coder: &mut C,
+) -> Result<(), IngestError>
+where
+    C::Code: Default,
+{
+    match labels {
+        Some(l) => l.map_rows(rows, memo, C::Code::default(), out, coder),
+        None => {
+            out.extend(std::iter::repeat_n(C::Code::default(), rows.len()));
+            Ok(())
+        }
+    }
+}
+
 fn labels(arr: Option<&ArrayRef>) -> Result<Option<ArrayRef>, Unsupported> {
     arr.map(to_label_array).transpose()
 }
@@ -111,6 +189,7 @@ impl EventSink {
     pub(crate) fn new(capacity: usize, latest_ms: i64) -> Self {
         EventSink {
             builder: StoreBuilder::with_capacity(capacity),
+            rows: Vec::new(),
             user_memo: Memo::new(),
             action_memo: Memo::new(),
             page_memo: Memo::new(),
@@ -153,7 +232,7 @@ impl EventSink {
         };
         let user_is_null = |i: usize| match (&users, &user_labels) {
             (UserColumn::Ints(v), _) => v.get(i).copied().flatten().is_none(),
-            (_, Some(l)) => l.get(i).is_none(),
+            (_, Some(l)) => l.is_null(i),
             _ => true,
         };
         let times = times_ms(&r.time).map_err(wrong_type(
@@ -242,8 +321,13 @@ impl EventSink {
             self.durations_unparsed += d.iter().filter(|t| **t == Val::Bad).count() as u64;
         }
 
+        // Which rows are kept (the first failing check names the drop), and their times.
         let q = &mut self.report;
         q.rows_read += n as u64;
+        let rows = &mut self.rows;
+        rows.clear();
+        let b = self.builder.columns();
+        b.time_ms.reserve(n);
         for i in 0..n {
             if user_is_null(i) {
                 q.dropped_null_user += 1;
@@ -268,67 +352,182 @@ impl EventSink {
                 q.dropped_time_in_future += 1;
                 continue;
             }
-            let duration = match durations.as_ref().and_then(|d| d.get(i)) {
-                Some(Val::Ok(v)) => {
-                    let v = *v;
-                    if v < 0 {
-                        q.negative_durations += 1;
-                    }
-                    if v > ABSURD_DURATION_MS {
-                        q.absurd_durations += 1;
-                    }
-                    if v > i32::MAX as i64 || v <= i32::MIN as i64 {
-                        q.clamped_durations += 1;
-                    }
-                    DurationMs::from_i64_clamped(v)
-                }
-                Some(Val::Bad) => {
-                    q.unparseable_durations += 1;
-                    DurationMs::NULL
-                }
-                _ => DurationMs::NULL,
-            };
-            let b = &mut self.builder;
-            let u = match (&users, &user_labels) {
-                (UserColumn::Ints(v), _) => match v.get(i).copied().flatten() {
-                    Some(k) => b.user_index(UserKeyRef::Int(k)),
-                    None => continue,
-                },
-                (_, Some(l)) => {
-                    let mut f =
-                        |s: &str| Ok::<u32, IngestError>(b.user_index(user_key_of(s.trim())));
-                    match l.map(i, user_memo, &mut f)? {
-                        Some(u) => u,
-                        None => continue,
-                    }
-                }
-                _ => continue,
-            };
-            let a = match &actions {
-                Some(l) => l
-                    .map(i, action_memo, &mut |s| b.action_index(Some(s)))?
-                    .unwrap_or(0),
-                None => 0,
-            };
-            let p = match &pages {
-                Some(l) => l
-                    .map(i, page_memo, &mut |s| {
-                        Ok::<u32, IngestError>(b.page_index(Some(s)))
-                    })?
-                    .unwrap_or(0),
-                None => 0,
-            };
-            let v = match &versions {
-                Some(l) => l
-                    .map(i, version_memo, &mut |s| b.version_index(Some(s)))?
-                    .unwrap_or(0),
-                None => 0,
-            };
-            b.push_indexed(u, t, a, p, duration, v);
-            q.rows_loaded += 1;
-            q.first_time_ms = Some(q.first_time_ms.map_or(t, |m| m.min(t)));
-            q.last_time_ms = Some(q.last_time_ms.map_or(t, |m| m.max(t)));
+            // `n` rows per batch, far below `u32::MAX`.
+            rows.push(i as u32);
+            b.time_ms.push(t);
         }
+        let new_times = b.time_ms.get(b.time_ms.len() - rows.len()..).unwrap_or(&[]);
+        if let (Some(&lo), Some(&hi)) = (new_times.iter().min(), new_times.iter().max()) {
+            q.first_time_ms = Some(q.first_time_ms.map_or(lo, |m| m.min(lo)));
+            q.last_time_ms = Some(q.last_time_ms.map_or(hi, |m| m.max(hi)));
+        }
+        q.rows_loaded += rows.len() as u64;
+
+        // Then each column of the kept rows, one column at a time.
+        match &durations {
+            Some(d) => {
+                b.duration_ms.reserve(rows.len());
+                for &i in rows.iter() {
+                    let duration = match d.get(i as usize) {
+                        Some(Val::Ok(v)) => {
+                            let v = *v;
+                            q.negative_durations += u64::from(v < 0);
+                            q.absurd_durations += u64::from(v > ABSURD_DURATION_MS);
+                            q.clamped_durations +=
+                                u64::from(v > i32::MAX as i64 || v <= i32::MIN as i64);
+                            DurationMs::from_i64_clamped(v)
+                        }
+                        Some(Val::Bad) => {
+                            q.unparseable_durations += 1;
+                            DurationMs::NULL
+                        }
+                        _ => DurationMs::NULL,
+                    };
+                    b.duration_ms.push(duration);
+                }
+            }
+            None => b
+                .duration_ms
+                .extend(std::iter::repeat_n(DurationMs::NULL, rows.len())),
+        }
+        match (&users, &user_labels) {
+            (UserColumn::Ints(v), _) => {
+                b.user.reserve(rows.len());
+                for &i in rows.iter() {
+                    // Kept rows have a user (checked above).
+                    let k = v.get(i as usize).copied().flatten().unwrap_or_default();
+                    b.user.push(b.users.index(UserKeyRef::Int(k)));
+                }
+            }
+            (_, Some(l)) => l.map_rows(rows, user_memo, 0, b.user, &mut UserCoder(b.users))?,
+            _ => b.user.extend(std::iter::repeat_n(0, rows.len())),
+        }
+        // When several columns overflow their `u16` codes, the action column is named first.
+        let mut action_coder = SmallCoder(b.actions, "action");
+        map_or_null(&actions, rows, action_memo, b.action, &mut action_coder)?;
+        map_or_null(&pages, rows, page_memo, b.page, &mut PageCoder(b.pages))?;
+        let mut version_coder = SmallCoder(b.versions, "app version");
+        map_or_null(
+            &versions,
+            rows,
+            version_memo,
+            b.app_version,
+            &mut version_coder,
+        )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::types::Int32Type;
+    use arrow_array::{DictionaryArray, Int64Array, StringArray, TimestampMillisecondArray};
+
+    const T0: i64 = 1_700_000_000_000;
+
+    fn mapping() -> ColumnMapping {
+        ColumnMapping {
+            user: "u".into(),
+            time: "t".into(),
+            action: Some("a".into()),
+            page: Some("p".into()),
+            duration: Some("d".into()),
+            version: None,
+        }
+    }
+
+    fn dict(values: Vec<Option<&str>>) -> ArrayRef {
+        let d: DictionaryArray<Int32Type> = values.into_iter().collect();
+        Arc::new(d)
+    }
+
+    #[test]
+    fn a_batch_is_appended_column_by_column_with_first_seen_codes() {
+        let mut sink = EventSink::new(0, i64::MAX);
+        // Row 1 has no user, row 3 no time: dropped before any label of theirs is coded.
+        let users = dict(vec![Some(" 42 "), None, Some("u1"), Some("u1"), Some("u1")]);
+        let times: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![
+            Some(T0 + 3),
+            Some(T0),
+            Some(T0 + 1),
+            None,
+            Some(T0 + 2),
+        ]));
+        let long = "a page id longer than fifteen bytes";
+        let r = RoleArrays {
+            user: users,
+            time: times,
+            action: Some(dict(vec![
+                Some("x"),
+                Some("dropped"),
+                Some("y"),
+                Some("z"),
+                None,
+            ])),
+            page: Some(Arc::new(StringArray::from(vec![
+                Some(long),
+                Some("p0"),
+                Some("  "),
+                Some("p3"),
+                Some(long),
+            ]))),
+            duration: Some(Arc::new(Int64Array::from(vec![
+                Some(-1),
+                None,
+                Some(5_000_000_000),
+                Some(1),
+                None,
+            ]))),
+            version: None,
+        };
+        sink.push("f", &mapping(), 5, &r).unwrap();
+        let q = &sink.report;
+        assert_eq!((q.rows_read, q.rows_loaded), (5, 3));
+        assert_eq!((q.dropped_null_user, q.dropped_null_time), (1, 1));
+        assert_eq!((q.negative_durations, q.clamped_durations), (1, 1));
+        assert_eq!(
+            (q.first_time_ms, q.last_time_ms),
+            (Some(T0 + 1), Some(T0 + 3))
+        );
+        assert_eq!(sink.nulls, [1, 1, 1, 1, 2, 0]);
+        let s = std::mem::take(&mut sink.builder).finish();
+        // " 42 " is the integer user 42; with a string user present all sort as text.
+        assert_eq!(s.users.values(), &["42", "u1"]);
+        assert_eq!(s.user_offsets, vec![0, 1, 3]);
+        assert_eq!(s.time_ms, vec![T0 + 3, T0 + 1, T0 + 2]);
+        // Only kept rows' labels are coded, in row order; "dropped" and "p0" never were.
+        assert_eq!(s.actions.values(), &["", "x", "y"]);
+        assert_eq!(s.action, vec![1, 2, 0]);
+        assert_eq!(s.pages.values(), &["", long]);
+        assert_eq!(s.page, vec![1, 0, 1]);
+        assert_eq!(s.app_version, vec![0, 0, 0]);
+        let d: Vec<Option<i64>> = s.duration_ms.iter().map(|d| d.get()).collect();
+        assert_eq!(d, vec![Some(-1), Some(i32::MAX as i64), None]);
+    }
+
+    #[test]
+    fn integer_user_ids_and_a_second_batch_of_the_same_dictionary() {
+        let mut sink = EventSink::new(0, i64::MAX);
+        let times: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![T0, T0 + 1, T0 + 2]));
+        let pages = dict(vec![Some("b"), Some("a"), Some("b")]);
+        let r = RoleArrays {
+            user: Arc::new(Int64Array::from(vec![Some(7), None, Some(-3)])),
+            time: times.clone(),
+            action: None,
+            page: Some(pages.clone()),
+            duration: None,
+            version: None,
+        };
+        sink.push("f", &mapping(), 3, &r).unwrap();
+        sink.push("f", &mapping(), 3, &r).unwrap();
+        assert_eq!(sink.report.dropped_null_user, 2);
+        let s = std::mem::take(&mut sink.builder).finish();
+        assert_eq!(s.users.values(), &["-3", "7"]);
+        assert_eq!(s.user_offsets, vec![0, 2, 4]);
+        // "a" only appears on the dropped row: never coded.
+        assert_eq!(s.pages.values(), &["", "b"]);
+        assert_eq!(s.page, vec![1, 1, 1, 1]);
+        assert!(s.duration_ms.iter().all(|d| d.is_null()));
     }
 }
