@@ -53,7 +53,7 @@ const timer = setInterval(() => {
   const total = p.reduce((a, [, mb]) => a + mb, 0);
   if (total > peak) peak = total;
   console.log(`${((Date.now() - t0) / 1000).toFixed(1)}s total ${total} MiB  ${p.filter(([, mb]) => mb > 20).map(([t, mb]) => `${t} ${mb}`).join(', ')}`);
-}, 500);
+}, 250);
 const page = await context.newPage();
 await page.goto(`${base}/`);
 await page.waitForFunction(() => window.benchReady === true);
@@ -62,7 +62,7 @@ await page.setInputFiles('#metadata-file', path.join(DATA, N, 'metadata.parquet'
 await new Promise((r) => setTimeout(r, 1500));
 console.log('--- pulseRun');
 const r = await page.evaluate((a) => window.pulseRun(a), { workerUrl: '/dist/worker_loader.js', queries: ['', 'gap=10m'] });
-console.log(`--- done: load ${r.load_ms.toFixed(0)} ms, wasm ${(r.profile.wasm_memory_bytes / 2 ** 20).toFixed(0)} MiB`);
+console.log(`--- done: load ${r.load_ms.toFixed(0)} ms, wasm ${(r.profile.wasm_memory_bytes / 2 ** 20).toFixed(0)} MiB after the load, ${r.computes.map((c) => (c.wasm_memory_bytes / 2 ** 20).toFixed(0)).join(' / ')} MiB after each compute (${r.computes.map((c) => c.wall_ms.toFixed(0)).join(' / ')} ms)`);
 await new Promise((r) => setTimeout(r, 1000));
 clearInterval(timer);
 console.log(`peak ${peak} MiB`);

@@ -376,17 +376,20 @@ impl StoreBuilder {
         for i in 1..offsets.len() {
             offsets[i] += offsets[i - 1];
         }
+        // Each row's destination overwrites its user index in place: the user column is not
+        // needed once the destinations are known, and a second 4-byte column would raise the
+        // load's peak (wasm memory never shrinks after one).
         let mut cursor = offsets.clone();
-        let mut dest = Vec::with_capacity(n);
+        let mut dest = user_tmp;
         let mut in_user_order = true;
-        for (row, &u) in user_tmp.iter().enumerate() {
-            let r = rank[u as usize] as usize;
-            dest.push(cursor[r]);
+        for (row, slot) in dest.iter_mut().enumerate() {
+            let r = rank[*slot as usize] as usize;
+            *slot = cursor[r];
             in_user_order &= cursor[r] as usize == row;
             cursor[r] += 1;
         }
         drop(cursor);
-        drop(user_tmp);
+        debug_assert_eq!(dest.len(), n);
         // A file already grouped by user in key order needs no move at all.
         let dest = (!in_user_order).then_some(dest);
 
@@ -500,6 +503,10 @@ fn key_text(k: &UserKey) -> String {
 
 /// `column` with row `i` moved to `dest[i]` (`dest` is a permutation; `None` = already in
 /// place). Consumed, so its memory is released on return.
+///
+/// A copy, not an in-place cycle walk: walking the permutation's cycles in place would save one
+/// column of memory but makes every step a dependent pair of cache misses — measured 8.8–9.2 s
+/// instead of 0.30 s for the sort at 10M events natively.
 fn scatter<T: Copy + Default>(column: Vec<T>, dest: Option<&[u32]>) -> Vec<T> {
     let Some(dest) = dest else { return column };
     let mut out = vec![T::default(); column.len()];

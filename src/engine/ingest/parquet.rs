@@ -19,7 +19,7 @@ use crate::engine::error::IngestError;
 
 /// Rows per decoded Arrow batch: large enough to amortise per-batch work, small enough that the
 /// transient arrays stay a few MB.
-pub(crate) const BATCH_ROWS: usize = 65_536;
+pub(crate) const BATCH_ROWS: usize = 131_072;
 
 /// The footer is fetched with this much of the file's end in one read: Parquet footers of files
 /// with a few hundred row groups fit; a larger one costs one more read.
