@@ -498,10 +498,28 @@ pub fn item_value(item: u64) -> i32 {
     (((item >> 32) as u32) ^ 0x8000_0000) as i32
 }
 
-/// Radix digits of [`SortedItems`]: 11, 11 and 10 bits of the 32-bit key.
-const DIGIT_BITS: u32 = 11;
-const DIGIT_BUCKETS: usize = 1 << DIGIT_BITS;
-const DIGITS: usize = 3;
+/// Radix digits of [`SortedItems`], least significant first: their widths in bits of the 32-bit
+/// key. Event durations are mostly under 2^22 ms, so the top 10 bits are nearly constant (one
+/// bucket takes all but a few thousand items, a cheap, sequential pass, or skipped when none
+/// differ) and the 22 bits below take three passes of ≤ 256 buckets: measured at 10M events,
+/// faster than two passes of 2,048 buckets (sort 85–93 → 57–61 ms; the 2,048 scattered store
+/// streams — likely their TLB and write-combining misses — cost more than the extra pass).
+const DIGIT_WIDTHS: [u32; 4] = [8, 7, 7, 10];
+const DIGITS: usize = DIGIT_WIDTHS.len();
+/// Buckets of the widest digit (the histograms' length).
+const DIGIT_BUCKETS: usize = 1 << 10;
+
+/// The shift of each digit within the key.
+const fn digit_shifts() -> [u32; DIGITS] {
+    let mut s = [0u32; DIGITS];
+    let mut i = 1;
+    while i < DIGITS {
+        s[i] = s[i - 1] + DIGIT_WIDTHS[i - 1];
+        i += 1;
+    }
+    s
+}
+const DIGIT_SHIFTS: [u32; DIGITS] = digit_shifts();
 
 /// Items collected for a [`SortedDurations`], with the radix histograms counted as they come in
 /// (so the sort does not read them once more to count).
@@ -527,7 +545,7 @@ impl SortedItems {
         let x = sorted_item(duration, group_a, group_b);
         let k = (x >> 32) as u32;
         for (p, c) in self.counts.iter_mut().enumerate() {
-            c[((k >> (p as u32 * DIGIT_BITS)) as usize) & (DIGIT_BUCKETS - 1)] += 1;
+            c[((k >> DIGIT_SHIFTS[p]) & ((1 << DIGIT_WIDTHS[p]) - 1)) as usize] += 1;
         }
         self.items.push(x);
     }
@@ -552,9 +570,10 @@ impl SortedItems {
                 next[b] = acc;
                 acc += k;
             }
-            let shift = 32 + p as u32 * DIGIT_BITS;
+            let shift = 32 + DIGIT_SHIFTS[p];
+            let mask = (1usize << DIGIT_WIDTHS[p]) - 1;
             for &x in items.iter() {
-                let b = ((x >> shift) as usize) & (DIGIT_BUCKETS - 1);
+                let b = ((x >> shift) as usize) & mask;
                 tmp[next[b] as usize] = x;
                 next[b] += 1;
             }
@@ -1002,6 +1021,45 @@ mod tests {
         }
         assert_eq!(log_bin_index(i64::MAX), 19);
         assert_eq!(log_bin_edges().len(), 20);
+    }
+
+    #[test]
+    fn radix_sort_equals_a_stable_sort_by_duration() {
+        // Equal durations keep their push order (the group ids tell them apart), on values that
+        // vary in every digit, in some digits only, or in none.
+        let mut x: u64 = 11;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x >> 16
+        };
+        let spreads: [fn(u64) -> i32; 4] = [
+            |r| r as u32 as i32,
+            |r| (r % 300) as i32 * 1_000,
+            |r| {
+                if r % 97 == 0 {
+                    i32::MIN + (r % 3) as i32
+                } else {
+                    (r % 40_000) as i32
+                }
+            },
+            |_| 1_234,
+        ];
+        for spread in spreads {
+            for n in [2usize, 3, 1_000, 50_000] {
+                let mut items = SortedItems::new(Vec::new(), n);
+                let mut expected = Vec::with_capacity(n);
+                for i in 0..n {
+                    let v = spread(next());
+                    let (a, b) = ((i >> 16) as u16, i as u16);
+                    items.push(v, a, b);
+                    expected.push(sorted_item(v, a, b));
+                }
+                expected.sort_by_key(|&it| it >> 32);
+                assert_eq!(items.sorted(&mut Vec::new()), expected, "n = {n}");
+            }
+        }
     }
 
     #[test]
