@@ -21,6 +21,12 @@ use crate::engine::error::IngestError;
 /// transient arrays stay a few MB.
 pub(crate) const BATCH_ROWS: usize = 131_072;
 
+/// Row groups are fetched in reads of about this many bytes: each read of a browser `File` costs
+/// ~4 ms on top of the bytes (measured: a 185 MB file in 2.4 MB reads 741–776 ms, in 8 MB reads
+/// 478–644 ms, in 32 MB reads 376–476 ms), while the bytes held at once stay small next to the
+/// store.
+const READ_SPAN: u64 = 16 << 20;
+
 /// The footer is fetched with this much of the file's end in one read: Parquet footers of files
 /// with a few hundred row groups fit; a larger one costs one more read.
 const FOOTER_PREFETCH: u64 = 256 << 10;
@@ -119,6 +125,16 @@ impl ParquetFile {
         columns: &[&str],
         f: &mut BatchFn<'_>,
     ) -> Result<(), IngestError> {
+        self.for_each_batch_spanned(columns, f, READ_SPAN)
+    }
+
+    /// [`ParquetFile::for_each_batch`], reading about `read_span` bytes of row groups at a time.
+    fn for_each_batch_spanned(
+        &self,
+        columns: &[&str],
+        f: &mut BatchFn<'_>,
+        read_span: u64,
+    ) -> Result<(), IngestError> {
         let schema = self.meta.schema().clone();
         let mut roots = Vec::with_capacity(columns.len());
         for c in columns {
@@ -139,10 +155,9 @@ impl ParquetFile {
             .map(|r| sorted.iter().position(|s| s == r).unwrap_or(0))
             .collect();
         let leaves = self.meta.parquet_schema().num_columns();
-        for rg in 0..self.row_groups() {
-            // Only the projected column chunks of this row group, fetched up front.
-            let chunks: Vec<std::ops::Range<u64>> = self
-                .meta
+        // The projected column chunks of a row group.
+        let chunks = |rg: usize| -> Vec<std::ops::Range<u64>> {
+            self.meta
                 .metadata()
                 .row_group(rg)
                 .columns()
@@ -153,13 +168,35 @@ impl ParquetFile {
                     let (start, len) = c.byte_range();
                     start..start.saturating_add(len)
                 })
-                .collect();
-            let bytes = Prefetched::fetch(&self.source, &chunks).map_err(|detail| {
-                IngestError::Unreadable {
-                    file: self.name.clone(),
-                    detail,
+                .collect()
+        };
+        // Fetched ahead: the chunks of the row groups before `fetched_to`.
+        let mut fetched: Option<Prefetched> = None;
+        let mut fetched_to = 0;
+        for rg in 0..self.row_groups() {
+            if rg >= fetched_to || fetched.is_none() {
+                // The next row groups' chunks in one read of about `read_span` bytes.
+                let mut wanted = chunks(rg);
+                let mut span: u64 = wanted.iter().map(|r| r.end - r.start).sum();
+                fetched_to = rg + 1;
+                while fetched_to < self.row_groups() && span < read_span {
+                    let more = chunks(fetched_to);
+                    span += more.iter().map(|r| r.end - r.start).sum::<u64>();
+                    wanted.extend(more);
+                    fetched_to += 1;
                 }
-            })?;
+                // Release the previous span before reading the next.
+                drop(fetched.take());
+                fetched = Some(Prefetched::fetch(&self.source, &wanted).map_err(|detail| {
+                    IngestError::Unreadable {
+                        file: self.name.clone(),
+                        detail,
+                    }
+                })?);
+            }
+            let Some(bytes) = fetched.clone() else {
+                continue;
+            };
             let reader =
                 ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, self.read_meta.clone())
                     .with_row_groups(vec![rg])
@@ -179,5 +216,80 @@ impl ParquetFile {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::engine::sample::{write_events_parquet, SampleConfig};
+
+    /// In-memory bytes that record every read `(start, len)`.
+    #[derive(Debug)]
+    struct Recording {
+        bytes: bytes::Bytes,
+        reads: Mutex<Vec<(u64, usize)>>,
+    }
+
+    impl ByteSource for Recording {
+        fn len(&self) -> u64 {
+            self.bytes.len() as u64
+        }
+        fn read(&self, start: u64, len: usize) -> Result<bytes::Bytes, String> {
+            self.reads
+                .lock()
+                .map_err(|e| e.to_string())?
+                .push((start, len));
+            ByteSource::read(&self.bytes, start, len)
+        }
+    }
+
+    /// Rows of every batch of the file read in spans of `span` bytes, the rows written, the
+    /// reads it took and the file's size.
+    fn read_in_spans(span: u64) -> (usize, usize, Vec<(u64, usize)>, usize) {
+        let mut buf = Vec::new();
+        let cfg = SampleConfig::for_events(200_000, 3);
+        let (written, _) =
+            write_events_parquet(&cfg, &mut buf, parquet::basic::Compression::SNAPPY, 16_384)
+                .expect("sample writes");
+        let size = buf.len();
+        let rec = Arc::new(Recording {
+            bytes: buf.into(),
+            reads: Mutex::new(Vec::new()),
+        });
+        let file = ParquetFile::open("e.parquet", rec.clone()).expect("opens");
+        let mut rows = 0;
+        file.for_each_batch_spanned(
+            &["user_id", "timestamp"],
+            &mut |n, _| {
+                rows += n;
+                Ok(())
+            },
+            span,
+        )
+        .expect("reads");
+        let reads = rec.reads.lock().expect("reads").clone();
+        (rows, written as usize, reads, size)
+    }
+
+    #[test]
+    fn row_groups_are_read_a_span_at_a_time() {
+        // One row group per read: no read holds more than a row group's projected chunks.
+        let (rows, written, reads, size) = read_in_spans(1);
+        assert_eq!(rows, written);
+        let row_groups = rows.div_ceil(16_384);
+        assert_eq!(
+            reads.len(),
+            1 + row_groups,
+            "the footer, then one read per row group"
+        );
+        let largest = reads.iter().skip(1).map(|r| r.1).max().unwrap_or(0);
+        assert!(largest < size / 4, "largest read {largest} of {size} bytes");
+        // The default span gathers this small file's row groups into one read.
+        let (same_rows, _, reads, _) = read_in_spans(READ_SPAN);
+        assert_eq!(same_rows, rows);
+        assert_eq!(reads.len(), 2, "{reads:?}");
     }
 }
