@@ -95,7 +95,8 @@ fn close_files() {
 /// The worker's memory limit for a load: the estimate (rows × `PEAK_BYTES_PER_EVENT`, plus the
 /// bytes of a CSV, which is read whole; Parquet is read by range) must stay under 3.5 GiB of
 /// wasm32's 4 GiB, leaving room for the decoder's buffers and the allocator. 50M events (a ~1 GB
-/// file) fit; past the limit the load stops before decoding with a message.
+/// file; 3,428 MiB of wasm memory after the first compute) fit; past the limit the load stops
+/// before decoding with a message.
 const WORKER_MEMORY_LIMIT_BYTES: u64 = 3584 << 20;
 
 fn options() -> LoadOptions {

@@ -73,17 +73,21 @@ impl InputFile {
     }
 }
 
-/// Peak bytes per event while loading: 24 in the builder's columns (user 4, time 8, action 2,
-/// page 4, duration 4, version 2), during the final sort a 4-byte permutation and one column
-/// being permuted (8), plus the dictionaries' hash tables — measured 45.3 B/event at 10M events
-/// with 900k distinct page ids (worker wasm memory after the load), 47 at 50M: so 48.
-pub const PEAK_BYTES_PER_EVENT: u64 = 48;
+/// Peak bytes per event of a load followed by the first compute of every metric — what a tab
+/// needs before the dashboard shows, so the guard refuses what would fail later too. The load
+/// alone peaks at ~46 B/event (builder columns 24, the sort's destinations 4 and one column
+/// being moved 8, the dictionaries' tables); the first compute then adds the metrics cache
+/// (considered events and prefix sums 8 + 8, sorted durations and their scratch 8 + 8, gap
+/// codes 2). Measured in the worker (wasm memory after the first compute): 72 B/event at 10M
+/// events, 73.5 at 50M; so 76.
+pub const PEAK_BYTES_PER_EVENT: u64 = 76;
 /// Peak bytes per metadata row (key string, hash slot, a few categorical columns).
 pub const PEAK_BYTES_PER_METADATA_ROW: u64 = 96;
 /// Upper bound on the rows allocated up front from a footer's row count (256 Mi rows).
 pub const MAX_PREALLOCATED_ROWS: u64 = 1 << 28;
-/// Default memory limit: wasm32 has a 4 GiB address space and the tab needs room besides the data.
-pub const DEFAULT_MEMORY_LIMIT_BYTES: u64 = 2 << 30;
+/// Default memory limit, for native runs (the CLI): 8 GiB. The worker sets its own (wasm32 has a
+/// 4 GiB address space).
+pub const DEFAULT_MEMORY_LIMIT_BYTES: u64 = 8 << 30;
 
 /// Knobs of a load.
 #[derive(Debug, Clone, PartialEq)]
