@@ -1,42 +1,16 @@
 // Where the browser's memory goes during one Pulse load + compute (not a test): Pss per Chromium
 // process every 200 ms, printed as a timeline. `node scripts/bench/memprobe.mjs [EVENTS]`.
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve, launch } from '../../tests/browser/harness.mjs';
+import { pssByProcess } from './pss.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const N = process.argv[2] || '10000000';
 const DATA = process.env.BENCH_DATA || '/tmp/pulse-bench';
 
-function descendants(pid) {
-  const children = new Map();
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (!children.has(ppid)) children.set(ppid, []);
-      children.get(ppid).push(Number(d));
-    } catch { /* gone */ }
-  }
-  const out = [];
-  const stack = [pid];
-  while (stack.length) for (const c of children.get(stack.pop()) || []) { out.push(c); stack.push(c); }
-  return out;
-}
-
 function perProcess() {
-  const out = [];
-  for (const pid of descendants(process.pid)) {
-    try {
-      const m = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      const type = (/--type=([a-z-]+)/.exec(cmd) || [, 'browser'])[1];
-      if (m) out.push([type, Math.round(Number(m[1]) / 1024)]);
-    } catch { /* gone */ }
-  }
-  return out;
+  return pssByProcess().map(({ type, kb }) => [type, Math.round(kb / 1024)]);
 }
 
 const { server, base } = await serve(path.join(ROOT, 'scripts', 'bench'), {

@@ -20,6 +20,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { serve, launch } from '../../tests/browser/harness.mjs';
+import { browserPssBytes } from './pss.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const sizes = (process.argv.slice(2).length ? process.argv.slice(2) : ['1000000', '10000000'])
@@ -55,37 +56,7 @@ function dataFor(n) {
   return { dir, bytes: fs.statSync(events).size };
 }
 
-// ---- memory: Pss of every process below this one (Chromium's browser, renderers, GPU, utility) --
-function descendants(pid) {
-  const children = new Map();
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (!children.has(ppid)) children.set(ppid, []);
-      children.get(ppid).push(Number(d));
-    } catch { /* gone */ }
-  }
-  const out = [];
-  const stack = [pid];
-  while (stack.length) {
-    for (const c of children.get(stack.pop()) || []) { out.push(c); stack.push(c); }
-  }
-  return out;
-}
-
-function browserPssBytes() {
-  let kb = 0;
-  for (const pid of descendants(process.pid)) {
-    try {
-      const m = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-      if (m) kb += Number(m[1]);
-    } catch { /* gone */ }
-  }
-  return kb * 1024;
-}
-
+// ---- memory: peak Pss of the browser (scripts/bench/pss.mjs), sampled every 200 ms ----------
 class MemorySampler {
   constructor() { this.peak = 0; this.timer = setInterval(() => this.sample(), 200); }
   sample() { this.peak = Math.max(this.peak, browserPssBytes()); }

@@ -1862,13 +1862,6 @@ fn activity_pass(
     let mut bucket_counts: Vec<DailyCounts> = vec![DailyCounts::default(); n_buckets];
     let mut bucket_touched: Vec<u16> = Vec::new();
     let mut iv: Vec<(i32, i32)> = Vec::new();
-    let clip = |iv: &[(i32, i32)], out: &mut Vec<(i32, i32)>| {
-        for &(a, b) in iv {
-            if b >= first && a <= last {
-                out.push((a.max(first), b.min(last)));
-            }
-        }
-    };
     for (k, &(_, ub, ue)) in c.users.iter().enumerate() {
         out.user_first.push(out.intervals.len() as u32);
         counts.clear();
@@ -1960,7 +1953,7 @@ fn activity_pass(
         if overall {
             iv.clear();
             activity::active_intervals(&counts.0, rules.window, rules.min_count, &mut iv);
-            clip(&iv, &mut out.intervals);
+            clip_intervals(&iv, (first, last), &mut out.intervals);
         }
         for &bk in &bucket_touched {
             iv.clear();
@@ -1968,7 +1961,7 @@ fn activity_pass(
             activity::active_intervals(&counts.0, rules.window, rules.min_count, &mut iv);
             counts.clear();
             let from = out.bucket_intervals.len() as u32;
-            clip(&iv, &mut out.bucket_intervals);
+            clip_intervals(&iv, (first, last), &mut out.bucket_intervals);
             out.bucket_runs
                 .push((bk, from, out.bucket_intervals.len() as u32));
         }
@@ -2024,13 +2017,18 @@ fn event_units_pass(
             }
             activity::active_intervals(&counts.0, rules.window, rules.min_count, &mut iv);
         }
-        for &(a, b) in &iv {
-            if b >= first && a <= last {
-                out.intervals.push((a.max(first), b.min(last)));
-            }
-        }
+        clip_intervals(&iv, (first, last), &mut out.intervals);
     }
     out.user_first.push(out.intervals.len() as u32);
+}
+
+/// Append the active intervals `iv` that overlap the axis `first..=last`, clipped to it.
+fn clip_intervals(iv: &[(i32, i32)], (first, last): (i32, i32), out: &mut Vec<(i32, i32)>) {
+    for &(a, b) in iv {
+        if b >= first && a <= last {
+            out.push((a.max(first), b.min(last)));
+        }
+    }
 }
 
 /// [`activity_pass`] overall for the session definition: a unit is a session lasting more
@@ -2066,11 +2064,7 @@ fn session_units_pass(
         }
         iv.clear();
         activity::active_intervals(&counts.0, rules.window, rules.min_count, &mut iv);
-        for &(a, b) in &iv {
-            if b >= first && a <= last {
-                out.intervals.push((a.max(first), b.min(last)));
-            }
-        }
+        clip_intervals(&iv, (first, last), &mut out.intervals);
     }
     out.user_first.push(out.intervals.len() as u32);
 }

@@ -174,7 +174,7 @@ impl ParquetFile {
         let mut fetched: Option<Prefetched> = None;
         let mut fetched_to = 0;
         for rg in 0..self.row_groups() {
-            if rg >= fetched_to || fetched.is_none() {
+            if rg >= fetched_to {
                 // The next row groups' chunks in one read of about `read_span` bytes.
                 let mut wanted = chunks(rg);
                 let mut span: u64 = wanted.iter().map(|r| r.end - r.start).sum();
