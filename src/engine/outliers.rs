@@ -464,18 +464,32 @@ pub fn apply_policy(v: i64, threshold: Option<i64>, policy: OutlierPolicy) -> Op
 
 /// Event durations sorted once, for exact order statistics without a selection per query.
 ///
-/// Each item packs an `i32` duration (order-preserving: sign bit flipped) in its high 32 bits
-/// and two 16-bit group ids (app version, device type) in its low bits; items are sorted by the
-/// duration (an LSD radix sort, [`SortedItems`]). With the prefix sums kept every [`SUM_CHUNK`] items, the
-/// outlier report, every detector's threshold and the per-group percentiles of
-/// [`super::versions`] are read from it in `O(log n)` (plus one sweep for the groups), so an
-/// outlier-knob change no longer selects over the values. The report equals
-/// [`outlier_report`] over the same multiset (the unit tests compare them).
+/// With the prefix sums kept every [`SUM_CHUNK`] ranks, the outlier report, every detector's
+/// threshold and the per-group percentiles of [`super::versions`] are read from it in
+/// `O(log n)` (plus one sweep for the groups), so an outlier-knob change no longer selects over
+/// the values. The report equals [`outlier_report`] over the same multiset (the unit tests
+/// compare them).
+///
+/// Each value carries two group ids (app version, device type). Most values are stored in
+/// **4 bytes**: when both groups' ids fit in [`MAX_GROUP_BITS`] bits together, a value in
+/// `[0, 2^vbits)` (`vbits` = min(22, 32 − group bits): ≥ 17 min, ~70 min for the usual
+/// dictionaries) is packed as `value << group bits | ids` ([`Packing`]). Every other value —
+/// negative, or at least `2^vbits` ms — is a **wide** 8-byte item ([`sorted_item`]), as all
+/// are when the ids do not fit. Why: at 10M events the sorted values and the sort's scratch
+/// were 16 B/event, the largest part of the metrics cache and of the browser's peak memory;
+/// packed they are 8, and the radix sort moves half the bytes. Ranks: the negative wide items
+/// come first, then the packed ones, then the large wide ones (each part sorted).
 #[derive(Debug, Default)]
 pub struct SortedDurations {
-    items: Vec<u64>,
-    /// `chunk_prefix[j]`: Σ of the values of items `0 .. j·SUM_CHUNK`.
-    chunk_prefix: Vec<i64>,
+    packed: Vec<u32>,
+    wide: Vec<u64>,
+    /// How many wide items are negative (they rank before every packed one).
+    wide_low: usize,
+    packing: Option<Packing>,
+    /// `packed_prefix[j]`: Σ of the values of packed items `0 .. j·SUM_CHUNK`, plus the total.
+    packed_prefix: Vec<i64>,
+    /// The same for the wide items.
+    wide_prefix: Vec<i64>,
     /// Σ v² (exact), for the z-score detector.
     sum_sq: i128,
     /// Items per id of the first and of the second group (indexed by id; trailing ids absent).
@@ -485,20 +499,78 @@ pub struct SortedDurations {
 /// Items per stored prefix sum of [`SortedDurations`].
 const SUM_CHUNK: usize = 256;
 
-/// The item of [`SortedDurations`] for one duration and its two group ids.
+/// At most this many bits of group ids are packed with a value in 4 bytes (so at least 20
+/// bits, ~17 min, are left for the value).
+const MAX_GROUP_BITS: u32 = 12;
+/// Packed values use at most this many bits (~70 min): three radix digits of 8, 7 and 7 bits.
+const MAX_VALUE_BITS: u32 = 22;
+
+/// The layout of a packed item: `value << group_bits | group_a << b_bits | group_b`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Packing {
+    b_bits: u32,
+    group_bits: u32,
+    value_bits: u32,
+}
+
+impl Packing {
+    /// The packing for group ids below `groups.0` and `groups.1` (`None`: too many ids).
+    fn for_groups(groups: (usize, usize)) -> Option<Packing> {
+        let bits = |n: usize| usize::BITS - n.saturating_sub(1).leading_zeros();
+        let (a_bits, b_bits) = (bits(groups.0), bits(groups.1));
+        let group_bits = a_bits + b_bits;
+        (group_bits <= MAX_GROUP_BITS).then(|| Packing {
+            b_bits,
+            group_bits,
+            value_bits: MAX_VALUE_BITS.min(32 - group_bits),
+        })
+    }
+
+    /// The packed item, when the value and the ids fit (one test: a negative value's sign bit
+    /// is past `value_bits`).
+    #[inline]
+    fn pack(self, duration: i32, group_a: u16, group_b: u16) -> Option<u32> {
+        let (v, a, b) = (duration as u32, group_a as u32, group_b as u32);
+        let a_bits = self.group_bits - self.b_bits;
+        let fits = (v >> self.value_bits) | (a >> a_bits) | (b >> self.b_bits) == 0;
+        fits.then(|| (v << self.group_bits) | (a << self.b_bits) | b)
+    }
+
+    #[inline]
+    fn value(self, item: u32) -> i64 {
+        (item >> self.group_bits) as i64
+    }
+
+    #[inline]
+    fn groups(self, item: u32) -> (u16, u16) {
+        let ids = item & ((1u32 << self.group_bits) - 1);
+        (
+            (ids >> self.b_bits) as u16,
+            (ids & ((1u32 << self.b_bits) - 1)) as u16,
+        )
+    }
+}
+
+/// The wide item of [`SortedDurations`] for one duration and its two group ids: an `i32`
+/// duration (order-preserving: sign bit flipped) in the high 32 bits, the two 16-bit ids below.
 #[inline]
 pub fn sorted_item(duration: i32, group_a: u16, group_b: u16) -> u64 {
     let key = (duration as u32) ^ 0x8000_0000;
     ((key as u64) << 32) | ((group_a as u64) << 16) | group_b as u64
 }
 
-/// The duration of an item.
+/// The duration of a wide item.
 #[inline]
 pub fn item_value(item: u64) -> i32 {
     (((item >> 32) as u32) ^ 0x8000_0000) as i32
 }
 
-/// Radix digits of [`SortedItems`], least significant first: two low digits of 8 and 7 bits,
+#[inline]
+fn item_groups(item: u64) -> (u16, u16) {
+    ((item >> 16) as u16, item as u16)
+}
+
+/// Radix digits of the wide items, least significant first: two low digits of 8 and 7 bits,
 /// then the high 17 bits of the 32-bit key, counted as one histogram. Event durations are
 /// mostly under 2^22 ms, so nearly every item has the same top 10 bits: the high 17 bits then
 /// take one pass with ~128 busy buckets (the few items with other top bits land in rarely
@@ -506,7 +578,8 @@ pub fn item_value(item: u64) -> i32 {
 /// high one. Measured at 10M events: three passes of ≤ 256 buckets over the low 22 bits beat
 /// two of 2,048 (sort 85–93 → 57–61 ms; the 2,048 scattered store streams — likely their TLB
 /// and write-combining misses — cost more than the extra pass), and the merged high pass saves
-/// the nearly-constant top digit's pass.
+/// the nearly-constant top digit's pass. Packed items take the same three low digits (8, 7,
+/// ≤ 7 bits of the value).
 const LOW_WIDTHS: [u32; 2] = [8, 7];
 const LOW_BUCKETS: usize = 1 << 8;
 /// The bit where the high part of the key starts, and its width.
@@ -515,17 +588,38 @@ const HIGH_BUCKETS: usize = 1 << (32 - HIGH_SHIFT);
 /// The split of the high part when it takes two passes.
 const MID_BITS: u32 = 7;
 
-/// Items collected for a [`SortedDurations`], with the radix histograms counted as they come in
-/// (so the sort does not read them once more to count).
+/// Items collected for a [`SortedDurations`]; the wide items' radix histograms are counted as
+/// they come in (the packed ones' when they are sorted).
 pub struct SortedItems {
-    items: Vec<u64>,
+    packing: Option<Packing>,
+    packed: Vec<u32>,
+    wide: Vec<u64>,
     low: [[u32; LOW_BUCKETS]; 2],
     high: Box<[u32; HIGH_BUCKETS]>,
 }
 
+/// A radix-sortable item: its 32-bit digit source.
+trait RadixItem: Copy + Default {
+    fn key(self) -> u32;
+}
+
+impl RadixItem for u64 {
+    #[inline]
+    fn key(self) -> u32 {
+        (self >> 32) as u32
+    }
+}
+
+impl RadixItem for u32 {
+    #[inline]
+    fn key(self) -> u32 {
+        self
+    }
+}
+
 /// One stable scatter pass of an LSD radix sort: `items` into `tmp` by the digit
 /// `(key >> shift) & (counts.len() − 1)`, whose histogram is `counts` (a power-of-two length).
-fn scatter_pass(items: &[u64], tmp: &mut [u64], counts: &[u32], shift: u32) {
+fn scatter_pass<T: RadixItem>(items: &[T], tmp: &mut [T], counts: &[u32], shift: u32) {
     let mut next = Vec::with_capacity(counts.len());
     let mut acc = 0u32;
     for &k in counts {
@@ -533,131 +627,253 @@ fn scatter_pass(items: &[u64], tmp: &mut [u64], counts: &[u32], shift: u32) {
         acc += k;
     }
     let mask = counts.len() - 1;
-    let shift = 32 + shift;
     for &x in items {
-        let b = ((x >> shift) as usize) & mask;
+        let b = ((x.key() >> shift) as usize) & mask;
         tmp[next[b] as usize] = x;
         next[b] += 1;
     }
 }
 
+/// Whether a digit with histogram `counts` varies over `n` items (else its pass is skipped).
+fn varies(counts: &[u32], n: usize) -> bool {
+    !counts.iter().any(|&k| k as usize == n)
+}
+
 impl SortedItems {
-    /// Start collecting into `buffer` (cleared; its allocation is reused).
-    pub fn new(mut buffer: Vec<u64>, capacity: usize) -> Self {
-        buffer.clear();
-        buffer.reserve(capacity);
+    /// Start collecting into the buffers of `reuse` (cleared; their allocations are reused),
+    /// for `capacity` items whose group ids are below `groups.0` and `groups.1`.
+    pub fn new(reuse: &mut SortedDurations, capacity: usize, groups: (usize, usize)) -> Self {
+        let (mut packed, mut wide) = reuse.take_buffers();
+        packed.clear();
+        wide.clear();
+        let packing = Packing::for_groups(groups);
+        if packing.is_some() {
+            packed.reserve(capacity);
+        } else {
+            wide.reserve(capacity);
+        }
         let high = vec![0u32; HIGH_BUCKETS]
             .into_boxed_slice()
             .try_into()
             .unwrap_or_else(|_| unreachable!("the length is HIGH_BUCKETS"));
         SortedItems {
-            items: buffer,
+            packing,
+            packed,
+            wide,
             low: [[0u32; LOW_BUCKETS]; 2],
             high,
         }
     }
 
-    /// Add one duration with its two group ids ([`sorted_item`]).
+    /// Add one duration with its two group ids.
     #[inline]
     pub fn push(&mut self, duration: i32, group_a: u16, group_b: u16) {
-        let x = sorted_item(duration, group_a, group_b);
+        if let Some(p) = self.packing {
+            if let Some(x) = p.pack(duration, group_a, group_b) {
+                self.packed.push(x);
+                return;
+            }
+        }
+        self.push_unpacked(duration, group_a, group_b);
+    }
+
+    /// [`Self::push`] of a value that is not packed (rare: kept out of the hot loop).
+    #[inline(never)]
+    fn push_unpacked(&mut self, duration: i32, group_a: u16, group_b: u16) {
+        if let Some(p) = self.packing {
+            if group_a as u32 >> (p.group_bits - p.b_bits) != 0 || group_b as u32 >> p.b_bits != 0 {
+                // An id past the announced groups: store every item wide from now on.
+                self.unpack();
+            }
+        }
+        self.push_wide(sorted_item(duration, group_a, group_b));
+    }
+
+    #[inline]
+    fn push_wide(&mut self, x: u64) {
         let k = (x >> 32) as u32;
         self.low[0][(k & 0xff) as usize] += 1;
         self.low[1][((k >> LOW_WIDTHS[0]) & 0x7f) as usize] += 1;
         self.high[(k >> HIGH_SHIFT) as usize] += 1;
-        self.items.push(x);
+        self.wide.push(x);
     }
 
-    /// The items sorted by duration (stable LSD radix sort; digits on which every item agrees
-    /// are skipped). `tmp` is scratch.
-    fn sorted(self, tmp: &mut Vec<u64>) -> Vec<u64> {
+    /// Move the packed items to the wide ones (an id did not fit the packing).
+    #[cold]
+    fn unpack(&mut self) {
+        let Some(p) = self.packing.take() else {
+            return;
+        };
+        let packed = std::mem::take(&mut self.packed);
+        self.wide.reserve(packed.len());
+        for &x in &packed {
+            let (a, b) = p.groups(x);
+            self.push_wide(sorted_item(p.value(x) as i32, a, b));
+        }
+    }
+
+    /// Both parts sorted by value (stable LSD radix sorts; digits on which every item agrees
+    /// are skipped). `scratch` serves the packed part (kept for the next sort); the wide
+    /// part's, small unless nothing is packed, is freed.
+    fn sorted(self, scratch: &mut Vec<u32>) -> (Option<Packing>, Vec<u32>, Vec<u64>) {
         let SortedItems {
-            mut items,
+            packing,
+            mut packed,
+            mut wide,
             low,
             high,
         } = self;
-        let n = items.len();
-        if n < 2 {
-            return items;
-        }
-        tmp.clear();
-        tmp.resize(n, 0);
-        let varies = |c: &[u32]| !c.iter().any(|&k| k as usize == n);
-        let mut shift = 0;
-        for (c, width) in low.iter().zip(LOW_WIDTHS) {
-            let c = &c[..1 << width];
-            if varies(c) {
-                scatter_pass(&items, tmp, c, shift);
-                std::mem::swap(&mut items, tmp);
-            }
-            shift += width;
-        }
-        // The high part's two digits' histograms, summed from the high one.
-        let mut mid = [0u32; 1 << MID_BITS];
-        let mut top = vec![0u32; HIGH_BUCKETS >> MID_BITS];
-        for (i, &k) in high.iter().enumerate() {
-            mid[i & ((1 << MID_BITS) - 1)] += k;
-            top[i >> MID_BITS] += k;
-        }
-        let top_max = top.iter().copied().max().unwrap_or(0) as usize;
-        if top_max >= n - n / 64 {
-            // Nearly one top digit: one pass over the high 17 bits (none when they all agree).
-            if varies(&high[..]) {
-                scatter_pass(&items, tmp, &high[..], HIGH_SHIFT);
-                std::mem::swap(&mut items, tmp);
-            }
-        } else {
-            for (c, shift) in [(&mid[..], HIGH_SHIFT), (&top[..], HIGH_SHIFT + MID_BITS)] {
-                if varies(c) {
-                    scatter_pass(&items, tmp, c, shift);
-                    std::mem::swap(&mut items, tmp);
+        if let Some(p) = packing {
+            let n = packed.len();
+            if n >= 2 {
+                // Counted here rather than as the items come in: the collecting loop is
+                // then a plain push (measured: the same total, a simpler hot loop).
+                let mut packed_counts = [[0u32; LOW_BUCKETS]; 3];
+                for &x in &packed {
+                    let v = x >> p.group_bits;
+                    packed_counts[0][(v & 0xff) as usize] += 1;
+                    packed_counts[1][((v >> 8) & 0x7f) as usize] += 1;
+                    packed_counts[2][((v >> 15) & 0x7f) as usize] += 1;
+                }
+                scratch.clear();
+                scratch.resize(n, 0);
+                let mut shift = p.group_bits;
+                for (c, width) in packed_counts.iter().zip([8, 7, p.value_bits - 15]) {
+                    let c = &c[..1 << width];
+                    if varies(c, n) {
+                        scatter_pass(&packed, scratch, c, shift);
+                        std::mem::swap(&mut packed, scratch);
+                    }
+                    shift += width;
                 }
             }
         }
-        items
+        let n = wide.len();
+        if n >= 2 {
+            let mut tmp = vec![0u64; n];
+            let mut shift = 0;
+            for (c, width) in low.iter().zip(LOW_WIDTHS) {
+                let c = &c[..1 << width];
+                if varies(c, n) {
+                    scatter_pass(&wide, &mut tmp, c, shift);
+                    std::mem::swap(&mut wide, &mut tmp);
+                }
+                shift += width;
+            }
+            // The high part's two digits' histograms, summed from the high one.
+            let mut mid = [0u32; 1 << MID_BITS];
+            let mut top = vec![0u32; HIGH_BUCKETS >> MID_BITS];
+            for (i, &k) in high.iter().enumerate() {
+                mid[i & ((1 << MID_BITS) - 1)] += k;
+                top[i >> MID_BITS] += k;
+            }
+            let top_max = top.iter().copied().max().unwrap_or(0) as usize;
+            if top_max >= n - n / 64 {
+                // Nearly one top digit: one pass over the high 17 bits (none when they all agree).
+                if varies(&high[..], n) {
+                    scatter_pass(&wide, &mut tmp, &high[..], HIGH_SHIFT);
+                    std::mem::swap(&mut wide, &mut tmp);
+                }
+            } else {
+                for (c, shift) in [(&mid[..], HIGH_SHIFT), (&top[..], HIGH_SHIFT + MID_BITS)] {
+                    if varies(c, n) {
+                        scatter_pass(&wide, &mut tmp, c, shift);
+                        std::mem::swap(&mut wide, &mut tmp);
+                    }
+                }
+            }
+        }
+        (packing, packed, wide)
     }
 }
 
+/// A pass over the values of a [`SortedDurations`] in ascending order ([`SortedDurations::sweep`]).
+pub trait Sweep {
+    /// The next values: `(value, group a, group b)`, ascending.
+    fn part<I: Iterator<Item = (i64, u16, u16)>>(&mut self, values: I);
+}
+
 impl SortedDurations {
-    /// Sort the collected `items` (`tmp` is scratch) and index them; count the items per id
-    /// of each group (`group_counts`).
-    pub fn build(&mut self, items: SortedItems, tmp: &mut Vec<u64>) {
-        let items = items.sorted(tmp);
-        self.chunk_prefix.clear();
-        self.chunk_prefix.reserve(items.len() / SUM_CHUNK + 1);
-        let (mut sum, mut sum_sq) = (0i64, 0i128);
+    /// Sort the collected `items` and index them; count the items per id of each group
+    /// (`group_counts`). `scratch` is the sort's (its allocation is reused).
+    pub fn build(&mut self, items: SortedItems, scratch: &mut Vec<u32>) {
+        let (packing, packed, wide) = items.sorted(scratch);
+        self.packing = packing;
+        self.wide_low = wide.partition_point(|&x| item_value(x) < 0);
+        self.packed = packed;
+        self.wide = wide;
+        // Per part: prefix sums every SUM_CHUNK items, Σ v², items per group id (tight loops
+        // over each part's own encoding).
         let (mut ca, mut cb) = (vec![0usize; 1], vec![0usize; 1]);
-        for chunk in items.chunks(SUM_CHUNK) {
-            self.chunk_prefix.push(sum);
-            let mut sq = 0i128;
+        let mut count = |a: u16, b: u16, k: usize| {
+            let (a, b) = (a as usize, b as usize);
+            if a >= ca.len() {
+                ca.resize(a + 1, 0);
+            }
+            if b >= cb.len() {
+                cb.resize(b + 1, 0);
+            }
+            ca[a] += k;
+            cb[b] += k;
+        };
+        let mut sum_sq = 0i128;
+        self.wide_prefix.clear();
+        let mut sum = 0i64;
+        for chunk in self.wide.chunks(SUM_CHUNK) {
+            self.wide_prefix.push(sum);
             for &x in chunk {
                 let v = item_value(x) as i64;
                 sum += v;
-                sq += (v * v) as i128;
-                let (a, b) = (((x >> 16) & 0xffff) as usize, (x & 0xffff) as usize);
-                if a >= ca.len() {
-                    ca.resize(a + 1, 0);
-                }
-                if b >= cb.len() {
-                    cb.resize(b + 1, 0);
-                }
-                ca[a] += 1;
-                cb[b] += 1;
+                sum_sq += (v * v) as i128;
+                let (a, b) = item_groups(x);
+                count(a, b, 1);
             }
-            sum_sq += sq;
+        }
+        self.wide_prefix.push(sum);
+        self.packed_prefix.clear();
+        if let Some(p) = self.packing {
+            self.packed_prefix
+                .reserve(self.packed.len() / SUM_CHUNK + 1);
+            let mut ids = vec![0usize; 1 << p.group_bits];
+            let mut sum = 0i64;
+            for chunk in self.packed.chunks(SUM_CHUNK) {
+                self.packed_prefix.push(sum);
+                // Values < 2^22: a chunk's Σ v² < 2^52 fits an i64.
+                let (mut s, mut sq) = (0i64, 0i64);
+                for &x in chunk {
+                    let v = p.value(x);
+                    s += v;
+                    sq += v * v;
+                    ids[(x & ((1 << p.group_bits) - 1)) as usize] += 1;
+                }
+                sum += s;
+                sum_sq += sq as i128;
+            }
+            self.packed_prefix.push(sum);
+            for (id, &k) in ids.iter().enumerate() {
+                if k > 0 {
+                    let (a, b) = p.groups(id as u32);
+                    count(a, b, k);
+                }
+            }
+        } else {
+            self.packed_prefix.push(0);
         }
         self.group_counts = (ca, cb);
-        self.chunk_prefix.push(sum);
         self.sum_sq = sum_sq;
-        self.items = items;
     }
 
-    /// Give the items' buffer back for reuse (the index is empty afterwards).
-    pub fn take_items(&mut self) -> Vec<u64> {
-        self.chunk_prefix.clear();
+    /// Give the items' buffers back for reuse (the index is empty afterwards).
+    fn take_buffers(&mut self) -> (Vec<u32>, Vec<u64>) {
+        self.packed_prefix.clear();
+        self.wide_prefix.clear();
         self.sum_sq = 0;
+        self.wide_low = 0;
         self.group_counts = Default::default();
-        std::mem::take(&mut self.items)
+        (
+            std::mem::take(&mut self.packed),
+            std::mem::take(&mut self.wide),
+        )
     }
 
     /// Items per id of the first / second group id.
@@ -665,8 +881,43 @@ impl SortedDurations {
         (&self.group_counts.0, &self.group_counts.1)
     }
 
-    pub fn items(&self) -> &[u64] {
-        &self.items
+    /// Run `sweep` over every `(value, group a, group b)` in ascending order of value: one
+    /// [`Sweep::part`] call per stored part (negative wide, packed, large wide items), each
+    /// monomorphised for its decoding so the sweep's loop body is compiled inline.
+    pub fn sweep<S: Sweep>(&self, sweep: &mut S) {
+        let (low, high) = self.wide.split_at(self.wide_low);
+        let wide = |&x: &u64| {
+            let (a, b) = item_groups(x);
+            (item_value(x) as i64, a, b)
+        };
+        sweep.part(low.iter().map(wide));
+        if let Some(p) = self.packing {
+            sweep.part(self.packed.iter().map(move |&x| {
+                let (a, b) = p.groups(x);
+                (p.value(x), a, b)
+            }));
+        }
+        sweep.part(high.iter().map(wide));
+    }
+
+    /// Every `(value, group a, group b)` in ascending order of value.
+    pub fn for_each(&self, f: impl FnMut(i64, u16, u16)) {
+        struct Each<F>(F);
+        impl<F: FnMut(i64, u16, u16)> Sweep for Each<F> {
+            fn part<I: Iterator<Item = (i64, u16, u16)>>(&mut self, values: I) {
+                for (v, a, b) in values {
+                    (self.0)(v, a, b);
+                }
+            }
+        }
+        self.sweep(&mut Each(f));
+    }
+
+    /// Bytes held by the sorted items.
+    pub fn heap_bytes(&self) -> usize {
+        self.packed.capacity() * 4
+            + self.wide.capacity() * 8
+            + (self.packed_prefix.capacity() + self.wide_prefix.capacity()) * 8
     }
 
     /// Σ v² over the values (exact).
@@ -675,27 +926,48 @@ impl SortedDurations {
     }
 
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.packed.len() + self.wide.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.len() == 0
     }
 
     /// The value of rank `i` (0-based, ascending).
     #[inline]
     pub fn get(&self, i: usize) -> i64 {
-        item_value(self.items[i]) as i64
+        if i < self.wide_low {
+            return item_value(self.wide[i]) as i64;
+        }
+        match (self.packing, self.packed.get(i - self.wide_low)) {
+            (Some(p), Some(&x)) => p.value(x),
+            _ => item_value(self.wide[i - self.packed.len()]) as i64,
+        }
     }
 
     /// Σ of the values of ranks `0..i`.
     fn prefix(&self, i: usize) -> i64 {
-        let j = i / SUM_CHUNK;
-        let base = self.chunk_prefix.get(j).copied().unwrap_or(0);
-        base + self.items[j * SUM_CHUNK..i]
-            .iter()
-            .map(|&x| item_value(x) as i64)
-            .sum::<i64>()
+        fn part<T: Copy>(items: &[T], prefix: &[i64], i: usize, value: impl Fn(T) -> i64) -> i64 {
+            let j = i / SUM_CHUNK;
+            let base = prefix.get(j).copied().unwrap_or(0);
+            base + items[j * SUM_CHUNK..i]
+                .iter()
+                .map(|&x| value(x))
+                .sum::<i64>()
+        }
+        let wide = |i| part(&self.wide, &self.wide_prefix, i, |x| item_value(x) as i64);
+        let packed = |i| match self.packing {
+            Some(p) => part(&self.packed, &self.packed_prefix, i, |x| p.value(x)),
+            None => 0,
+        };
+        let (low, n_packed) = (self.wide_low, self.packed.len());
+        if i <= low {
+            wide(i)
+        } else if i <= low + n_packed {
+            wide(low) + packed(i - low)
+        } else {
+            wide(i - n_packed) + packed(n_packed)
+        }
     }
 
     /// Σ of the values of ranks `a..b`.
@@ -705,19 +977,24 @@ impl SortedDurations {
 
     /// How many values are `< v` (`v` any `i64`).
     pub fn count_below(&self, v: i64) -> usize {
-        if v <= i32::MIN as i64 {
-            return 0;
-        }
-        if v > i32::MAX as i64 {
-            return self.items.len();
-        }
-        let key = ((v as i32 as u32) ^ 0x8000_0000) as u64;
-        self.items.partition_point(|&x| (x >> 32) < key)
+        let wide = if v <= i32::MIN as i64 {
+            0
+        } else if v > i32::MAX as i64 {
+            self.wide.len()
+        } else {
+            let key = (v as i32 as u32) ^ 0x8000_0000;
+            self.wide.partition_point(|&x| ((x >> 32) as u32) < key)
+        };
+        let packed = match self.packing {
+            Some(p) if v > 0 => self.packed.partition_point(|&x| p.value(x) < v),
+            _ => 0,
+        };
+        wide + packed
     }
 
     /// `quantile_cont(q)` (`None` when empty).
     pub fn quantile(&self, q: f64) -> Option<f64> {
-        let n = self.items.len();
+        let n = self.len();
         (n > 0).then(|| {
             let (lo, hi, frac) = cont_ranks(n, q);
             interpolate(self.get(lo), self.get(hi), frac)
@@ -726,7 +1003,7 @@ impl SortedDurations {
 
     /// [`detect_threshold`] over the values.
     pub fn threshold(&self, params: &Params) -> Option<i64> {
-        let n = self.items.len();
+        let n = self.len();
         if n == 0 {
             return None;
         }
@@ -772,7 +1049,7 @@ impl SortedDurations {
 
     /// [`outlier_report`] over the values.
     pub fn report(&self, target: &str, threshold: Option<i64>, params: &Params) -> OutlierReport {
-        let n = self.items.len();
+        let n = self.len();
         let policy = params.outlier_policy;
         let t = threshold.unwrap_or(i64::MAX);
         let kept = if threshold.is_some() {
@@ -1061,7 +1338,8 @@ mod tests {
     #[test]
     fn radix_sort_equals_a_stable_sort_by_duration() {
         // Equal durations keep their push order (the group ids tell them apart), on values that
-        // vary in every digit, in some digits only, or in none.
+        // vary in every digit, in some digits only, or in none; packed (ids that fit), wide
+        // (ids that do not) and packed until an id past the announced groups arrives.
         let mut x: u64 = 11;
         let mut next = || {
             x = x
@@ -1069,7 +1347,7 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             x >> 16
         };
-        let spreads: [fn(u64) -> i32; 4] = [
+        let spreads: [fn(u64) -> i32; 5] = [
             |r| r as u32 as i32,
             |r| (r % 300) as i32 * 1_000,
             |r| {
@@ -1079,20 +1357,60 @@ mod tests {
                     (r % 40_000) as i32
                 }
             },
+            |r| match r % 5 {
+                0 => (1 << 22) - 1 - (r % 2) as i32,
+                1 => 1 << 22,
+                2 => -1,
+                _ => (r % 5_000_000) as i32,
+            },
             |_| 1_234,
         ];
-        for spread in spreads {
-            for n in [2usize, 3, 1_000, 50_000] {
-                let mut items = SortedItems::new(Vec::new(), n);
-                let mut expected = Vec::with_capacity(n);
-                for i in 0..n {
-                    let v = spread(next());
-                    let (a, b) = ((i >> 16) as u16, i as u16);
-                    items.push(v, a, b);
-                    expected.push(sorted_item(v, a, b));
+        // (announced groups, the ids pushed for item i)
+        type Ids = fn(usize) -> (u16, u16);
+        let layouts: [((usize, usize), Ids); 4] = [
+            ((40, 7), |i| ((i % 40) as u16, (i % 7) as u16)),
+            ((1, 1), |_| (0, 0)),
+            ((1 << 16, 1 << 16), |i| ((i >> 16) as u16, i as u16)),
+            ((4, 4), |i| {
+                if i == 900 {
+                    (4, 0)
+                } else {
+                    ((i % 4) as u16, 3)
                 }
-                expected.sort_by_key(|&it| it >> 32);
-                assert_eq!(items.sorted(&mut Vec::new()), expected, "n = {n}");
+            }),
+        ];
+        for spread in spreads {
+            for (groups, ids) in layouts {
+                for n in [2usize, 3, 1_000, 50_000] {
+                    let mut items = SortedItems::new(&mut SortedDurations::default(), n, groups);
+                    let mut expected = Vec::with_capacity(n);
+                    for i in 0..n {
+                        let v = spread(next());
+                        let (a, b) = ids(i);
+                        items.push(v, a, b);
+                        expected.push((v as i64, a, b));
+                    }
+                    expected.sort_by_key(|&(v, _, _)| v);
+                    let mut sd = SortedDurations::default();
+                    sd.build(items, &mut Vec::new());
+                    let mut got = Vec::with_capacity(n);
+                    sd.for_each(|v, a, b| got.push((v, a, b)));
+                    assert_eq!(got, expected, "n = {n}, groups {groups:?}");
+                    assert_eq!(sd.len(), n);
+                    for (r, &(v, _, _)) in expected.iter().enumerate() {
+                        assert_eq!(sd.get(r), v, "rank {r}");
+                    }
+                    for probe in [i64::MIN, -1, 0, 1, 1_234, 1 << 22, (1 << 22) + 1, i64::MAX] {
+                        let below = expected.iter().filter(|&&(v, _, _)| v < probe).count();
+                        assert_eq!(sd.count_below(probe), below, "below {probe}");
+                    }
+                    let total: i64 = expected.iter().map(|&(v, _, _)| v).sum();
+                    assert_eq!(sd.range_sum(0, n), total);
+                    assert_eq!(
+                        sd.range_sum(1, n - 1),
+                        total - expected[0].0 - expected[n - 1].0
+                    );
+                }
             }
         }
     }
@@ -1115,11 +1433,11 @@ mod tests {
                     _ => (next() % 2_000_000) as i32,
                 })
                 .collect();
-            let mut items = SortedItems::new(Vec::new(), n);
+            let mut sd = SortedDurations::default();
+            let mut items = SortedItems::new(&mut sd, n, (1, 1));
             for &v in &values {
                 items.push(v, 0, 0);
             }
-            let mut sd = SortedDurations::default();
             sd.build(items, &mut Vec::new());
             for detector in [
                 OutlierDetector::Cap,

@@ -718,7 +718,7 @@ pub struct MetricsCache {
     /// session-knob changes.
     cold_only: bool,
     /// Scratch, reused between recomputes.
-    sort_scratch: Vec<u64>,
+    sort_scratch: Vec<u32>,
     session_active: Vec<i64>,
     cut_bits: Vec<u64>,
 }
@@ -949,9 +949,14 @@ impl MetricsCache {
             if !i_hit {
                 // Collect the non-null durations with their version and device, sort them once.
                 self.sorted_durations.key = None;
+                let groups = (
+                    store.app_versions.values().len().max(1),
+                    device_col.map_or(1, |col| col.dict.values().len().max(1)),
+                );
                 let mut items = outliers::SortedItems::new(
-                    self.sorted_durations.value.take_items(),
+                    &mut self.sorted_durations.value,
                     c.events.len(),
+                    groups,
                 );
                 let mut acc: i64 = 0;
                 if early.is_some() {
@@ -1032,8 +1037,7 @@ impl MetricsCache {
             ),
             c.events.len() as u64,
             self.sorted_durations.value.len() as u64,
-            (self.sorted_durations.value.items().len() * 8 + self.sort_scratch.capacity() * 8)
-                as u64,
+            self.sorted_durations.value.heap_bytes() as u64,
         );
 
         // Sessions (and, when the outlier knobs changed too, each session's active time, summed

@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 
 use serde::{Deserialize, Serialize};
 
-use super::outliers::{cont_ranks, interpolate, item_value, SortedDurations, SortedItems};
+use super::outliers::{cont_ranks, interpolate, SortedDurations, SortedItems, Sweep};
 
 /// The label of events without a version / device.
 pub const NONE_LABEL: &str = "(none)";
@@ -90,11 +90,14 @@ pub fn version_report(
     devices: Option<&[String]>,
     top_n: u32,
 ) -> VersionReport {
-    let mut items = SortedItems::new(Vec::new(), events.len());
+    let groups = events.iter().fold((1, 1), |(a, b), &(v, d, _)| {
+        (a.max(v as usize + 1), b.max(d as usize + 1))
+    });
+    let mut sorted = SortedDurations::default();
+    let mut items = SortedItems::new(&mut sorted, events.len(), groups);
     for &(v, d, x) in events {
         items.push(x, v, d);
     }
-    let mut sorted = SortedDurations::default();
     sorted.build(items, &mut Vec::new());
     version_report_sorted(&sorted, versions, devices, top_n)
 }
@@ -191,9 +194,8 @@ pub fn version_report_sorted(
     };
     let n_versions = versions.len().max(1);
     let n_devices = devices.map_or(1, |d| d.len().max(1));
-    let version_of = |x: u64| (((x >> 16) & 0xffff) as usize).min(n_versions - 1);
-    let device_of = |x: u64| ((x & 0xffff) as usize).min(n_devices - 1);
-    let items = sorted.items();
+    let version_of = |a: u16| (a as usize).min(n_versions - 1);
+    let device_of = |b: u16| (b as usize).min(n_devices - 1);
     // Counts per id, ids past the dictionary clamped to its last id (as `version_of`).
     let clamp_counts = |counts: &[usize], len: usize| -> Vec<usize> {
         let mut out = vec![0usize; len];
@@ -238,13 +240,32 @@ pub fn version_report_sorted(
             })
         })
         .collect();
-    for &x in items {
-        let v = item_value(x) as i64;
-        v_groups[group_of[version_of(x)]].push(v);
-        if with_devices {
-            d_groups[device_of(x)].push(v);
+    struct Groups<'a, V, D> {
+        v_groups: &'a mut [GroupSweep],
+        d_groups: &'a mut [GroupSweep],
+        group_of: &'a [usize],
+        version_of: V,
+        device_of: D,
+        with_devices: bool,
+    }
+    impl<V: Fn(u16) -> usize, D: Fn(u16) -> usize> Sweep for Groups<'_, V, D> {
+        fn part<I: Iterator<Item = (i64, u16, u16)>>(&mut self, values: I) {
+            for (v, a, b) in values {
+                self.v_groups[self.group_of[(self.version_of)(a)]].push(v);
+                if self.with_devices {
+                    self.d_groups[(self.device_of)(b)].push(v);
+                }
+            }
         }
     }
+    sorted.sweep(&mut Groups {
+        v_groups: &mut v_groups,
+        d_groups: &mut d_groups,
+        group_of: &group_of,
+        version_of,
+        device_of,
+        with_devices,
+    });
     let mut out: Vec<GroupStats> = ids
         .iter()
         .enumerate()
