@@ -15,6 +15,7 @@ pub mod outliers;
 pub mod overview;
 pub mod params;
 pub mod power;
+mod prefix;
 pub mod profile;
 pub mod quality;
 pub mod report;

@@ -37,6 +37,7 @@ use super::params::{
     ActivityDefinition, Date, DuplicatePolicy, Granularity, OutlierDetector, OutlierPolicy, Params,
 };
 use super::power::{self, PowerReport, UserTotals};
+use super::prefix::CompactPrefix;
 use super::profile::{Clock, NoClock, Profile, Profiler, StageKind};
 use super::retention::{self, LifecycleReport, PeriodAxis, RetentionReport, UserDays};
 use super::sessions::{CountDistribution, SessionMetrics, SessionRules};
@@ -363,7 +364,7 @@ struct Durations {
     /// `prefix[i]`: Σ policy-applied `duration_ms` of considered events `0..i` (null and
     /// filtered add 0), so a session's active time is `prefix[end] − prefix[start]` (exact:
     /// integers).
-    prefix: Vec<i64>,
+    prefix: CompactPrefix,
 }
 
 /// The activity definition's active intervals, user by user.
@@ -1006,11 +1007,12 @@ impl MetricsCache {
                         params.outlier_policy,
                     );
                 }
+                debug_assert_eq!(d.prefix.len(), c.events.len() + 1);
                 d.user_totals.clear();
                 d.user_totals.extend(
                     c.users
                         .iter()
-                        .map(|&(_, b, e)| d.prefix[e as usize] - d.prefix[b as usize]),
+                        .map(|&(_, b, e)| d.prefix.range(b as usize, e as usize)),
                 );
                 self.durations.key = Some(okey);
             }
@@ -1037,7 +1039,7 @@ impl MetricsCache {
             ),
             c.events.len() as u64,
             self.sorted_durations.value.len() as u64,
-            self.sorted_durations.value.heap_bytes() as u64,
+            (self.sorted_durations.value.heap_bytes() + d.prefix.heap_bytes()) as u64,
         );
 
         // Sessions (and, when the outlier knobs changed too, each session's active time, summed
@@ -1134,7 +1136,10 @@ impl MetricsCache {
                 sa.clear();
             }
             for j in (0..s.starts.len()).filter(|_| !active_summed) {
-                sa.push(d.prefix[s.end(j, c.events.len())] - d.prefix[s.starts[j] as usize]);
+                sa.push(
+                    d.prefix
+                        .range(s.starts[j] as usize, s.end(j, c.events.len())),
+                );
             }
             self.active_time.value = Some(outliers::duration_stats(sa));
             self.active_time.key = Some(sokey);
@@ -1502,14 +1507,14 @@ impl MetricsCache {
 /// null and filtered durations add 0), as [`outliers::apply_policy`] per event, with the policy
 /// chosen once outside the loop so the loop body has no branches on the data.
 fn policy_prefix_sums(
-    prefix: &mut Vec<i64>,
+    prefix: &mut CompactPrefix,
     events: &[(u32, u32)],
     durations: &[DurationMs],
     threshold: Option<i64>,
     policy: OutlierPolicy,
 ) {
     fn fill(
-        prefix: &mut Vec<i64>,
+        prefix: &mut CompactPrefix,
         events: &[(u32, u32)],
         durations: &[DurationMs],
         f: impl Fn(i64) -> i64,
@@ -1517,12 +1522,17 @@ fn policy_prefix_sums(
         prefix.clear();
         prefix.reserve(events.len() + 1);
         prefix.push(0);
-        let mut acc: i64 = 0;
-        prefix.extend(events.iter().map(|&(row, _)| {
-            let d = durations[row as usize];
-            acc += if d.is_null() { 0 } else { f(d.0 as i64) };
-            acc
-        }));
+        prefix.extend_sums(
+            0,
+            events.iter().map(|&(row, _)| {
+                let d = durations[row as usize];
+                if d.is_null() {
+                    0
+                } else {
+                    f(d.0 as i64)
+                }
+            }),
+        );
     }
     let Some(t) = threshold else {
         return fill(prefix, events, durations, |v| v);
@@ -1573,7 +1583,7 @@ fn sessions_pass(
     c: &Considered,
     rules: &SessionRules,
     days: usize,
-    (prefix, active): (&[i64], &mut Vec<i64>),
+    (prefix, active): (&CompactPrefix, &mut Vec<i64>),
     index: Option<&mut GapIndex>,
 ) {
     match index {
@@ -1603,7 +1613,7 @@ fn sessions_walk<const INDEX: bool>(
     c: &Considered,
     rules: &SessionRules,
     days: usize,
-    (prefix, active): (&[i64], &mut Vec<i64>),
+    (prefix, active): (&CompactPrefix, &mut Vec<i64>),
     codes: &mut Vec<u16>,
 ) {
     out.starts.clear();
@@ -1625,7 +1635,7 @@ fn sessions_walk<const INDEX: bool>(
         let t_begin0 = times[ev[b].0 as usize];
         let (mut t_begin, mut t_prev, mut d_prev) = (t_begin0, t_begin0, ev[b].1);
         let mut close = |out: &mut Sessions, begin: usize, end: usize, dur: i64| {
-            active.push(prefix[end] - prefix[begin]);
+            active.push(prefix.range(begin, end));
             out.starts.push(begin as u32);
             out.durations.push(dur);
             out.scratch_events.push((end - begin) as i64);
@@ -1695,7 +1705,7 @@ fn sessions_from_gap_index(
     c: &Considered,
     rules: &SessionRules,
     days: usize,
-    (prefix, active): (&[i64], &mut Vec<i64>),
+    (prefix, active): (&CompactPrefix, &mut Vec<i64>),
 ) {
     out.starts.clear();
     out.user_first.clear();
@@ -1724,7 +1734,7 @@ fn sessions_from_gap_index(
     let times = &store.time_ms;
     let t = |i: usize| times[ev[i].0 as usize];
     let mut emit = |out: &mut Sessions, begin: usize, end: usize, dur: i64| {
-        active.push(prefix[end] - prefix[begin]);
+        active.push(prefix.range(begin, end));
         out.starts.push(begin as u32);
         out.durations.push(dur);
         out.scratch_events.push((end - begin) as i64);
