@@ -325,10 +325,15 @@ impl UserColumn {
                 let c = arrow_cast::cast(arr, v).map_err(|_| Unsupported)?;
                 UserColumn::new(&c)
             }
-            _ => {
-                strings(arr.as_ref())?;
-                Ok(UserColumn::Strings(arr.clone()))
-            }
+            // Exactly the types `strings` reads (a dictionary here has string values: the
+            // others were cast above), checked by type rather than by calling `strings`, which
+            // would build a per-row vector of the batch only to drop it.
+            DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Dictionary(_, _)
+            | DataType::Null => Ok(UserColumn::Strings(arr.clone())),
+            _ => Err(Unsupported),
         }
     }
 
@@ -372,6 +377,83 @@ fn primitive_ms<T: arrow_array::ArrowPrimitiveType<Native = i64>>(
             Some(v) => unit_to_ms(v, unit).map_or(Val::Bad, Val::Ok),
         })
         .collect())
+}
+
+/// Per-row values of a time or duration column for one batch: borrowed when the column already
+/// holds `i64` milliseconds (what Parquet files usually have), converted otherwise. Borrowing
+/// saves writing and re-reading a 16-byte [`Val`] per row, and counting nulls per row.
+pub(crate) enum Vals<'a> {
+    Ms {
+        values: &'a [i64],
+        nulls: Option<&'a arrow_buffer::NullBuffer>,
+    },
+    Converted(Vec<Val>),
+}
+
+impl Vals<'_> {
+    /// Row `i`'s value ([`Val::Null`] past the end).
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> Val {
+        match self {
+            Vals::Ms { values, nulls } => match values.get(i) {
+                Some(&v) if !nulls.is_some_and(|n| n.is_null(i)) => Val::Ok(v),
+                _ => Val::Null,
+            },
+            Vals::Converted(v) => v.get(i).copied().unwrap_or(Val::Null),
+        }
+    }
+
+    /// How many rows are null, read and unreadable.
+    pub(crate) fn counts(&self) -> (u64, u64, u64) {
+        match self {
+            Vals::Ms { values, nulls } => {
+                let null = nulls.map_or(0, |n| n.null_count()) as u64;
+                (null, values.len() as u64 - null, 0)
+            }
+            Vals::Converted(v) => {
+                let (mut null, mut ok, mut bad) = (0, 0, 0);
+                for x in v {
+                    match x {
+                        Val::Ok(_) => ok += 1,
+                        Val::Null => null += 1,
+                        Val::Bad => bad += 1,
+                    }
+                }
+                (null, ok, bad)
+            }
+        }
+    }
+}
+
+/// [`times_ms`] borrowed when the column is a millisecond timestamp.
+pub(crate) fn times_vals(arr: &ArrayRef) -> Result<Vals<'_>, Unsupported> {
+    if let DataType::Timestamp(TimeUnit::Millisecond, _) = arr.data_type() {
+        if let Some(a) = arr.as_primitive_opt::<TimestampMillisecondType>() {
+            return Ok(Vals::Ms {
+                values: a.values(),
+                nulls: a.nulls(),
+            });
+        }
+    }
+    times_ms(arr).map(Vals::Converted)
+}
+
+/// [`durations_ms`] borrowed when the column is an `Int64` (taken as ms) or a millisecond
+/// duration.
+pub(crate) fn durations_vals(arr: &ArrayRef) -> Result<Vals<'_>, Unsupported> {
+    let borrowed = match arr.data_type() {
+        DataType::Int64 => arr
+            .as_primitive_opt::<Int64Type>()
+            .map(|a| (a.values().as_ref(), a.nulls())),
+        DataType::Duration(TimeUnit::Millisecond) => arr
+            .as_primitive_opt::<DurationMillisecondType>()
+            .map(|a| (a.values().as_ref(), a.nulls())),
+        _ => None,
+    };
+    match borrowed {
+        Some((values, nulls)) => Ok(Vals::Ms { values, nulls }),
+        None => durations_ms(arr).map(Vals::Converted),
+    }
 }
 
 /// Per-row event times in ms since the epoch (see [`super::timestamps`] for the rules).
