@@ -115,6 +115,24 @@ pub(crate) trait Coder<'a> {
 
     /// The code of a non-null `value`.
     fn code(&mut self, value: &'a str) -> Result<Self::Code, Self::Error>;
+
+    /// The codes of `values` appended to `out`, as if [`Coder::code`] were called on each in
+    /// order (on an error, those before it are appended). Default: in chunks of [`WARM_CHUNK`],
+    /// each warmed first, so a chunk's cache misses overlap and its slots are still in L1/L2
+    /// when coded.
+    fn code_all(
+        &mut self,
+        values: &[&'a str],
+        out: &mut Vec<Self::Code>,
+    ) -> Result<(), Self::Error> {
+        for chunk in values.chunks(WARM_CHUNK) {
+            std::hint::black_box(self.warm(chunk));
+            for &v in chunk {
+                out.push(self.code(v)?);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A closure as a [`Coder`] with nothing to warm.
@@ -131,8 +149,7 @@ impl<'a, T: Copy, E, F: FnMut(&'a str) -> Result<T, E>> Coder<'a> for FnCoder<F>
     }
 }
 
-/// New dictionary values are coded in chunks of this many: first every one is warmed, then
-/// coded, so a chunk's cache misses overlap and its slots are still in L1/L2 when coded.
+/// [`Coder::code_all`] codes values in chunks of this many.
 const WARM_CHUNK: usize = 256;
 
 /// A row's key in [`Labels::Dict`] when the row is null (or its value is blank).
@@ -254,23 +271,21 @@ impl<'a> Labels<'a> {
                         }
                     }
                 }
-                let mut chunk_values: Vec<&'a str> = Vec::with_capacity(WARM_CHUNK);
-                for chunk in first_seen.chunks(WARM_CHUNK) {
-                    chunk_values.clear();
-                    chunk_values.extend(
-                        chunk
-                            .iter()
-                            .filter_map(|&k| values.get(k as usize).copied().flatten()),
-                    );
-                    std::hint::black_box(coder.warm(&chunk_values));
-                    for &k in chunk {
-                        if let (Some(Some(s)), Some(slot)) =
-                            (values.get(k as usize), memo.get_mut(k as usize))
-                        {
-                            *slot = Some(coder.code(s)?);
-                        }
+                // Every key in `first_seen` points at a value (see `keys`); the filter only
+                // keeps the two lists aligned if one did not.
+                first_seen.retain(|&k| values.get(k as usize).copied().flatten().is_some());
+                let new_values: Vec<&'a str> = first_seen
+                    .iter()
+                    .filter_map(|&k| values.get(k as usize).copied().flatten())
+                    .collect();
+                let mut codes = Vec::with_capacity(new_values.len());
+                let coded = coder.code_all(&new_values, &mut codes);
+                for (&k, &c) in first_seen.iter().zip(&codes) {
+                    if let Some(slot) = memo.get_mut(k as usize) {
+                        *slot = Some(c);
                     }
                 }
+                coded?;
                 out.extend(rows.iter().map(|&i| {
                     keys.get(i as usize)
                         .and_then(|&k| memo.get(k as usize))

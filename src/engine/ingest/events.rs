@@ -110,19 +110,21 @@ fn as_labels(a: &Option<ArrayRef>) -> Option<Labels<'_>> {
     a.as_ref().and_then(|a| Labels::new(a.as_ref()).ok())
 }
 
-/// Page ids: high-cardinality, so their look-ups are warmed.
+/// Page ids: high-cardinality, so a batch's new values are coded together, their look-ups
+/// warmed (see `StrIndex::insert_all`).
 struct PageCoder<'b>(&'b mut Interner);
 
 impl<'a> Coder<'a> for PageCoder<'_> {
     type Code = u32;
     type Error = IngestError;
 
-    fn warm(&self, values: &[&'a str]) -> u32 {
-        self.0.warm(values)
-    }
-
     fn code(&mut self, value: &'a str) -> Result<u32, IngestError> {
         Ok(self.0.intern(Some(value)))
+    }
+
+    fn code_all(&mut self, values: &[&'a str], out: &mut Vec<u32>) -> Result<(), IngestError> {
+        self.0.intern_all(values, out);
+        Ok(())
     }
 }
 
