@@ -301,6 +301,28 @@ mod tests {
     }
 
     #[test]
+    fn insert_all_numbers_as_inserting_one_at_a_time() {
+        // Repeats inside one call and across calls, long strings, more than one warm chunk,
+        // and growth in the middle of a call.
+        let value = |i: u32| match i % 5 {
+            0 => format!("https://example.com/a/long/page/{}", i % 700),
+            _ => format!("p{}", i % 900),
+        };
+        let mut one = StrIndex::default();
+        let mut all = StrIndex::default();
+        for round in 0..3u32 {
+            let values: Vec<String> = (0..1000).map(|i| value(i * 7 + round * 311)).collect();
+            let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+            let want: Vec<u32> = refs.iter().map(|s| one.insert(s).0).collect();
+            let mut got = vec![42];
+            all.insert_all(&refs, &mut got);
+            assert_eq!(got.first(), Some(&42), "appends");
+            assert_eq!(got.get(1..), Some(want.as_slice()), "round {round}");
+            assert_eq!(all.len(), one.len());
+        }
+    }
+
+    #[test]
     fn many_values_survive_growth() {
         let mut t = StrIndex::default();
         let n = 200_000u32;
