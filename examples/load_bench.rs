@@ -8,17 +8,42 @@
 //! `cargo run --release --example load_bench FILE [RUNS]` loads an existing file (e.g. from
 //! `pulse gen`) RUNS times (default 3) and prints each run's stages.
 
+use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
 use parquet::basic::{Compression, ZstdLevel};
 use pulse::engine::ingest::{inspect, load_events_profiled, InputFile, LoadOptions};
 use pulse::engine::profile::SystemClock;
 use pulse::engine::sample::{self, SampleConfig};
+use pulse::engine::store::EventStore;
 
 /// Seed of the benchmark dataset.
 const SEED: u64 = 7;
 /// No memory limit for the benchmark: it measures, it does not guard.
 const NO_LIMIT: u64 = u64::MAX;
+
+/// A digest of every column and dictionary of the store and of the quality report, so a change
+/// to the loader can be checked to build the identical store (compare before and after).
+fn digest(store: &EventStore, quality: &impl std::fmt::Debug) -> u64 {
+    // `DefaultHasher::new()` has fixed keys: the same store gives the same digest in every run
+    // (of binaries built by one toolchain).
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    store.user_offsets.hash(&mut h);
+    store.users.values().hash(&mut h);
+    store.time_ms.hash(&mut h);
+    store.action.hash(&mut h);
+    store.actions.values().hash(&mut h);
+    store.page.hash(&mut h);
+    store.pages.values().hash(&mut h);
+    for d in &store.duration_ms {
+        d.0.hash(&mut h);
+    }
+    store.app_version.hash(&mut h);
+    store.app_versions.values().hash(&mut h);
+    store.duplicate_rows.hash(&mut h);
+    format!("{quality:?}").hash(&mut h);
+    h.finish()
+}
 
 fn run(label: &str, file: InputFile) {
     let opts = LoadOptions {
@@ -59,6 +84,11 @@ fn run(label: &str, file: InputFile) {
                 .map(|s| format!("{} {:.0} ms", s.kind.label(), s.wall_ms))
                 .collect();
             println!("{:>14}  stages: {}", "", stages.join(", "));
+            println!(
+                "{:>14}  store digest {:016x}",
+                "",
+                digest(&l.store, &l.quality)
+            );
         }
         Err(e) => println!("{label}: {e} (after {last} rows)"),
     }

@@ -133,9 +133,26 @@ impl Interner {
         i.saturating_add(1)
     }
 
-    /// See [`StrIndex::warm`].
-    pub(crate) fn warm(&self, values: &[&str]) -> u32 {
-        self.index.warm(values)
+    /// [`Interner::intern`] of each of `values` in order, appended to `out` (see
+    /// [`StrIndex::insert_all`]).
+    pub(crate) fn intern_all(&mut self, values: &[&str], out: &mut Vec<u32>) {
+        let base = out.len();
+        // New values get the next indices in order of first occurrence.
+        let mut next = self.dict.len().saturating_sub(1) as u32;
+        self.index.insert_all(values, out);
+        for (code, v) in out
+            .get_mut(base..)
+            .unwrap_or_default()
+            .iter_mut()
+            .zip(values)
+        {
+            if *code == next {
+                self.dict.push((*v).to_owned());
+                next += 1;
+            }
+            // As in `intern`: `dict` holds the null and one value per index.
+            *code = code.saturating_add(1);
+        }
     }
 
     /// [`Interner::intern`] for a column stored as `u16` (`column` names it in the error).

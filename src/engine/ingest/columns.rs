@@ -115,6 +115,24 @@ pub(crate) trait Coder<'a> {
 
     /// The code of a non-null `value`.
     fn code(&mut self, value: &'a str) -> Result<Self::Code, Self::Error>;
+
+    /// The codes of `values` appended to `out`, as if [`Coder::code`] were called on each in
+    /// order (on an error, those before it are appended). Default: in chunks of [`WARM_CHUNK`],
+    /// each warmed first, so a chunk's cache misses overlap and its slots are still in L1/L2
+    /// when coded.
+    fn code_all(
+        &mut self,
+        values: &[&'a str],
+        out: &mut Vec<Self::Code>,
+    ) -> Result<(), Self::Error> {
+        for chunk in values.chunks(WARM_CHUNK) {
+            std::hint::black_box(self.warm(chunk));
+            for &v in chunk {
+                out.push(self.code(v)?);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A closure as a [`Coder`] with nothing to warm.
@@ -131,8 +149,7 @@ impl<'a, T: Copy, E, F: FnMut(&'a str) -> Result<T, E>> Coder<'a> for FnCoder<F>
     }
 }
 
-/// New dictionary values are coded in chunks of this many: first every one is warmed, then
-/// coded, so a chunk's cache misses overlap and its slots are still in L1/L2 when coded.
+/// [`Coder::code_all`] codes values in chunks of this many.
 const WARM_CHUNK: usize = 256;
 
 /// A row's key in [`Labels::Dict`] when the row is null (or its value is blank).
@@ -254,23 +271,21 @@ impl<'a> Labels<'a> {
                         }
                     }
                 }
-                let mut chunk_values: Vec<&'a str> = Vec::with_capacity(WARM_CHUNK);
-                for chunk in first_seen.chunks(WARM_CHUNK) {
-                    chunk_values.clear();
-                    chunk_values.extend(
-                        chunk
-                            .iter()
-                            .filter_map(|&k| values.get(k as usize).copied().flatten()),
-                    );
-                    std::hint::black_box(coder.warm(&chunk_values));
-                    for &k in chunk {
-                        if let (Some(Some(s)), Some(slot)) =
-                            (values.get(k as usize), memo.get_mut(k as usize))
-                        {
-                            *slot = Some(coder.code(s)?);
-                        }
+                // Every key in `first_seen` points at a value (see `keys`); the filter only
+                // keeps the two lists aligned if one did not.
+                first_seen.retain(|&k| values.get(k as usize).copied().flatten().is_some());
+                let new_values: Vec<&'a str> = first_seen
+                    .iter()
+                    .filter_map(|&k| values.get(k as usize).copied().flatten())
+                    .collect();
+                let mut codes = Vec::with_capacity(new_values.len());
+                let coded = coder.code_all(&new_values, &mut codes);
+                for (&k, &c) in first_seen.iter().zip(&codes) {
+                    if let Some(slot) = memo.get_mut(k as usize) {
+                        *slot = Some(c);
                     }
                 }
+                coded?;
                 out.extend(rows.iter().map(|&i| {
                     keys.get(i as usize)
                         .and_then(|&k| memo.get(k as usize))
@@ -325,10 +340,15 @@ impl UserColumn {
                 let c = arrow_cast::cast(arr, v).map_err(|_| Unsupported)?;
                 UserColumn::new(&c)
             }
-            _ => {
-                strings(arr.as_ref())?;
-                Ok(UserColumn::Strings(arr.clone()))
-            }
+            // Exactly the types `strings` reads (a dictionary here has string values: the
+            // others were cast above), checked by type rather than by calling `strings`, which
+            // would build a per-row vector of the batch only to drop it.
+            DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Dictionary(_, _)
+            | DataType::Null => Ok(UserColumn::Strings(arr.clone())),
+            _ => Err(Unsupported),
         }
     }
 
@@ -372,6 +392,83 @@ fn primitive_ms<T: arrow_array::ArrowPrimitiveType<Native = i64>>(
             Some(v) => unit_to_ms(v, unit).map_or(Val::Bad, Val::Ok),
         })
         .collect())
+}
+
+/// Per-row values of a time or duration column for one batch: borrowed when the column already
+/// holds `i64` milliseconds (what Parquet files usually have), converted otherwise. Borrowing
+/// saves writing and re-reading a 16-byte [`Val`] per row, and counting nulls per row.
+pub(crate) enum Vals<'a> {
+    Ms {
+        values: &'a [i64],
+        nulls: Option<&'a arrow_buffer::NullBuffer>,
+    },
+    Converted(Vec<Val>),
+}
+
+impl Vals<'_> {
+    /// Row `i`'s value ([`Val::Null`] past the end).
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> Val {
+        match self {
+            Vals::Ms { values, nulls } => match values.get(i) {
+                Some(&v) if !nulls.is_some_and(|n| n.is_null(i)) => Val::Ok(v),
+                _ => Val::Null,
+            },
+            Vals::Converted(v) => v.get(i).copied().unwrap_or(Val::Null),
+        }
+    }
+
+    /// How many rows are null, read and unreadable.
+    pub(crate) fn counts(&self) -> (u64, u64, u64) {
+        match self {
+            Vals::Ms { values, nulls } => {
+                let null = nulls.map_or(0, |n| n.null_count()) as u64;
+                (null, values.len() as u64 - null, 0)
+            }
+            Vals::Converted(v) => {
+                let (mut null, mut ok, mut bad) = (0, 0, 0);
+                for x in v {
+                    match x {
+                        Val::Ok(_) => ok += 1,
+                        Val::Null => null += 1,
+                        Val::Bad => bad += 1,
+                    }
+                }
+                (null, ok, bad)
+            }
+        }
+    }
+}
+
+/// [`times_ms`] borrowed when the column is a millisecond timestamp.
+pub(crate) fn times_vals(arr: &ArrayRef) -> Result<Vals<'_>, Unsupported> {
+    if let DataType::Timestamp(TimeUnit::Millisecond, _) = arr.data_type() {
+        if let Some(a) = arr.as_primitive_opt::<TimestampMillisecondType>() {
+            return Ok(Vals::Ms {
+                values: a.values(),
+                nulls: a.nulls(),
+            });
+        }
+    }
+    times_ms(arr).map(Vals::Converted)
+}
+
+/// [`durations_ms`] borrowed when the column is an `Int64` (taken as ms) or a millisecond
+/// duration.
+pub(crate) fn durations_vals(arr: &ArrayRef) -> Result<Vals<'_>, Unsupported> {
+    let borrowed = match arr.data_type() {
+        DataType::Int64 => arr
+            .as_primitive_opt::<Int64Type>()
+            .map(|a| (a.values().as_ref(), a.nulls())),
+        DataType::Duration(TimeUnit::Millisecond) => arr
+            .as_primitive_opt::<DurationMillisecondType>()
+            .map(|a| (a.values().as_ref(), a.nulls())),
+        _ => None,
+    };
+    match borrowed {
+        Some((values, nulls)) => Ok(Vals::Ms { values, nulls }),
+        None => durations_ms(arr).map(Vals::Converted),
+    }
 }
 
 /// Per-row event times in ms since the epoch (see [`super::timestamps`] for the rules).

@@ -11,8 +11,8 @@ use arrow_array::cast::AsArray;
 use arrow_array::ArrayRef;
 
 use super::columns::{
-    durations_ms, times_ms, to_label_array, user_key_of, Coder, Labels, Unsupported, UserColumn,
-    Val,
+    durations_vals, times_vals, to_label_array, user_key_of, Coder, Labels, Unsupported,
+    UserColumn, Val,
 };
 use super::mapping::ColumnMapping;
 use crate::engine::builder::{Interner, StoreBuilder, UserKeyRef, UserKeys};
@@ -110,19 +110,21 @@ fn as_labels(a: &Option<ArrayRef>) -> Option<Labels<'_>> {
     a.as_ref().and_then(|a| Labels::new(a.as_ref()).ok())
 }
 
-/// Page ids: high-cardinality, so their look-ups are warmed.
+/// Page ids: high-cardinality, so a batch's new values are coded together, their look-ups
+/// warmed (see `StrIndex::insert_all`).
 struct PageCoder<'b>(&'b mut Interner);
 
 impl<'a> Coder<'a> for PageCoder<'_> {
     type Code = u32;
     type Error = IngestError;
 
-    fn warm(&self, values: &[&'a str]) -> u32 {
-        self.0.warm(values)
-    }
-
     fn code(&mut self, value: &'a str) -> Result<u32, IngestError> {
         Ok(self.0.intern(Some(value)))
+    }
+
+    fn code_all(&mut self, values: &[&'a str], out: &mut Vec<u32>) -> Result<(), IngestError> {
+        self.0.intern_all(values, out);
+        Ok(())
     }
 }
 
@@ -235,7 +237,7 @@ impl EventSink {
             (_, Some(l)) => l.is_null(i),
             _ => true,
         };
-        let times = times_ms(&r.time).map_err(wrong_type(
+        let times = times_vals(&r.time).map_err(wrong_type(
             file,
             &mapping.time,
             "event time",
@@ -277,7 +279,7 @@ impl EventSink {
             expected: LABEL,
         })?;
         let durations = match &r.duration {
-            Some(d) => Some(durations_ms(d).map_err(wrong_type(
+            Some(d) => Some(durations_vals(d).map_err(wrong_type(
                 file,
                 &opt_name(&mapping.duration),
                 "duration",
@@ -307,19 +309,18 @@ impl EventSink {
         // Nulls per column, over every row read.
         let count_none = |v: &Option<Labels<'_>>| v.as_ref().map_or(0, Labels::nulls);
         self.nulls[0] += (0..n).filter(|&i| user_is_null(i)).count() as u64;
-        self.nulls[1] += times.iter().filter(|t| **t == Val::Null).count() as u64;
+        let (time_nulls, time_ok, time_bad) = times.counts();
+        self.nulls[1] += time_nulls;
         self.nulls[2] += count_none(&actions);
         self.nulls[3] += count_none(&pages);
-        self.nulls[4] += durations
-            .as_ref()
-            .map_or(0, |d| d.iter().filter(|x| **x == Val::Null).count() as u64);
+        let (duration_nulls, duration_ok, duration_bad) =
+            durations.as_ref().map_or((0, 0, 0), |d| d.counts());
+        self.nulls[4] += duration_nulls;
         self.nulls[5] += count_none(&versions);
-        self.times_parsed += times.iter().filter(|t| matches!(t, Val::Ok(_))).count() as u64;
-        self.times_unparsed += times.iter().filter(|t| **t == Val::Bad).count() as u64;
-        if let Some(d) = &durations {
-            self.durations_parsed += d.iter().filter(|t| matches!(t, Val::Ok(_))).count() as u64;
-            self.durations_unparsed += d.iter().filter(|t| **t == Val::Bad).count() as u64;
-        }
+        self.times_parsed += time_ok;
+        self.times_unparsed += time_bad;
+        self.durations_parsed += duration_ok;
+        self.durations_unparsed += duration_bad;
 
         // Which rows are kept (the first failing check names the drop), and their times.
         let q = &mut self.report;
@@ -334,8 +335,8 @@ impl EventSink {
                 continue;
             }
             let t = match times.get(i) {
-                Some(Val::Ok(t)) => *t,
-                Some(Val::Bad) => {
+                Val::Ok(t) => t,
+                Val::Bad => {
                     q.dropped_unparseable_time += 1;
                     continue;
                 }
@@ -369,15 +370,14 @@ impl EventSink {
                 b.duration_ms.reserve(rows.len());
                 for &i in rows.iter() {
                     let duration = match d.get(i as usize) {
-                        Some(Val::Ok(v)) => {
-                            let v = *v;
+                        Val::Ok(v) => {
                             q.negative_durations += u64::from(v < 0);
                             q.absurd_durations += u64::from(v > ABSURD_DURATION_MS);
                             q.clamped_durations +=
                                 u64::from(v > i32::MAX as i64 || v <= i32::MIN as i64);
                             DurationMs::from_i64_clamped(v)
                         }
-                        Some(Val::Bad) => {
+                        Val::Bad => {
                             q.unparseable_durations += 1;
                             DurationMs::NULL
                         }
