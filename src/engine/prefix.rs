@@ -25,6 +25,9 @@ pub struct CompactPrefix {
     offsets: Vec<u32>,
     /// `(i, value[i])` of the spilled values, ascending by `i`.
     spilled: Vec<(usize, i64)>,
+    /// The last base, and the index at which the next block starts.
+    current_base: i64,
+    next_block: usize,
 }
 
 impl CompactPrefix {
@@ -33,6 +36,8 @@ impl CompactPrefix {
         self.base.clear();
         self.offsets.clear();
         self.spilled.clear();
+        self.current_base = 0;
+        self.next_block = 0;
     }
 
     /// Room for `n` more values.
@@ -45,13 +50,16 @@ impl CompactPrefix {
     #[inline]
     pub fn push(&mut self, value: i64) {
         let i = self.offsets.len();
-        if i.is_multiple_of(BLOCK) {
+        if i == self.next_block {
             self.base.push(value);
+            self.current_base = value;
+            self.next_block += BLOCK;
         }
-        let base = self.base[i / BLOCK];
-        match u32::try_from(value.wrapping_sub(base)) {
-            Ok(off) if off != SPILLED => self.offsets.push(off),
-            _ => self.spill(i, value),
+        let off = value.wrapping_sub(self.current_base);
+        if (off as u64) < SPILLED as u64 {
+            self.offsets.push(off as u32);
+        } else {
+            self.spill(i, value);
         }
     }
 

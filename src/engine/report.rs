@@ -1005,6 +1005,13 @@ impl MetricsCache {
                 self.sorted_durations
                     .value
                     .build(items, &mut self.sort_scratch);
+                if !self.cold_only {
+                    // A long-lived cache (the worker's) frees the sort's scratch at once: the
+                    // allocations that follow (gap codes, sessions) can then reuse its memory,
+                    // which lowers the wasm high-water mark (wasm memory never shrinks). The
+                    // one-shot path keeps it, as its allocations are reused by the next call.
+                    self.sort_scratch = Vec::new();
+                }
                 self.sorted_durations.key = Some(ikey);
             }
             let sd = &self.sorted_durations.value;
