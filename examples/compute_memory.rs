@@ -1,10 +1,12 @@
 //! Heap high-water mark of a load and of the first compute (what wasm memory, which never shrinks,
 //! pays for): `cargo run --release --example compute_memory FILE [QUERY...]`.
 //!
-//! A counting global allocator tracks live bytes; the peak during each phase is printed.
+//! A counting global allocator tracks live bytes; the peak during each phase is printed. With
+//! `MEM_TRACE=1` every allocation, reallocation and free of ≥ 512 KiB is printed with the live
+//! total after it (where a peak comes from; what is freed late).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use pulse::engine::ingest::{load_events_auto, InputFile, LoadOptions};
 use pulse::engine::profile::NoClock;
@@ -14,6 +16,18 @@ struct Counting;
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
+static TRACE: AtomicBool = AtomicBool::new(false);
+const TRACE_MIN: usize = 512 << 10;
+
+fn trace(what: &str, size: usize, live: usize) {
+    if size >= TRACE_MIN && TRACE.load(Ordering::Relaxed) {
+        eprintln!(
+            "{what:<7} {:8.1} MiB  live {:8.1} MiB",
+            mib(size),
+            mib(live)
+        );
+    }
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -21,12 +35,25 @@ unsafe impl GlobalAlloc for Counting {
         if !p.is_null() {
             let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
             PEAK.fetch_max(live, Ordering::Relaxed);
+            trace("alloc", layout.size(), live);
         }
         p
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        let live = LIVE.fetch_sub(layout.size(), Ordering::Relaxed) - layout.size();
+        trace("free", layout.size(), live);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            // Both blocks count until the copy is done: that is what a moving realloc costs.
+            let live = LIVE.fetch_add(new_size, Ordering::Relaxed) + new_size;
+            PEAK.fetch_max(live, Ordering::Relaxed);
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            trace("realloc", new_size, live - layout.size());
+        }
+        p
     }
 }
 
@@ -56,6 +83,7 @@ fn main() {
     };
     let file = InputFile::new("events.parquet", bytes);
     phase("file read");
+    TRACE.store(std::env::var_os("MEM_TRACE").is_some(), Ordering::Relaxed);
     let opts = LoadOptions {
         now_ms: i64::MAX,
         memory_limit_bytes: u64::MAX,
