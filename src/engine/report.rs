@@ -254,7 +254,7 @@ impl Filter<'_> {
         rows: std::ops::Range<usize>,
         dup_cursor: &mut usize,
         counts: &mut Considered,
-        (out_rows, out_days): (&mut Vec<u32>, &mut Vec<u16>),
+        (out_rows, out_days): (&mut RowSink, &mut Vec<u16>),
     ) {
         if rows.is_empty() {
             return;
@@ -321,11 +321,92 @@ struct SegAcc {
 // the current params' key is exactly what a cold compute would produce.
 // ---------------------------------------------------------------------------------------------
 
+/// The store row of every considered event, in store order.
+///
+/// Usually every stored event counts (no duplicate dropped, none outside the axis, no segment
+/// filter), so considered event `i` is store row `i`: then nothing is stored — 4 bytes per event
+/// less (38 MiB at 10M events, a tenth of the worker's memory after the first compute).
+#[derive(Debug, Default)]
+enum Rows {
+    /// Considered event `i` is store row `i`.
+    #[default]
+    Identity,
+    /// Considered event `i` is store row `rows[i]`.
+    Listed(Vec<u32>),
+}
+
+impl Rows {
+    /// The store row of considered event `i`.
+    #[inline(always)]
+    fn at(&self, i: usize) -> u32 {
+        match self {
+            Rows::Identity => i as u32,
+            Rows::Listed(rows) => rows[i],
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Rows::Identity => 0,
+            Rows::Listed(rows) => rows.capacity() * 4,
+        }
+    }
+}
+
+/// Collects [`Rows`] in order: stays [`Rows::Identity`] while every row so far is its own
+/// index, and lists them from the first row that is not (an event before it was left out).
+struct RowSink {
+    listed: Option<Vec<u32>>,
+    /// The previous list's allocation, reused if a list is needed again (freed if not).
+    spare: Option<Vec<u32>>,
+    len: usize,
+    /// Capacity for the list once one is needed (the store's length).
+    capacity: usize,
+}
+
+impl RowSink {
+    fn new(previous: Rows, capacity: usize) -> RowSink {
+        let spare = match previous {
+            Rows::Listed(v) => Some(v),
+            Rows::Identity => None,
+        };
+        RowSink {
+            listed: None,
+            spare,
+            len: 0,
+            capacity,
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, row: u32) {
+        if let Some(v) = &mut self.listed {
+            v.push(row);
+        } else if row as usize != self.len {
+            let mut v = self.spare.take().unwrap_or_default();
+            v.clear();
+            v.reserve(self.capacity);
+            v.extend(0..self.len as u32);
+            v.push(row);
+            self.listed = Some(v);
+        }
+        self.len += 1;
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn finish(self) -> Rows {
+        self.listed.map_or(Rows::Identity, Rows::Listed)
+    }
+}
+
 /// Considered events, user by user, with their day on the axis.
 #[derive(Default)]
 struct Considered {
     /// The store row of every considered event, in store order.
-    rows: Vec<u32>,
+    rows: Rows,
     /// Each considered event's day index on the axis (< [`MAX_DAYS`] < 2^16). Apart from
     /// `rows`: a `(u32, u32)` pair per event cost 8 bytes, these two 6 (19 MiB less at 10M).
     days: Vec<u16>,
@@ -340,16 +421,15 @@ struct Considered {
 
 impl Considered {
     fn len(&self) -> usize {
-        self.rows.len()
+        self.days.len()
     }
 
     /// `(row, day index)` of considered events `b..e`.
     #[inline]
     fn span(&self, b: usize, e: usize) -> impl Iterator<Item = (u32, u32)> + '_ {
-        self.rows[b..e]
-            .iter()
+        (b..e)
             .zip(&self.days[b..e])
-            .map(|(&r, &d)| (r, d as u32))
+            .map(|(i, &d)| (self.rows.at(i), d as u32))
     }
 }
 
@@ -365,14 +445,31 @@ struct Sessions {
     per_day: Vec<u64>,
     per_user: CountDistribution,
     events_per_session: CountDistribution,
-    /// Scratch: sessions per user, events per session.
-    scratch_per_user: Vec<i64>,
-    scratch_events: Vec<i64>,
 }
 
 impl Sessions {
     fn end(&self, j: usize, events: usize) -> usize {
         self.starts.get(j + 1).map_or(events, |&s| s as usize)
+    }
+
+    /// Sessions per user and events per session, read off `user_first` and `starts` (of `events`
+    /// considered events) rather than collected during the cut: two vectors of 8 bytes per
+    /// session less (16 MiB with its growth slack at 10M events).
+    fn distributions(&mut self, events: usize) {
+        let per_user = self.user_first.windows(2).map(|w| i64::from(w[1] - w[0]));
+        self.per_user = CountDistribution::from_values(per_user);
+        let ends = self
+            .starts
+            .iter()
+            .skip(1)
+            .map(|&s| s as usize)
+            .chain([events]);
+        let sizes = self
+            .starts
+            .iter()
+            .zip(ends)
+            .map(|(&b, e)| (e - b as usize) as i64);
+        self.events_per_session = CountDistribution::from_values(sizes);
     }
 }
 
@@ -942,7 +1039,7 @@ impl MetricsCache {
             cached(f_hit, "considered events, local days"),
             n_store,
             c.len() as u64,
-            (c.rows.capacity() * 4 + c.days.capacity() * 2) as u64,
+            (c.rows.heap_bytes() + c.days.capacity() * 2) as u64,
         );
 
         // Event durations: outliers, interaction time per user, app versions.
@@ -985,7 +1082,7 @@ impl MetricsCache {
                 }
                 for &(u, b, e) in &c.users {
                     let device = meta_value(device_col, u as usize).unwrap_or(0);
-                    for &row in &c.rows[b as usize..e as usize] {
+                    for row in (b as usize..e as usize).map(|i| c.rows.at(i)) {
                         let d = durations[row as usize];
                         if !d.is_null() {
                             items.push(d.0, store.app_version[row as usize], device);
@@ -1027,7 +1124,7 @@ impl MetricsCache {
                 if early.is_none() {
                     policy_prefix_sums(
                         &mut d.prefix,
-                        &c.rows,
+                        c,
                         durations,
                         d.threshold,
                         params.outlier_policy,
@@ -1530,54 +1627,53 @@ impl MetricsCache {
 /// chosen once outside the loop so the loop body has no branches on the data.
 fn policy_prefix_sums(
     prefix: &mut CompactPrefix,
-    rows: &[u32],
+    c: &Considered,
     durations: &[DurationMs],
     threshold: Option<i64>,
     policy: OutlierPolicy,
 ) {
+    // Monomorphised per row representation and policy: with `Rows::Identity` the durations are
+    // read in place, in order.
     fn fill(
         prefix: &mut CompactPrefix,
-        rows: &[u32],
+        c: &Considered,
         durations: &[DurationMs],
         f: impl Fn(i64) -> i64,
     ) {
         prefix.clear();
-        prefix.reserve(rows.len() + 1);
+        prefix.reserve(c.len() + 1);
         prefix.push(0);
-        prefix.extend_sums(
-            0,
-            rows.iter().map(|&row| {
-                let d = durations[row as usize];
-                if d.is_null() {
-                    0
-                } else {
-                    f(d.0 as i64)
-                }
-            }),
-        );
+        let value = |d: DurationMs| if d.is_null() { 0 } else { f(d.0 as i64) };
+        match &c.rows {
+            Rows::Identity => {
+                let ds = durations.get(..c.len()).unwrap_or_default();
+                prefix.extend_sums(0, ds.iter().map(|&d| value(d)));
+            }
+            Rows::Listed(rows) => {
+                prefix.extend_sums(0, rows.iter().map(|&row| value(durations[row as usize])));
+            }
+        }
     }
     let Some(t) = threshold else {
-        return fill(prefix, rows, durations, |v| v);
+        return fill(prefix, c, durations, |v| v);
     };
     match policy {
-        OutlierPolicy::Keep | OutlierPolicy::Flag => fill(prefix, rows, durations, |v| v),
-        OutlierPolicy::Filter => fill(prefix, rows, durations, |v| if v > t { 0 } else { v }),
-        OutlierPolicy::Cap => fill(prefix, rows, durations, |v| v.min(t)),
+        OutlierPolicy::Keep | OutlierPolicy::Flag => fill(prefix, c, durations, |v| v),
+        OutlierPolicy::Filter => fill(prefix, c, durations, |v| if v > t { 0 } else { v }),
+        OutlierPolicy::Cap => fill(prefix, c, durations, |v| v.min(t)),
     }
 }
 
 /// Fill `out` with the considered events of `store` under `filter`.
 fn considered_pass(out: &mut Considered, store: &EventStore, filter: &Filter, days: usize) {
-    out.rows.clear();
     out.days.clear();
     out.users.clear();
-    out.rows.reserve(store.len());
     out.days.reserve(store.len());
     out.dups = 0;
     out.outside = 0;
     out.segment = 0;
     out.null_durations = 0;
-    let mut rows_out = std::mem::take(&mut out.rows);
+    let mut rows_out = RowSink::new(std::mem::take(&mut out.rows), store.len());
     let mut days_out = std::mem::take(&mut out.days);
     let mut dup_cursor = 0;
     let mut per_day = vec![0u64; days];
@@ -1589,14 +1685,15 @@ fn considered_pass(out: &mut Considered, store: &EventStore, filter: &Filter, da
         filter.user_events(u.0 as usize, rows, &mut dup_cursor, out, out_to);
         if rows_out.len() > start {
             out.users.push((u.0, start as u32, rows_out.len() as u32));
-            // While the user's events are in cache.
-            for (&row, &di) in rows_out[start..].iter().zip(&days_out[start..]) {
-                per_day[di as usize] += 1;
-                nulls += durations[row as usize].is_null() as u64;
-            }
         }
     }
-    out.rows = rows_out;
+    out.rows = rows_out.finish();
+    // After the walk: a second short pass over the days and durations beats carrying the rows
+    // of a user that may not be listed.
+    for (i, &di) in days_out.iter().enumerate() {
+        per_day[di as usize] += 1;
+        nulls += durations[out.rows.at(i) as usize].is_null() as u64;
+    }
     out.days = days_out;
     out.events_per_day = per_day;
     out.null_durations = nulls;
@@ -1646,8 +1743,6 @@ fn sessions_walk<const INDEX: bool>(
     out.starts.clear();
     out.user_first.clear();
     out.durations.clear();
-    out.scratch_per_user.clear();
-    out.scratch_events.clear();
     out.per_day = vec![0; days];
     let times = &store.time_ms;
     let (rows, days) = (&c.rows, &c.days);
@@ -1659,18 +1754,16 @@ fn sessions_walk<const INDEX: bool>(
         let first_session = out.starts.len();
         out.user_first.push(first_session as u32);
         let mut begin = b;
-        let t_begin0 = times[rows[b] as usize];
+        let t_begin0 = times[rows.at(b) as usize];
         let (mut t_begin, mut t_prev, mut d_prev) = (t_begin0, t_begin0, days[b]);
         let mut close = |out: &mut Sessions, begin: usize, end: usize, dur: i64| {
             active.push(prefix.range(begin, end));
             out.starts.push(begin as u32);
             out.durations.push(dur);
-            out.scratch_events.push((end - begin) as i64);
             out.per_day[days[begin] as usize] += 1;
         };
-        for i in b + 1..e {
-            let (r, d) = (rows[i], days[i]);
-            let t = times[r as usize];
+        for (i, &d) in days.iter().enumerate().take(e).skip(b + 1) {
+            let t = times[rows.at(i) as usize];
             if INDEX {
                 let mins = ((t - t_prev) / 60_000) as u64;
                 let code = mins.min(GAP_MAX_MINS as u64) as u16;
@@ -1685,12 +1778,9 @@ fn sessions_walk<const INDEX: bool>(
             d_prev = d;
         }
         close(out, begin, e, t_prev - t_begin);
-        out.scratch_per_user
-            .push((out.starts.len() - first_session) as i64);
     }
     out.user_first.push(out.starts.len() as u32);
-    out.per_user = CountDistribution::from_values(&out.scratch_per_user);
-    out.events_per_session = CountDistribution::from_values(&out.scratch_events);
+    out.distributions(c.len());
 }
 
 /// Code each considered event by the gap to its user's previous event (whole minutes, capped)
@@ -1699,12 +1789,12 @@ fn build_gap_index(out: &mut GapIndex, store: &EventStore, c: &Considered) {
     let times = &store.time_ms;
     let (rows, days) = (&c.rows, &c.days);
     out.codes.clear();
-    out.codes.resize(rows.len(), FIRST_EVENT);
+    out.codes.resize(c.len(), FIRST_EVENT);
     for &(_, b, e) in &c.users {
         let (b, e) = (b as usize, e as usize);
-        let mut t_prev = times[rows[b] as usize];
+        let mut t_prev = times[rows.at(b) as usize];
         for i in b + 1..e {
-            let t = times[rows[i] as usize];
+            let t = times[rows.at(i) as usize];
             // A negative gap (never, times ascend per user) would cut, as any long one.
             let mins = ((t - t_prev) / 60_000) as u64;
             let mut code = mins.min(GAP_MAX_MINS as u64) as u16;
@@ -1738,11 +1828,9 @@ fn sessions_from_gap_index(
     out.starts.clear();
     out.user_first.clear();
     out.durations.clear();
-    out.scratch_per_user.clear();
-    out.scratch_events.clear();
     out.per_day = vec![0; days];
     let (rows, days) = (&c.rows, &c.days);
-    let n = rows.len();
+    let n = c.len();
     bits.clear();
     bits.resize(n.div_ceil(64), 0);
     debug_assert_eq!(rules.gap_ms % 60_000, 0);
@@ -1760,16 +1848,14 @@ fn sessions_from_gap_index(
         *word = w;
     }
     let times = &store.time_ms;
-    let t = |i: usize| times[rows[i] as usize];
+    let t = |i: usize| times[rows.at(i) as usize];
     let mut emit = |out: &mut Sessions, begin: usize, end: usize, dur: i64| {
         active.push(prefix.range(begin, end));
         out.starts.push(begin as u32);
         out.durations.push(dur);
-        out.scratch_events.push((end - begin) as i64);
         out.per_day[days[begin] as usize] += 1;
     };
     let mut user = 0usize;
-    let mut user_sessions = 0i64;
     // Candidate starts in order; each candidate ends at the next one (or at n).
     let mut cands = bits.iter().enumerate().flat_map(|(w, &word)| {
         let mut word = word;
@@ -1789,39 +1875,28 @@ fn sessions_from_gap_index(
             .get(user)
             .is_some_and(|&(_, ub, _)| ub as usize == b)
         {
-            if user > 0 {
-                out.scratch_per_user.push(user_sessions);
-            }
             out.user_first.push(out.starts.len() as u32);
-            user_sessions = 0;
             user += 1;
         }
         let (t_b, t_last) = (t(b), t(e - 1));
         if t_last - t_b <= rules.max_len_ms {
             emit(out, b, e, t_last - t_b);
-            user_sessions += 1;
         } else {
             let (mut begin, mut t_begin) = (b, t_b);
             for i in b + 1..e {
                 let ti = t(i);
                 if ti - t_begin > rules.max_len_ms {
                     emit(out, begin, i, t(i - 1) - t_begin);
-                    user_sessions += 1;
                     begin = i;
                     t_begin = ti;
                 }
             }
             emit(out, begin, e, t(e - 1) - t_begin);
-            user_sessions += 1;
         }
         cur = next;
     }
-    if !out.user_first.is_empty() {
-        out.scratch_per_user.push(user_sessions);
-    }
     out.user_first.push(out.starts.len() as u32);
-    out.per_user = CountDistribution::from_values(&out.scratch_per_user);
-    out.events_per_session = CountDistribution::from_values(&out.scratch_events);
+    out.distributions(n);
 }
 
 /// How the activity definition turns events into units (docs/METRICS.md § Activity).
@@ -1915,16 +1990,15 @@ fn activity_pass(
         };
         for j in spans {
             let (b, e, dur) = if rules.by_session {
-                (s.starts[j] as usize, s.end(j, rows.len()), s.durations[j])
+                (s.starts[j] as usize, s.end(j, c.len()), s.durations[j])
             } else {
                 (ub as usize, ue as usize, 0)
             };
             let long_enough = rules.any_session || dur > rules.min_session_ms;
             let mut has_qual = false;
             let mut qual_mask: u128 = 0;
-            for i in b..e {
-                let (row, di) = (rows[i], days[i]);
-                let row = row as usize;
+            for (i, &di) in days.iter().enumerate().take(e).skip(b) {
+                let row = rows.at(i) as usize;
                 let a = actions[row] as usize;
                 let bucket = match seg {
                     Some((p, col)) => {
@@ -1948,7 +2022,7 @@ fn activity_pass(
                         rules.core[a]
                             && (!rules.strict
                                 || (i + 1 < e && {
-                                    let next = rows[i + 1] as usize;
+                                    let next = rows.at(i + 1) as usize;
                                     Some(actions[next]) == rules.page_view
                                         && pages[row] != 0
                                         && pages[next] == pages[row]
@@ -2096,9 +2170,9 @@ fn session_units_pass(
                 continue;
             }
             let b = s.starts[j] as usize;
-            let has_qual = rows[b..s.end(j, rows.len())]
-                .iter()
-                .any(|&row| rules.qual[actions[row as usize] as usize]);
+            let has_qual = (b..s.end(j, c.len()))
+                .map(|i| rows.at(i))
+                .any(|row| rules.qual[actions[row as usize] as usize]);
             if has_qual {
                 counts.add(first + days[b] as i32, 1);
             }
@@ -2278,7 +2352,7 @@ fn segment_series(
             sg.events = events;
         }
         for &start in &s.starts {
-            let (row, di) = (rows[start as usize], days[start as usize]);
+            let (row, di) = (rows.at(start as usize), days[start as usize]);
             if let Some(sg) = segs.get_mut(bucket(row)) {
                 sg.sessions += 1;
                 sg.sessions_per_day[di as usize] += 1;
@@ -2330,6 +2404,43 @@ mod tests {
     use crate::engine::dataset::Dataset;
     use crate::engine::sample::SampleConfig;
     use std::cell::Cell;
+
+    fn sink(previous: Rows, rows: &[u32]) -> (Vec<u32>, Rows) {
+        let mut sink = RowSink::new(previous, 16);
+        for &r in rows {
+            sink.push(r);
+        }
+        assert_eq!(sink.len(), rows.len());
+        let rows_out = sink.finish();
+        let read = (0..rows.len()).map(|i| rows_out.at(i)).collect();
+        (read, rows_out)
+    }
+
+    #[test]
+    fn considered_rows_are_listed_only_after_a_gap() {
+        // Every row its own index, or only trailing rows left out: nothing listed.
+        for rows in [&[][..], &[0, 1, 2, 3], &[0, 1]] {
+            let (read, r) = sink(Rows::default(), rows);
+            assert_eq!(read, rows);
+            assert!(matches!(r, Rows::Identity));
+        }
+        // A row left out at the start, in the middle, or several: listed from then on, and a
+        // previous list's allocation is reused.
+        for rows in [&[1, 2, 3][..], &[0, 1, 3, 4], &[0, 2, 5, 9]] {
+            let (read, r) = sink(Rows::Listed(vec![7; 3]), rows);
+            assert_eq!(read, rows);
+            match r {
+                Rows::Listed(v) => {
+                    assert_eq!(v, rows);
+                    assert!(v.capacity() >= 16);
+                }
+                Rows::Identity => panic!("{rows:?} must be listed"),
+            }
+        }
+        // A previous list is dropped when the new rows need none.
+        let (_, r) = sink(Rows::Listed(vec![3, 4]), &[0, 1, 2]);
+        assert_eq!(r.heap_bytes(), 0);
+    }
 
     /// A clock that advances by 1 ms on every reading.
     struct StepClock(Cell<f64>);

@@ -87,16 +87,16 @@ pub struct CountDistribution {
 }
 
 impl CountDistribution {
-    /// From the observed values (negative values count as 0).
-    pub fn from_values(values: &[i64]) -> CountDistribution {
-        if values.is_empty() {
-            return CountDistribution::default();
-        }
+    /// From the observed values (negative values count as 0), read once: callers stream them
+    /// (e.g. events per session as differences of session starts) rather than collect them.
+    pub fn from_values(values: impl IntoIterator<Item = i64>) -> CountDistribution {
         // Frequency table: dense for small values, sparse above (a bot's thousands of sessions).
         let mut dense = vec![0u64; 1024];
         let mut sparse: Vec<u64> = Vec::new();
         let mut total: u64 = 0;
-        for &v in values {
+        let mut n = 0usize;
+        for v in values {
+            n += 1;
             let v = v.max(0) as u64;
             total += v;
             if (v as usize) < dense.len() {
@@ -118,8 +118,10 @@ impl CountDistribution {
                 _ => freq.push((v, 1)),
             }
         }
+        if n == 0 {
+            return CountDistribution::default();
+        }
         // quantile_cont read off the frequency table (linear; no sort of the values).
-        let n = values.len();
         let value_at = |rank: usize| -> i64 {
             let mut seen = 0usize;
             for &(v, c) in &freq {
@@ -224,14 +226,14 @@ mod tests {
 
     #[test]
     fn count_distribution() {
-        let d = CountDistribution::from_values(&[1, 1, 2, 5000]);
+        let d = CountDistribution::from_values([1, 1, 2, 5000]);
         assert_eq!(d.frequencies, vec![(1, 2), (2, 1), (5000, 1)]);
         assert_eq!(d.count, 4);
         assert_eq!(d.total, 5004);
         assert_eq!(d.p50, Some(1.5));
         assert_eq!(d.max, Some(5000));
         assert_eq!(
-            CountDistribution::from_values(&[]),
+            CountDistribution::from_values([]),
             CountDistribution::default()
         );
     }
