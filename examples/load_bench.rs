@@ -15,7 +15,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use pulse::engine::ingest::{inspect, load_events_profiled, InputFile, LoadOptions};
 use pulse::engine::profile::SystemClock;
 use pulse::engine::sample::{self, SampleConfig};
-use pulse::engine::store::EventStore;
+use pulse::engine::store::{Dictionary, EventStore};
 
 /// Seed of the benchmark dataset.
 const SEED: u64 = 7;
@@ -28,18 +28,24 @@ fn digest(store: &EventStore, quality: &impl std::fmt::Debug) -> u64 {
     // `DefaultHasher::new()` has fixed keys: the same store gives the same digest in every run
     // (of binaries built by one toolchain).
     let mut h = std::collections::hash_map::DefaultHasher::new();
+    // As a `[String]` hashes (length, then each value), so digests stay comparable across the
+    // dictionaries' storage.
+    let dict = |d: &Dictionary, h: &mut std::collections::hash_map::DefaultHasher| {
+        h.write_usize(d.len());
+        d.iter().for_each(|v| v.hash(h));
+    };
     store.user_offsets.hash(&mut h);
-    store.users.values().hash(&mut h);
+    dict(&store.users, &mut h);
     store.time_ms.hash(&mut h);
     store.action.hash(&mut h);
-    store.actions.values().hash(&mut h);
+    dict(&store.actions, &mut h);
     store.page.hash(&mut h);
-    store.pages.values().hash(&mut h);
+    dict(&store.pages, &mut h);
     for d in &store.duration_ms {
         d.0.hash(&mut h);
     }
     store.app_version.hash(&mut h);
-    store.app_versions.values().hash(&mut h);
+    dict(&store.app_versions, &mut h);
     store.duplicate_rows.hash(&mut h);
     format!("{quality:?}").hash(&mut h);
     h.finish()

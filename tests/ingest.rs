@@ -267,7 +267,7 @@ fn events_csv_quality_report_counts_every_finding() {
         assert_eq!(s.time_ms[r], s.time_ms[r - 1]);
         assert_eq!(s.action[r], s.action[r - 1]);
     }
-    let u002 = s.users.values().iter().position(|u| u == "u002").unwrap();
+    let u002 = s.users.position("u002").unwrap();
     let rows = s.user_offsets[u002] as usize..s.user_offsets[u002 + 1] as usize;
     assert_eq!(rows.len(), 22);
     assert_eq!(

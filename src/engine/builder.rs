@@ -132,7 +132,7 @@ impl Interner {
         let Some(v) = value else { return 0 };
         let (i, new) = self.index.insert(v);
         if new {
-            self.dict.push(v.to_owned());
+            self.dict.push(v);
         }
         // `dict` holds the null and one value per index, so the code fits whenever the index did.
         i.saturating_add(1)
@@ -152,7 +152,7 @@ impl Interner {
             .zip(values)
         {
             if *code == next {
-                self.dict.push((*v).to_owned());
+                self.dict.push(v);
                 next += 1;
             }
             // As in `intern`: `dict` holds the null and one value per index.
@@ -587,7 +587,10 @@ mod tests {
             .unwrap();
         let s = b.finish();
         s.check_invariants().unwrap();
-        assert_eq!(s.users.values(), &["2".to_string(), "10".to_string()]);
+        assert_eq!(
+            s.users.iter().collect::<Vec<_>>(),
+            &["2".to_string(), "10".to_string()]
+        );
         assert_eq!(s.user_offsets, vec![0, 1, 4]);
         assert_eq!(s.time_ms, vec![7, 1, 5, 5]);
         let names: Vec<&str> = s
@@ -643,7 +646,7 @@ mod tests {
             assert_eq!((g.0.as_str(), g.1.as_str(), g.2, g.3.as_str()), w);
         }
         // Codes keep first-seen order: "a" (row 0) is action 1.
-        assert_eq!(s.actions.values()[1], "a");
+        assert_eq!(s.actions.get(1), "a");
     }
 
     #[test]
@@ -681,7 +684,7 @@ mod tests {
                 .unwrap();
         }
         let s = b.finish();
-        assert_eq!(s.users.values(), &["u_a", "u_b", "u_c"]);
+        assert_eq!(s.users.iter().collect::<Vec<_>>(), &["u_a", "u_b", "u_c"]);
         assert_eq!(s.user_offsets, vec![0, 2, 3, 4]);
     }
 }

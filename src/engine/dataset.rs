@@ -69,7 +69,7 @@ pub fn sample_metadata(rows: &[sample::SampleUser]) -> MetadataTable {
             .iter()
             .map(|r| {
                 let v = pick(r);
-                dict.position(v).unwrap_or_else(|| dict.push(v.to_owned())) as u16
+                dict.position(v).unwrap_or_else(|| dict.push(v)) as u16
             })
             .collect();
         MetaColumn {

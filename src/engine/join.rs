@@ -128,9 +128,7 @@ pub fn metadata_from_sample(rows: &[SampleUser]) -> MetadataTable {
                 "device_type" => r.device_type,
                 _ => r.subscription_type,
             };
-            let i = *index
-                .entry(v)
-                .or_insert_with(|| dict.push(v.to_string()) as u16);
+            let i = *index.entry(v).or_insert_with(|| dict.push(v) as u16);
             values.push(i);
         }
     }
@@ -402,7 +400,7 @@ mod tests {
         let mut dict = Dictionary::with_null();
         let mut values = Vec::new();
         for (_, c) in rows {
-            let i = dict.position(c).unwrap_or_else(|| dict.push(c.to_string()));
+            let i = dict.position(c).unwrap_or_else(|| dict.push(c));
             values.push(i as u16);
         }
         MetadataTable {

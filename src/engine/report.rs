@@ -1070,8 +1070,8 @@ impl MetricsCache {
                 // Collect the non-null durations with their version and device, sort them once.
                 self.sorted_durations.key = None;
                 let groups = (
-                    store.app_versions.values().len().max(1),
-                    device_col.map_or(1, |col| col.dict.values().len().max(1)),
+                    store.app_versions.len().max(1),
+                    device_col.map_or(1, |col| col.dict.len().max(1)),
                 );
                 let mut items =
                     outliers::SortedItems::new(&mut self.sorted_durations.value, c.len(), groups);
@@ -1142,8 +1142,8 @@ impl MetricsCache {
             if !v_hit {
                 self.versions.value = Some(versions::version_report_sorted(
                     sd,
-                    store.app_versions.values(),
-                    device_col.map(|col| col.dict.values()),
+                    &store.app_versions,
+                    device_col.map(|col| &col.dict),
                     params.top_versions,
                 ));
                 self.versions.key = Some(vkey);
@@ -1274,7 +1274,7 @@ impl MetricsCache {
 
         // Activity: per-user active intervals of the definition.
         let periods = Periods::new(first, days, params.week_start);
-        let names = store.actions.values();
+        let names = &store.actions;
         let in_list = |list: &[String], a: &str| list.iter().any(|x| x == a);
         let akey = key_activity(params);
         let a_hit = self.activity.fresh(&akey);

@@ -10,6 +10,7 @@ use std::cmp::Ordering;
 use serde::{Deserialize, Serialize};
 
 use super::outliers::{cont_ranks, interpolate, SortedDurations, SortedItems, Sweep};
+use super::store::Dictionary;
 
 /// The label of events without a version / device.
 pub const NONE_LABEL: &str = "(none)";
@@ -86,8 +87,8 @@ pub fn version_cmp(a: &str, b: &str) -> Ordering {
 /// the metadata has no `device_type`). Sorts the durations, then [`version_report_sorted`].
 pub fn version_report(
     events: &[(u16, u16, i32)],
-    versions: &[String],
-    devices: Option<&[String]>,
+    versions: &Dictionary,
+    devices: Option<&Dictionary>,
     top_n: u32,
 ) -> VersionReport {
     let groups = events.iter().fold((1, 1), |(a, b), &(v, d, _)| {
@@ -182,13 +183,13 @@ fn group_ranks(n: usize) -> Vec<usize> {
 /// type): a counting pass and one sweep that picks each group's ranks as they pass by.
 pub fn version_report_sorted(
     sorted: &SortedDurations,
-    versions: &[String],
-    devices: Option<&[String]>,
+    versions: &Dictionary,
+    devices: Option<&Dictionary>,
     top_n: u32,
 ) -> VersionReport {
-    let label = |names: &[String], id: u16| -> String {
+    let label = |names: &Dictionary, id: u16| -> String {
         match names.get(id as usize) {
-            Some(s) if id != 0 && !s.is_empty() => s.clone(),
+            s if id != 0 && !s.is_empty() => s.to_string(),
             _ => NONE_LABEL.to_string(),
         }
     };
@@ -396,7 +397,7 @@ mod tests {
             (2, 0, 100),
             (0, 0, 1),
         ];
-        let r = version_report(&ev, &names, None, 2);
+        let r = version_report(&ev, &Dictionary::from_values(names), None, 2);
         assert_eq!(r.distinct_versions, 4);
         let labels: Vec<&str> = r.versions.iter().map(|g| g.label.as_str()).collect();
         assert_eq!(labels, ["1.0", "1.10", "other"]);
@@ -420,8 +421,8 @@ mod tests {
             .collect();
         let r = version_report(
             &[(0, 1, 1), (0, 1, 3), (0, 2, 5), (0, 2, 7)],
-            &[],
-            Some(&devs),
+            &Dictionary::default(),
+            Some(&Dictionary::from_values(devs)),
             5,
         );
         let d = r.devices.unwrap();

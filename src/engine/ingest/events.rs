@@ -493,13 +493,13 @@ mod tests {
         assert_eq!(sink.nulls, [1, 1, 1, 1, 2, 0]);
         let s = std::mem::take(&mut sink.builder).finish();
         // " 42 " is the integer user 42; with a string user present all sort as text.
-        assert_eq!(s.users.values(), &["42", "u1"]);
+        assert_eq!(s.users.iter().collect::<Vec<_>>(), &["42", "u1"]);
         assert_eq!(s.user_offsets, vec![0, 1, 3]);
         assert_eq!(s.time_ms, vec![T0 + 3, T0 + 1, T0 + 2]);
         // Only kept rows' labels are coded, in row order; "dropped" and "p0" never were.
-        assert_eq!(s.actions.values(), &["", "x", "y"]);
+        assert_eq!(s.actions.iter().collect::<Vec<_>>(), &["", "x", "y"]);
         assert_eq!(s.action, vec![1, 2, 0]);
-        assert_eq!(s.pages.values(), &["", long]);
+        assert_eq!(s.pages.iter().collect::<Vec<_>>(), &["", long]);
         assert_eq!(s.page, vec![1, 0, 1]);
         assert_eq!(s.app_version, vec![0, 0, 0]);
         let d: Vec<Option<i64>> = s.duration_ms.iter().map(|d| d.get()).collect();
@@ -523,10 +523,10 @@ mod tests {
         sink.push("f", &mapping(), 3, &r).unwrap();
         assert_eq!(sink.report.dropped_null_user, 2);
         let s = std::mem::take(&mut sink.builder).finish();
-        assert_eq!(s.users.values(), &["-3", "7"]);
+        assert_eq!(s.users.iter().collect::<Vec<_>>(), &["-3", "7"]);
         assert_eq!(s.user_offsets, vec![0, 2, 4]);
         // "a" only appears on the dropped row: never coded.
-        assert_eq!(s.pages.values(), &["", "b"]);
+        assert_eq!(s.pages.iter().collect::<Vec<_>>(), &["", "b"]);
         assert_eq!(s.page, vec![1, 1, 1, 1]);
         assert!(s.duration_ms.iter().all(|d| d.is_null()));
     }

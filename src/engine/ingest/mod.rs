@@ -696,7 +696,7 @@ mod tests {
         assert_eq!(q.dropped_time_too_early, 1);
         assert_eq!(q.negative_durations, 1);
         assert_eq!(q.duplicate_events, 0);
-        assert_eq!(l.store.users.values(), &["u1", "u2"]);
+        assert_eq!(l.store.users.iter().collect::<Vec<_>>(), &["u1", "u2"]);
         assert_eq!(
             l.store.time_ms,
             vec![1_688_202_000_000, 1_688_202_000_000, 1_688_205_600_000]
