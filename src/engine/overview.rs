@@ -31,8 +31,19 @@ impl DatasetOverview {
                 let first = min.0.div_euclid(DAY_MS);
                 let last = max.0.div_euclid(DAY_MS);
                 let mut counts = vec![0u64; (last - first + 1) as usize];
-                for &t in &store.time_ms {
-                    counts[(t.div_euclid(DAY_MS) - first) as usize] += 1;
+                // Times ascend within a user, so a day is computed only when an event passes
+                // the end of the previous event's day: a 64-bit division per event is ~7 ns in
+                // wasm (no 64-bit multiply-high to divide by a constant), ~70 ms of a 10M load.
+                for (_, rows) in store.users_with_rows() {
+                    let (mut slot, mut day_end) = (0usize, i64::MIN);
+                    for &t in store.time_ms.get(rows).unwrap_or_default() {
+                        if t >= day_end {
+                            let day = t.div_euclid(DAY_MS);
+                            slot = (day - first) as usize;
+                            day_end = (day + 1) * DAY_MS;
+                        }
+                        counts[slot] += 1;
+                    }
                 }
                 (first, counts)
             }
@@ -65,6 +76,33 @@ mod tests {
         assert_eq!(o.first_day, 10);
         assert_eq!(o.events_per_day, vec![2, 0, 1]);
         assert_eq!((o.events, o.users), (3, 1));
+    }
+
+    #[test]
+    fn days_restart_per_user_and_midnight_belongs_to_the_new_day() {
+        let mut b = StoreBuilder::default();
+        // User 1 ends on day 12; user 2 starts back on day 10 (its own ascending run), with an
+        // event exactly at midnight and one just before it, and one before 1970.
+        let events = [
+            (1, DAY_MS * 11 - 1),
+            (1, DAY_MS * 12 + 7),
+            (2, DAY_MS * 10),
+            (2, DAY_MS * 11 - 1),
+            (2, DAY_MS * 11),
+            (3, -1),
+        ];
+        for (u, t) in events {
+            b.push(UserKeyRef::Int(u), t, None, None, DurationMs::NULL, None)
+                .unwrap();
+        }
+        let o = DatasetOverview::of(&b.finish(), "t".into());
+        assert_eq!(o.first_day, -1);
+        let mut want = vec![0u64; 14];
+        want[0] = 1; // day -1
+        want[11] = 3; // day 10
+        want[12] = 1; // day 11
+        want[13] = 1; // day 12
+        assert_eq!(o.events_per_day, want);
     }
 
     #[test]

@@ -208,8 +208,14 @@ impl EventStore {
 
     /// Smallest and largest event time, if any.
     pub fn time_range(&self) -> Option<(TimestampMs, TimestampMs)> {
-        let min = self.time_ms.iter().copied().min()?;
-        let max = self.time_ms.iter().copied().max()?;
+        // Times ascend within each user: the extremes are users' first and last events.
+        let ends = self
+            .users_with_rows()
+            .filter_map(|(_, rows)| self.time_ms.get(rows).and_then(|t| t.first().zip(t.last())))
+            .map(|(&first, &last)| (first, last));
+        let (min, max) = ends.fold(None, |acc: Option<(i64, i64)>, (first, last)| {
+            Some(acc.map_or((first, last), |(lo, hi)| (lo.min(first), hi.max(last))))
+        })?;
         Some((TimestampMs(min), TimestampMs(max)))
     }
 
