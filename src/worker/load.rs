@@ -4,16 +4,19 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use js_sys::Uint8Array;
+use js_sys::Promise;
+use js_sys::{ArrayBuffer, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{File, FileReaderSync};
 
-use crate::engine::ingest::{self, ByteSource, InputFile, LoadOptions};
+use crate::engine::ingest::{self, ByteSource, InputFile, LoadOptions, PendingRead};
 use crate::engine::overview::DatasetOverview;
 use crate::engine::profile::Clock;
 use crate::engine::Dataset;
 use crate::protocol::{LoadProfile, Loaded, MappingNeeded, MetadataLoaded, Response};
 
-use super::{now_ms, progress, wasm_memory_bytes, STATE};
+use super::{now_ms, progress, reader, wasm_memory_bytes, STATE};
 
 /// The worker's clock for load profiles: `performance.now()`.
 struct PerformanceClock;
@@ -29,15 +32,43 @@ thread_local! {
     /// `File` handle is a JS object (neither `Send` nor `Sync`), while the engine's
     /// [`ByteSource`] must be both.
     static OPEN_FILES: RefCell<Vec<File>> = const { RefCell::new(Vec::new()) };
+    /// Spans announced to the reader ([`ByteSource::will_read`]) and not read yet, with the
+    /// promise of their bytes.
+    static AHEAD: RefCell<Vec<(SpanKey, Promise)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A dropped file, read by range with `FileReaderSync` (synchronous, allowed in workers) from a
-/// `File.slice()`: the loader fetches the footer and then one row group's column chunks at a
-/// time, so the file is never copied into wasm memory whole (wasm memory never shrinks).
+/// A span of a file being loaded: `(slot in OPEN_FILES, start, end)`.
+type SpanKey = (usize, u64, u64);
+
+/// A dropped file, read by range from a `File.slice()`: the loader fetches the footer and then
+/// a span of row groups' column chunks at a time, so the file is never copied into wasm memory
+/// whole (wasm memory never shrinks). The spans are read by the reader worker one span ahead
+/// of the decoder (see [`reader`]); the footer, and anything the decoder asks for beyond the
+/// spans, with `FileReaderSync` here (synchronous, allowed in workers).
 #[derive(Debug)]
 struct DiskFile {
     slot: usize,
     len: u64,
+}
+
+/// The name of a JS exception (e.g. `NotFoundError` when the file was moved after the drop).
+fn describe(e: JsValue) -> String {
+    Reflect::get(&e, &"name".into())
+        .ok()
+        .and_then(|n| n.as_string())
+        .unwrap_or_else(|| e.as_string().unwrap_or_else(|| format!("{e:?}")))
+}
+
+impl DiskFile {
+    /// `start..start + len` clamped to the file.
+    fn clamp(&self, start: u64, len: usize) -> (u64, u64) {
+        let end = start.saturating_add(len as u64).min(self.len);
+        (start.min(end), end)
+    }
+
+    fn file(&self) -> Option<File> {
+        OPEN_FILES.with(|files| files.borrow().get(self.slot).cloned())
+    }
 }
 
 impl ByteSource for DiskFile {
@@ -53,12 +84,6 @@ impl ByteSource for DiskFile {
             let file = files
                 .get(self.slot)
                 .ok_or_else(|| "the file is no longer open".to_string())?;
-            let describe = |e: wasm_bindgen::JsValue| {
-                js_sys::Reflect::get(&e, &"name".into())
-                    .ok()
-                    .and_then(|n| n.as_string())
-                    .unwrap_or_else(|| format!("{e:?}"))
-            };
             let piece = file
                 .slice_with_f64_and_f64(start as f64, end as f64)
                 .map_err(describe)?;
@@ -66,6 +91,47 @@ impl ByteSource for DiskFile {
                 .and_then(|r| r.read_as_array_buffer(&piece))
                 .map_err(describe)?;
             Ok(Bytes::from(Uint8Array::new(&buffer).to_vec()))
+        })
+    }
+
+    fn will_read(&self, start: u64, len: usize) {
+        let (start, end) = self.clamp(start, len);
+        if let Some(promise) = self
+            .file()
+            .and_then(|f| reader::request(&f, start as f64, end as f64))
+        {
+            AHEAD.with(|a| a.borrow_mut().push(((self.slot, start, end), promise)));
+        }
+    }
+
+    fn read_async(&self, start: u64, len: usize) -> PendingRead<'_> {
+        let (from, end) = self.clamp(start, len);
+        let key = (self.slot, from, end);
+        let ahead = AHEAD.with(|a| {
+            let mut a = a.borrow_mut();
+            let i = a.iter().position(|(k, _)| *k == key)?;
+            Some(a.remove(i).1)
+        });
+        let promise = ahead.or_else(|| {
+            self.file()
+                .and_then(|f| reader::request(&f, from as f64, end as f64))
+        });
+        let Some(promise) = promise else {
+            // No reader worker: read on this thread.
+            return Box::pin(std::future::ready(self.read(start, len)));
+        };
+        Box::pin(async move {
+            let reply = JsFuture::from(promise).await.map_err(describe)?;
+            let buf: ArrayBuffer = Reflect::get(&reply, &"buf".into())
+                .and_then(|b| b.dyn_into())
+                .map_err(describe)?;
+            let got = Reflect::get(&reply, &"len".into())
+                .ok()
+                .and_then(|n| n.as_f64())
+                .unwrap_or(0.0) as u32;
+            let bytes = Uint8Array::new_with_byte_offset_and_length(&buf, 0, got).to_vec();
+            reader::recycle(buf);
+            Ok(Bytes::from(bytes))
         })
     }
 }
@@ -90,6 +156,7 @@ fn open_files(names: Vec<String>, files: Vec<File>) -> Vec<InputFile> {
 
 fn close_files() {
     OPEN_FILES.with(|f| f.borrow_mut().clear());
+    AHEAD.with(|a| a.borrow_mut().clear());
 }
 
 /// The worker's memory limit for a load: the estimate (rows × `PEAK_BYTES_PER_EVENT`, plus the
@@ -106,7 +173,7 @@ fn options() -> LoadOptions {
     }
 }
 
-pub(super) fn load_files(
+pub(super) async fn load_files(
     id: u64,
     names: Vec<String>,
     url_mapping: &[(String, String)],
@@ -124,8 +191,8 @@ pub(super) fn load_files(
             };
         }
     };
-    let result = schema.resolve_mapping(url_mapping).and_then(|resolved| {
-        ingest::load_events_profiled(
+    let result = match schema.resolve_mapping(url_mapping) {
+        Ok(resolved) => ingest::load_events_async(
             &files,
             &resolved.mapping,
             &opts,
@@ -139,8 +206,10 @@ pub(super) fn load_files(
                 )
             },
         )
-        .map(|loaded| (resolved, loaded))
-    });
+        .await
+        .map(|loaded| (resolved, loaded)),
+        Err(err) => Err(err),
+    };
     drop(files);
     close_files();
     match result {
@@ -178,17 +247,18 @@ pub(super) fn load_files(
     }
 }
 
-pub(super) fn load_metadata(id: u64, names: Vec<String>, files: Vec<File>) -> Response {
+pub(super) async fn load_metadata(id: u64, names: Vec<String>, files: Vec<File>) -> Response {
     let source = names.join(", ");
     let files = open_files(names, files);
-    let result = ingest::load_metadata(&files, None, &options(), &mut |p| {
+    let result = ingest::load_metadata_async(&files, None, &options(), &mut |p| {
         progress(
             id,
             &format!("decoding {}", p.file),
             p.rows_done,
             p.rows_total,
         )
-    });
+    })
+    .await;
     drop(files);
     close_files();
     let loaded = match result {

@@ -2,11 +2,14 @@
 //!
 //! Messages are `{ json: string, files?: File[] }` objects (see [`crate::protocol`]); a load
 //! reads its `File`s by range (see `load::DiskFile`).
-//! The worker runs one request at a time; the UI coalesces requests so none queue up here.
+//! The worker runs one request at a time; the UI coalesces requests so few queue up here. A file
+//! load awaits its reads, so messages that arrive meanwhile wait in [`QUEUE`] and run, in order,
+//! when it is done.
 //! A panic cannot be caught on wasm32 (it traps), so the panic hook first posts a `Failed`
 //! message; the UI then restarts the worker.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
@@ -19,6 +22,7 @@ use crate::engine::{self, Dataset, Params};
 use crate::protocol::{self, Computed, Envelope, Loaded, Progress, Request, Response};
 
 mod load;
+mod reader;
 
 /// Everything the worker holds between requests.
 #[derive(Default)]
@@ -28,6 +32,10 @@ pub(crate) struct State {
 
 thread_local! {
     pub(crate) static STATE: RefCell<State> = RefCell::new(State::default());
+    /// Whether an asynchronous file load is running.
+    static LOADING: Cell<bool> = const { Cell::new(false) };
+    /// Messages received while [`LOADING`], oldest first.
+    static QUEUE: RefCell<VecDeque<JsValue>> = const { RefCell::new(VecDeque::new()) };
 }
 
 fn scope() -> DedicatedWorkerGlobalScope {
@@ -58,6 +66,35 @@ pub fn start() {
 
 fn handle(event: MessageEvent) {
     let data = event.data();
+    if LOADING.get() {
+        QUEUE.with(|q| q.borrow_mut().push_back(data));
+    } else {
+        dispatch(data);
+    }
+}
+
+/// Run the queued messages until one of them starts a load (which resumes the queue when done).
+fn resume_queue() {
+    while !LOADING.get() {
+        let Some(data) = QUEUE.with(|q| q.borrow_mut().pop_front()) else {
+            return;
+        };
+        dispatch(data);
+    }
+}
+
+/// Run `load` to its end, post its response, then the messages that arrived meanwhile.
+fn spawn_load(id: u64, load: impl std::future::Future<Output = Response> + 'static) {
+    LOADING.set(true);
+    wasm_bindgen_futures::spawn_local(async move {
+        let response = load.await;
+        post(id, &response);
+        LOADING.set(false);
+        resume_queue();
+    });
+}
+
+fn dispatch(data: JsValue) {
     let json = Reflect::get(&data, &"json".into())
         .ok()
         .and_then(|v| v.as_string())
@@ -73,9 +110,15 @@ fn handle(event: MessageEvent) {
     let response = match envelope.body {
         Request::LoadSample { seed, users } => load_sample(id, seed, users),
         Request::LoadFiles { names, mapping } => {
-            load::load_files(id, names, &mapping, files(&data))
+            let files = files(&data);
+            return spawn_load(id, async move {
+                load::load_files(id, names, &mapping, files).await
+            });
         }
-        Request::LoadMetadata { names } => load::load_metadata(id, names, files(&data)),
+        Request::LoadMetadata { names } => {
+            let files = files(&data);
+            return spawn_load(id, load::load_metadata(id, names, files));
+        }
         Request::Compute { query } => compute(&query),
         Request::ExportSpark {
             query,

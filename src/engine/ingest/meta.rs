@@ -55,6 +55,16 @@ pub fn load_metadata(
     opts: &LoadOptions,
     progress: &mut dyn FnMut(&LoadProgress),
 ) -> Result<LoadedMetadata, IngestError> {
+    super::run_ready(load_metadata_async(files, mapping, opts, progress))
+}
+
+/// [`load_metadata`] for sources that read asynchronously (see `load_events_async`).
+pub async fn load_metadata_async(
+    files: &[InputFile],
+    mapping: Option<&MetaMapping>,
+    opts: &LoadOptions,
+    progress: &mut dyn FnMut(&LoadProgress),
+) -> Result<LoadedMetadata, IngestError> {
     let (_, opened, schema) = open(files)?;
     check_size(
         schema.rows,
@@ -217,7 +227,8 @@ pub fn load_metadata(
             file: file.to_string(),
         });
         Ok(())
-    })?;
+    })
+    .await?;
     if q.rows_read == 0 {
         return Err(IngestError::Empty { file: first_file });
     }

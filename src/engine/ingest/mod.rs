@@ -27,9 +27,9 @@ use arrow_array::{ArrayRef, DictionaryArray, Int32Array, StringArray};
 use bytes::Bytes;
 
 pub use mapping::{ColumnMapping, MetaMapping};
-pub use meta::{load_metadata, metadata_coverage, LoadedMetadata};
+pub use meta::{load_metadata, load_metadata_async, metadata_coverage, LoadedMetadata};
 pub use schema::{ColumnInfo, ColumnKind, DatasetSchema, FileFormat};
-pub use source::ByteSource;
+pub use source::{ByteSource, PendingRead};
 
 use crate::engine::builder::StoreBuilder;
 use crate::engine::error::IngestError;
@@ -177,9 +177,13 @@ impl Opened {
         }
     }
 
-    fn for_each_batch(&self, columns: &[&str], f: &mut BatchFn<'_>) -> Result<(), IngestError> {
+    async fn for_each_batch(
+        &self,
+        columns: &[&str],
+        f: &mut BatchFn<'_>,
+    ) -> Result<(), IngestError> {
         match &self.source {
-            Source::Parquet(p) => p.for_each_batch(columns, f),
+            Source::Parquet(p) => p.for_each_batch(columns, f).await,
             Source::Csv(c) => c.for_each_batch(columns, f),
         }
     }
@@ -368,7 +372,7 @@ fn constant_array(value: Option<&str>, rows: usize) -> ArrayRef {
 
 /// Decode the requested columns of every file, resolving partition columns to constants;
 /// `f(file, rows, arrays)` gets arrays in the order of `columns`.
-fn for_each_batch(
+async fn for_each_batch(
     opened: &[Opened],
     columns: &[&str],
     f: &mut FileBatchFn<'_>,
@@ -406,9 +410,28 @@ fn for_each_batch(
                 }
                 f(&o.file.name, rows, &all)
             };
-        o.for_each_batch(&stored, &mut g)?;
+        o.for_each_batch(&stored, &mut g).await?;
     }
     Ok(())
+}
+
+/// Run a load whose reads all answer at once — bytes in memory, or a source whose
+/// [`ByteSource::read_async`] is the default — to completion: the synchronous entry points
+/// ([`load_events`], [`load_metadata`]) on the `_async` ones. A read still pending (a source that
+/// only answers later, as the worker's `File`s do through the `_async` entry points) is
+/// reported as unreadable instead of waited for.
+pub(crate) fn run_ready<T>(
+    load: impl std::future::Future<Output = Result<T, IngestError>>,
+) -> Result<T, IngestError> {
+    let load = std::pin::pin!(load);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match load.poll(&mut cx) {
+        std::task::Poll::Ready(result) => result,
+        std::task::Poll::Pending => Err(IngestError::Unreadable {
+            file: String::new(),
+            detail: "a read did not complete at once; load this source asynchronously".to_string(),
+        }),
+    }
 }
 
 /// Load an event dataset with the given mapping (from [`DatasetSchema::detected`] or the user).
@@ -429,6 +452,19 @@ pub fn load_events(
 
 /// [`load_events`] with stage timings read from `clock` (in [`LoadedEvents::profile`]).
 pub fn load_events_profiled(
+    files: &[InputFile],
+    mapping: &ColumnMapping,
+    opts: &LoadOptions,
+    clock: &dyn Clock,
+    progress: &mut dyn FnMut(&LoadProgress),
+) -> Result<LoadedEvents, IngestError> {
+    run_ready(load_events_async(files, mapping, opts, clock, progress))
+}
+
+/// [`load_events_profiled`] for sources that read asynchronously (the worker's `File`s): the
+/// row groups' bytes are awaited ([`ByteSource::read_async`]); footers, headers and CSV text
+/// are still read with [`ByteSource::read`].
+pub async fn load_events_async(
     files: &[InputFile],
     mapping: &ColumnMapping,
     opts: &LoadOptions,
@@ -512,7 +548,8 @@ pub fn load_events_profiled(
             file: file.to_string(),
         });
         Ok(())
-    })?;
+    })
+    .await?;
 
     let first_file = schema.files.first().cloned().unwrap_or_default();
     if sink.times_parsed == 0 && sink.times_unparsed > 0 {
@@ -702,5 +739,101 @@ mod tests {
             vec![1_688_202_000_000, 1_688_202_000_000, 1_688_205_600_000]
         );
         assert_eq!(q.nulls[3].nulls, 1, "{:?}", q.nulls);
+    }
+
+    /// Bytes whose asynchronous reads are pending once before they answer (as a browser
+    /// stream's do), counting them.
+    #[derive(Debug)]
+    struct Later {
+        bytes: Bytes,
+        async_reads: std::sync::atomic::AtomicUsize,
+    }
+
+    impl ByteSource for Later {
+        fn len(&self) -> u64 {
+            self.bytes.len() as u64
+        }
+        fn read(&self, start: u64, len: usize) -> Result<Bytes, String> {
+            ByteSource::read(&self.bytes, start, len)
+        }
+        fn read_async(&self, start: u64, len: usize) -> PendingRead<'_> {
+            self.async_reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut waited = false;
+            let bytes = self.read(start, len);
+            let mut bytes = Some(bytes);
+            Box::pin(std::future::poll_fn(move |cx| {
+                if !waited {
+                    waited = true;
+                    cx.waker().wake_by_ref();
+                    return std::task::Poll::Pending;
+                }
+                std::task::Poll::Ready(bytes.take().unwrap_or(Ok(Bytes::new())))
+            }))
+        }
+    }
+
+    /// Poll `f` until it is ready (its pending reads wake it at once), counting the polls.
+    fn run_to_end<T>(f: impl std::future::Future<Output = T>) -> (T, usize) {
+        let mut f = std::pin::pin!(f);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        for polls in 1.. {
+            if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return (v, polls);
+            }
+        }
+        unreachable!()
+    }
+
+    #[test]
+    fn an_asynchronous_load_equals_the_synchronous_one() {
+        let cfg = crate::engine::sample::SampleConfig::for_events(20_000, 5);
+        let mut buf = Vec::new();
+        crate::engine::sample::write_events_parquet(
+            &cfg,
+            &mut buf,
+            ::parquet::basic::Compression::SNAPPY,
+            4_096,
+        )
+        .expect("sample writes");
+        let bytes = Bytes::from(buf);
+        let later = Arc::new(Later {
+            bytes: bytes.clone(),
+            async_reads: Default::default(),
+        });
+        let files = [InputFile::from_source("e.parquet", later.clone())];
+        let mapping = inspect(&files)
+            .expect("footer")
+            .detect_mapping()
+            .expect("mapping");
+        let opts = LoadOptions::default();
+
+        let (loaded, polls) = run_to_end(load_events_async(
+            &files,
+            &mapping,
+            &opts,
+            &NoClock,
+            &mut |_| {},
+        ));
+        let loaded = loaded.expect("loads");
+        let reads = later.async_reads.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(reads >= 1, "the row groups are read asynchronously");
+        assert_eq!(polls, reads + 1, "each read suspended the load once");
+        let in_memory = load_events(
+            &[InputFile::new("e.parquet", bytes)],
+            &mapping,
+            &opts,
+            &mut |_| {},
+        )
+        .expect("loads");
+        assert_eq!(loaded.store, in_memory.store);
+        assert_eq!(loaded.quality, in_memory.quality);
+
+        // The synchronous entry point does not wait for such a source.
+        let e = load_events(&files, &mapping, &opts, &mut |_| {}).unwrap_err();
+        assert!(
+            matches!(&e, IngestError::Unreadable { detail, .. } if detail.contains("asynchronously")),
+            "{e}"
+        );
     }
 }

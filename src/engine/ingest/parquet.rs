@@ -120,16 +120,18 @@ impl ParquetFile {
 
     /// Decode the named columns, one row group at a time, calling `f(rows, arrays)` per batch
     /// with the arrays in the order of `columns`.
-    pub(crate) fn for_each_batch(
+    ///
+    /// The row groups' bytes are read with [`ByteSource::read_async`], a span at a time.
+    pub(crate) async fn for_each_batch(
         &self,
         columns: &[&str],
         f: &mut BatchFn<'_>,
     ) -> Result<(), IngestError> {
-        self.for_each_batch_spanned(columns, f, READ_SPAN)
+        self.for_each_batch_spanned(columns, f, READ_SPAN).await
     }
 
     /// [`ParquetFile::for_each_batch`], reading about `read_span` bytes of row groups at a time.
-    fn for_each_batch_spanned(
+    async fn for_each_batch_spanned(
         &self,
         columns: &[&str],
         f: &mut BatchFn<'_>,
@@ -170,29 +172,49 @@ impl ParquetFile {
                 })
                 .collect()
         };
-        // Fetched ahead: the chunks of the row groups before `fetched_to`.
-        let mut fetched: Option<Prefetched> = None;
-        let mut fetched_to = 0;
+        // Row groups are read in spans: consecutive row groups' chunks in one read of about
+        // `read_span` bytes — the first span an eighth of that: nothing overlaps its read (the
+        // later ones are read while the span before is decoded, see `ByteSource::will_read`).
+        let mut spans: Vec<(usize, Vec<std::ops::Range<u64>>)> = Vec::new();
+        let mut span_bytes = read_span;
         for rg in 0..self.row_groups() {
-            if rg >= fetched_to {
-                // The next row groups' chunks in one read of about `read_span` bytes.
-                let mut wanted = chunks(rg);
-                let mut span: u64 = wanted.iter().map(|r| r.end - r.start).sum();
-                fetched_to = rg + 1;
-                while fetched_to < self.row_groups() && span < read_span {
-                    let more = chunks(fetched_to);
-                    span += more.iter().map(|r| r.end - r.start).sum::<u64>();
-                    wanted.extend(more);
-                    fetched_to += 1;
+            let wanted = chunks(rg);
+            let bytes: u64 = wanted.iter().map(|r| r.end - r.start).sum();
+            let budget = if spans.len() == 1 {
+                read_span / 8
+            } else {
+                read_span
+            };
+            match spans.last_mut() {
+                Some((_, w)) if span_bytes < budget => w.extend(wanted),
+                _ => {
+                    spans.push((rg, wanted));
+                    span_bytes = 0;
                 }
-                // Release the previous span before reading the next.
+            }
+            span_bytes += bytes;
+        }
+        if let Some((_, first)) = spans.first() {
+            Prefetched::announce(&self.source, first);
+        }
+        let mut fetched: Option<Prefetched> = None;
+        let mut next_span = 0;
+        for rg in 0..self.row_groups() {
+            if spans.get(next_span).is_some_and(|(first, _)| *first == rg) {
+                // Release the previous span before reading the next. Each span is announced
+                // one span ahead (the first above), so a source that reads elsewhere reads it
+                // while the one before is decoded.
                 drop(fetched.take());
-                fetched = Some(Prefetched::fetch(&self.source, &wanted).map_err(|detail| {
-                    IngestError::Unreadable {
-                        file: self.name.clone(),
-                        detail,
-                    }
+                if let Some((_, after)) = spans.get(next_span + 1) {
+                    Prefetched::announce(&self.source, after);
+                }
+                let wanted = &spans[next_span].1;
+                let read = Prefetched::fetch_async(&self.source, wanted);
+                fetched = Some(read.await.map_err(|detail| IngestError::Unreadable {
+                    file: self.name.clone(),
+                    detail,
                 })?);
+                next_span += 1;
             }
             let Some(bytes) = fetched.clone() else {
                 continue;
@@ -226,11 +248,12 @@ mod tests {
     use super::*;
     use crate::engine::sample::{write_events_parquet, SampleConfig};
 
-    /// In-memory bytes that record every read `(start, len)`.
+    /// In-memory bytes that record every read `(start, len)` and every announced one.
     #[derive(Debug)]
     struct Recording {
         bytes: bytes::Bytes,
         reads: Mutex<Vec<(u64, usize)>>,
+        announced: Mutex<Vec<(u64, usize)>>,
     }
 
     impl ByteSource for Recording {
@@ -243,6 +266,13 @@ mod tests {
                 .map_err(|e| e.to_string())?
                 .push((start, len));
             ByteSource::read(&self.bytes, start, len)
+        }
+        fn will_read(&self, start: u64, len: usize) {
+            let reads = self.reads.lock().expect("reads").len();
+            let mut announced = self.announced.lock().expect("announced");
+            // At most one span is announced beyond the reads made (the footer is read first).
+            assert!(announced.len() < reads + 1, "announced too far ahead");
+            announced.push((start, len));
         }
     }
 
@@ -258,19 +288,23 @@ mod tests {
         let rec = Arc::new(Recording {
             bytes: buf.into(),
             reads: Mutex::new(Vec::new()),
+            announced: Mutex::new(Vec::new()),
         });
         let file = ParquetFile::open("e.parquet", rec.clone()).expect("opens");
         let mut rows = 0;
-        file.for_each_batch_spanned(
+        crate::engine::ingest::run_ready(file.for_each_batch_spanned(
             &["user_id", "timestamp"],
             &mut |n, _| {
                 rows += n;
                 Ok(())
             },
             span,
-        )
+        ))
         .expect("reads");
         let reads = rec.reads.lock().expect("reads").clone();
+        // Every span was announced before it was read, in the order of the reads.
+        let announced = rec.announced.lock().expect("announced").clone();
+        assert_eq!(announced, reads[1..], "announcements");
         (rows, written as usize, reads, size)
     }
 
