@@ -256,12 +256,12 @@ impl<'a> Labels<'a> {
                 Ok(())
             }
             Labels::Dict { keys, values } => {
+                // Ascending distinct row indices as many as the rows are every row in order:
+                // then the keys are read in place (no index per row).
+                let every_row = rows.len() == keys.len();
                 let mut first_seen: Vec<u32> = Vec::new();
                 let mut pending = vec![false; memo.len()];
-                for &i in rows {
-                    let Some(&k) = keys.get(i as usize) else {
-                        continue;
-                    };
+                let mut see = |k: u32| {
                     if let (Some(None), Some(p)) =
                         (memo.get(k as usize), pending.get_mut(k as usize))
                     {
@@ -270,6 +270,13 @@ impl<'a> Labels<'a> {
                             first_seen.push(k);
                         }
                     }
+                };
+                if every_row {
+                    keys.iter().for_each(|&k| see(k));
+                } else {
+                    rows.iter()
+                        .filter_map(|&i| keys.get(i as usize))
+                        .for_each(|&k| see(k));
                 }
                 // Every key in `first_seen` points at a value (see `keys`); the filter only
                 // keeps the two lists aligned if one did not.
@@ -286,13 +293,15 @@ impl<'a> Labels<'a> {
                     }
                 }
                 coded?;
-                out.extend(rows.iter().map(|&i| {
-                    keys.get(i as usize)
-                        .and_then(|&k| memo.get(k as usize))
-                        .copied()
-                        .flatten()
-                        .unwrap_or(null)
-                }));
+                let code = |k: u32| memo.get(k as usize).copied().flatten().unwrap_or(null);
+                if every_row {
+                    out.extend(keys.iter().map(|&k| code(k)));
+                } else {
+                    out.extend(
+                        rows.iter()
+                            .map(|&i| keys.get(i as usize).map_or(null, |&k| code(k))),
+                    );
+                }
                 Ok(())
             }
         }
