@@ -113,11 +113,10 @@ impl Prefetched {
         source: &Arc<dyn ByteSource>,
         wanted: &[Range<u64>],
     ) -> Result<Prefetched, String> {
-        let mut ranges = Vec::new();
-        for r in Self::reads(source.len(), wanted) {
-            let len = usize::try_from(r.end - r.start).map_err(|_| "a range is too large")?;
-            ranges.push((r.start, source.read(r.start, len)?));
-        }
+        let ranges = Self::reads(source.len(), wanted)?
+            .into_iter()
+            .map(|(start, len)| Ok((start, source.read(start, len)?)))
+            .collect::<Result<_, String>>()?;
         Ok(Prefetched {
             source: source.clone(),
             ranges,
@@ -127,32 +126,30 @@ impl Prefetched {
     /// Announce the reads a later [`Prefetched::fetch_async`] of `wanted` will make
     /// ([`ByteSource::will_read`]).
     pub(crate) fn announce(source: &Arc<dyn ByteSource>, wanted: &[Range<u64>]) {
-        for r in Self::reads(source.len(), wanted) {
-            if let Ok(len) = usize::try_from(r.end - r.start) {
-                source.will_read(r.start, len);
-            }
+        for (start, len) in Self::reads(source.len(), wanted).unwrap_or_default() {
+            source.will_read(start, len);
         }
     }
 
-    /// [`Prefetched::fetch`] through [`ByteSource::read_async`].
+    /// [`Prefetched::fetch`] through [`ByteSource::read_async`], one read after another.
     pub(crate) async fn fetch_async(
         source: &Arc<dyn ByteSource>,
         wanted: &[Range<u64>],
     ) -> Result<Prefetched, String> {
-        let mut ranges = Vec::new();
-        for r in Self::reads(source.len(), wanted) {
-            let len = usize::try_from(r.end - r.start).map_err(|_| "a range is too large")?;
-            ranges.push((r.start, source.read_async(r.start, len).await?));
-        }
-        Ok(Prefetched {
+        let mut fetched = Prefetched {
             source: source.clone(),
-            ranges,
-        })
+            ranges: Vec::new(),
+        };
+        for (start, len) in Self::reads(source.len(), wanted)? {
+            let bytes = source.read_async(start, len).await?;
+            fetched.ranges.push((start, bytes));
+        }
+        Ok(fetched)
     }
 
-    /// The reads that fetch `wanted` from a file of `size` bytes: clamped, sorted, and merged
-    /// when they overlap or are less than [`COALESCE_GAP`] apart.
-    fn reads(size: u64, wanted: &[Range<u64>]) -> Vec<Range<u64>> {
+    /// The reads `(start, len)` that fetch `wanted` from a file of `size` bytes: clamped,
+    /// sorted, and merged when they overlap or are less than [`COALESCE_GAP`] apart.
+    fn reads(size: u64, wanted: &[Range<u64>]) -> Result<Vec<(u64, usize)>, String> {
         let mut spans: Vec<Range<u64>> = wanted
             .iter()
             .map(|r| r.start.min(size)..r.end.min(size))
@@ -169,6 +166,12 @@ impl Prefetched {
             }
         }
         merged
+            .into_iter()
+            .map(|r| {
+                let len = usize::try_from(r.end - r.start).map_err(|_| "a range is too large")?;
+                Ok((r.start, len))
+            })
+            .collect()
     }
 
     /// `len` bytes at `start` if they were fetched.
