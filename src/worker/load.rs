@@ -121,7 +121,13 @@ impl ByteSource for DiskFile {
             return Box::pin(std::future::ready(self.read(start, len)));
         };
         Box::pin(async move {
-            let reply = JsFuture::from(promise).await.map_err(describe)?;
+            let reply = match JsFuture::from(promise).await {
+                Ok(reply) => reply,
+                Err(e) if e.as_string().as_deref() == Some(reader::STOPPED) => {
+                    return self.read(start, len);
+                }
+                Err(e) => return Err(describe(e)),
+            };
             let buf: ArrayBuffer = Reflect::get(&reply, &"buf".into())
                 .and_then(|b| b.dyn_into())
                 .map_err(describe)?;
@@ -157,6 +163,7 @@ fn open_files(names: Vec<String>, files: Vec<File>) -> Vec<InputFile> {
 fn close_files() {
     OPEN_FILES.with(|f| f.borrow_mut().clear());
     AHEAD.with(|a| a.borrow_mut().clear());
+    reader::release();
 }
 
 /// The worker's memory limit for a load: the estimate (rows × `PEAK_BYTES_PER_EVENT`, plus the

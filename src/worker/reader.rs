@@ -9,7 +9,8 @@
 //! reader, which fills it again (a BYOB stream), so a load leaves no garbage buffers behind.
 //!
 //! The reader is a classic worker made from a `blob:` URL (no extra file to deploy). If it cannot
-//! be started, `load::DiskFile` reads on this thread instead.
+//! be started, or stops (its `error` event), `load::DiskFile` reads on this thread instead: the
+//! requests waiting for it are rejected with [`STOPPED`] and retried there.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -22,7 +23,8 @@ use web_sys::{Blob, BlobPropertyBag, File, MessageEvent, Url, Worker};
 /// The reader's script. Requests `{ id, file, start, end }` are served one after another (a
 /// promise chain): a BYOB stream of `file.slice(start, end)` fills a recycled buffer (or a new
 /// one when none is large enough), posted back transferred as `{ id, buf, len }`, or
-/// `{ id, error }`. `{ recycle: buf }` returns a buffer to the pool (at most 3 kept).
+/// `{ id, error }`. `{ recycle: buf }` returns a buffer to the pool (at most 3 kept);
+/// `{ release: true }` empties it (a load is over).
 const SCRIPT: &str = r#"
 let pool = [];
 let chain = Promise.resolve();
@@ -47,6 +49,10 @@ onmessage = (e) => {
     if (pool.length < 3) pool.push(m.recycle);
     return;
   }
+  if (m.release) {
+    pool = [];
+    return;
+  }
   chain = chain.then(async () => {
     try {
       const { buf, len } = await read(m.file, m.start, m.end);
@@ -58,12 +64,16 @@ onmessage = (e) => {
 };
 "#;
 
+/// What a request waiting for a reader that stopped is rejected with.
+pub(super) const STOPPED: &str = "the file reader stopped";
+
 struct Reader {
     worker: Worker,
     next_id: u32,
     /// Requests not answered yet: id → the resolve and reject of the promise awaiting them.
     waiting: HashMap<u32, (Function, Function)>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_error: Closure<dyn FnMut(JsValue)>,
 }
 
 thread_local! {
@@ -76,18 +86,37 @@ fn spawn_reader() -> Result<Reader, JsValue> {
     let options = BlobPropertyBag::new();
     options.set_type("text/javascript");
     let blob = Blob::new_with_str_sequence_and_options(&parts, &options)?;
+    // Not revoked: the script is fetched after the constructor returns, and the URL is one
+    // small blob for the worker's lifetime.
     let url = Url::create_object_url_with_blob(&blob)?;
-    let worker = Worker::new(&url);
-    let _ = Url::revoke_object_url(&url);
-    let worker = worker?;
+    let worker = Worker::new(&url)?;
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(answer);
     worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    let on_error = Closure::<dyn FnMut(JsValue)>::new(stopped);
+    worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     Ok(Reader {
         worker,
         next_id: 1,
         waiting: HashMap::new(),
         _on_message: on_message,
+        _on_error: on_error,
     })
+}
+
+/// The reader failed (its script did not load, or it threw): no more requests go to it, and the
+/// waiting ones are rejected with [`STOPPED`]. The error is handled here (not passed on to this
+/// worker's own `onerror`, which the UI reads as an engine crash).
+fn stopped(event: JsValue) {
+    if let Some(e) = event.dyn_ref::<web_sys::Event>() {
+        e.prevent_default();
+    }
+    let previous = READER.with(|r| r.borrow_mut().replace(Err(())));
+    if let Some(Ok(reader)) = previous {
+        reader.worker.terminate();
+        for (_, (_, reject)) in reader.waiting {
+            let _ = reject.call1(&JsValue::NULL, &STOPPED.into());
+        }
+    }
 }
 
 /// A reply from the reader: settle the promise waiting for it.
@@ -140,6 +169,17 @@ pub(super) fn request(file: &File, start: f64, end: f64) -> Option<Promise> {
         reader.waiting.insert(id, settle?);
         Some(promise)
     })
+}
+
+/// A load is over: the reader drops its spare buffers.
+pub(super) fn release() {
+    READER.with(|r| {
+        if let Some(Ok(reader)) = r.borrow().as_ref() {
+            let msg = Object::new();
+            let _ = Reflect::set(&msg, &"release".into(), &true.into());
+            let _ = reader.worker.post_message(&msg);
+        }
+    });
 }
 
 /// Give a read's buffer back to the reader for the next read.
