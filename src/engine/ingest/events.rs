@@ -355,34 +355,35 @@ impl EventSink {
         if let Some(values) = all_kept {
             rows.extend(0..n as u32);
             b.time_ms.extend_from_slice(values);
-        }
-        for i in (0..n).filter(|_| all_kept.is_none()) {
-            if user_is_null(i) {
-                q.dropped_null_user += 1;
-                continue;
-            }
-            let t = match times.get(i) {
-                Val::Ok(t) => t,
-                Val::Bad => {
-                    q.dropped_unparseable_time += 1;
+        } else {
+            for i in 0..n {
+                if user_is_null(i) {
+                    q.dropped_null_user += 1;
                     continue;
                 }
-                _ => {
-                    q.dropped_null_time += 1;
+                let t = match times.get(i) {
+                    Val::Ok(t) => t,
+                    Val::Bad => {
+                        q.dropped_unparseable_time += 1;
+                        continue;
+                    }
+                    _ => {
+                        q.dropped_null_time += 1;
+                        continue;
+                    }
+                };
+                if t < PLAUSIBLE_FROM_MS {
+                    q.dropped_time_too_early += 1;
                     continue;
                 }
-            };
-            if t < PLAUSIBLE_FROM_MS {
-                q.dropped_time_too_early += 1;
-                continue;
+                if t > self.latest_ms {
+                    q.dropped_time_in_future += 1;
+                    continue;
+                }
+                // `n` rows per batch, far below `u32::MAX`.
+                rows.push(i as u32);
+                b.time_ms.push(t);
             }
-            if t > self.latest_ms {
-                q.dropped_time_in_future += 1;
-                continue;
-            }
-            // `n` rows per batch, far below `u32::MAX`.
-            rows.push(i as u32);
-            b.time_ms.push(t);
         }
         let new_times = b.time_ms.get(b.time_ms.len() - rows.len()..).unwrap_or(&[]);
         if let (Some(&lo), Some(&hi)) = (new_times.iter().min(), new_times.iter().max()) {

@@ -175,7 +175,7 @@ impl ParquetFile {
         // Row groups are read in spans: consecutive row groups' chunks in one read of about
         // `read_span` bytes — the first span an eighth of that: nothing overlaps its read (the
         // later ones are read while the span before is decoded, see `ByteSource::will_read`).
-        let mut spans: Vec<(usize, Vec<std::ops::Range<u64>>)> = Vec::new();
+        let mut spans: Vec<(std::ops::Range<usize>, Vec<std::ops::Range<u64>>)> = Vec::new();
         let mut span_bytes = read_span;
         for rg in 0..self.row_groups() {
             let wanted = chunks(rg);
@@ -186,9 +186,12 @@ impl ParquetFile {
                 read_span
             };
             match spans.last_mut() {
-                Some((_, w)) if span_bytes < budget => w.extend(wanted),
+                Some((groups, w)) if span_bytes < budget => {
+                    groups.end = rg + 1;
+                    w.extend(wanted);
+                }
                 _ => {
-                    spans.push((rg, wanted));
+                    spans.push((rg..rg + 1, wanted));
                     span_bytes = 0;
                 }
             }
@@ -197,44 +200,39 @@ impl ParquetFile {
         if let Some((_, first)) = spans.first() {
             Prefetched::announce(&self.source, first);
         }
-        let mut fetched: Option<Prefetched> = None;
-        let mut next_span = 0;
-        for rg in 0..self.row_groups() {
-            if spans.get(next_span).is_some_and(|(first, _)| *first == rg) {
-                // Release the previous span before reading the next. Each span is announced
-                // one span ahead (the first above), so a source that reads elsewhere reads it
-                // while the one before is decoded.
-                drop(fetched.take());
-                if let Some((_, after)) = spans.get(next_span + 1) {
-                    Prefetched::announce(&self.source, after);
-                }
-                let wanted = &spans[next_span].1;
-                let read = Prefetched::fetch_async(&self.source, wanted);
-                fetched = Some(read.await.map_err(|detail| IngestError::Unreadable {
+        for (k, (row_groups, wanted)) in spans.iter().enumerate() {
+            // Each span is announced one span ahead (the first above), so a source that reads
+            // elsewhere reads it while the one before is decoded. A span's bytes are dropped
+            // at the end of its iteration, before the next span is read.
+            if let Some((_, after)) = spans.get(k + 1) {
+                Prefetched::announce(&self.source, after);
+            }
+            let bytes = Prefetched::fetch_async(&self.source, wanted)
+                .await
+                .map_err(|detail| IngestError::Unreadable {
                     file: self.name.clone(),
                     detail,
-                })?);
-                next_span += 1;
-            }
-            let Some(bytes) = fetched.clone() else {
-                continue;
-            };
-            let reader =
-                ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, self.read_meta.clone())
-                    .with_row_groups(vec![rg])
-                    .with_projection(mask.clone())
-                    .with_batch_size(BATCH_ROWS)
-                    .build()
-                    .map_err(|e| corrupt(&self.name, format!("row group {rg}: {e}")))?;
-            for batch in reader {
-                let batch =
-                    batch.map_err(|e| corrupt(&self.name, format!("row group {rg}: {e}")))?;
-                let arrays: Vec<ArrayRef> = positions
-                    .iter()
-                    .map(|&p| batch.columns().get(p).cloned())
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| corrupt(&self.name, "a projected column is missing"))?;
-                f(batch.num_rows(), &arrays)?;
+                })?;
+            for rg in row_groups.clone() {
+                let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
+                    bytes.clone(),
+                    self.read_meta.clone(),
+                )
+                .with_row_groups(vec![rg])
+                .with_projection(mask.clone())
+                .with_batch_size(BATCH_ROWS)
+                .build()
+                .map_err(|e| corrupt(&self.name, format!("row group {rg}: {e}")))?;
+                for batch in reader {
+                    let batch =
+                        batch.map_err(|e| corrupt(&self.name, format!("row group {rg}: {e}")))?;
+                    let arrays: Vec<ArrayRef> = positions
+                        .iter()
+                        .map(|&p| batch.columns().get(p).cloned())
+                        .collect::<Option<_>>()
+                        .ok_or_else(|| corrupt(&self.name, "a projected column is missing"))?;
+                    f(batch.num_rows(), &arrays)?;
+                }
             }
         }
         Ok(())
