@@ -10,6 +10,7 @@ pub mod error;
 pub mod ingest;
 mod intern;
 pub mod join;
+mod masks;
 pub mod metadata;
 pub mod outliers;
 pub mod overview;
