@@ -263,14 +263,45 @@ pub fn log_bin_edges() -> Vec<i64> {
 
 #[inline]
 fn log_bin_index(v: i64) -> usize {
+    // v < 0 → 0; [0, 1024) → 1; [2^(10+k), 2^(11+k)) → 2 + k, capped at the last bin. Without
+    // branches: the sessions' durations (many 0, many not) made them unpredictable.
+    let k = 64 - ((v.max(0) as u64) >> 10).leading_zeros() as usize;
     if v < 0 {
         0
-    } else if v < 1024 {
-        1
     } else {
-        // v in [2^(10+k), 2^(11+k)) → 2 + k, capped at the last bin.
-        let k = 63 - (v >> 10).leading_zeros() as usize;
-        (2 + k).min(19)
+        (1 + k).min(19)
+    }
+}
+
+/// A running sum that saturates, computed as a wrapping sum plus an overflow flag (cheaper per
+/// value than a saturating add, which wasm has no instruction for); only when some step
+/// overflowed is the saturating sum redone, in the same order — so the result is always the
+/// saturating one.
+#[derive(Default, Clone, Copy)]
+struct SaturatingSum {
+    sum: i64,
+    overflowed: bool,
+}
+
+impl SaturatingSum {
+    #[inline(always)]
+    fn add(&mut self, v: i64) {
+        let (s, o) = self.sum.overflowing_add(v);
+        self.sum = s;
+        self.overflowed |= o;
+    }
+
+    /// The saturating sum of `values` in order, which are the values added (`keep` selects
+    /// which of them were).
+    fn finish<T: Copy + Into<i64>>(self, values: &[T], keep: impl Fn(i64) -> bool) -> i64 {
+        if !self.overflowed {
+            return self.sum;
+        }
+        values
+            .iter()
+            .map(|&v| v.into())
+            .filter(|&v| keep(v))
+            .fold(0i64, i64::saturating_add)
     }
 }
 
@@ -279,14 +310,15 @@ fn log_bin_index(v: i64) -> usize {
 /// input: count 0 and every optional field `None`.
 pub fn duration_stats<T: Copy + Into<i64>>(values: &[T]) -> DurationStats {
     let n = values.len();
-    let mut sum: i64 = 0;
+    let mut sum = SaturatingSum::default();
     let (mut min, mut max) = (i64::MAX, i64::MIN);
     for &v in values {
         let v: i64 = v.into();
-        sum = sum.saturating_add(v);
+        sum.add(v);
         min = min.min(v);
         max = max.max(v);
     }
+    let sum = sum.finish(values, |_| true);
     let mut ranks = Vec::with_capacity(2 * STAT_QUANTILES.len());
     if n > 0 {
         for &q in &STAT_QUANTILES {
@@ -327,21 +359,21 @@ pub fn outlier_report<T: Copy + Into<i64>>(
     let n = values.len();
     let policy = params.outlier_policy;
     let t = threshold.unwrap_or(i64::MAX);
-    let mut sum: i64 = 0;
-    let mut out_sum: i64 = 0;
     let mut detected = 0usize;
     let (mut min, mut max) = (i64::MAX, i64::MIN);
     let (mut out_min, mut kept_max) = (i64::MAX, i64::MIN);
     let edges = log_bin_edges();
     let mut hist = vec![0u64; edges.len()];
+    let mut all_sum = SaturatingSum::default();
+    let mut outlier_sum = SaturatingSum::default();
     for &v in values {
         let v: i64 = v.into();
-        sum = sum.saturating_add(v);
+        all_sum.add(v);
         min = min.min(v);
         max = max.max(v);
         if v > t {
             detected += 1;
-            out_sum = out_sum.saturating_add(v);
+            outlier_sum.add(v);
             out_min = out_min.min(v);
             match policy {
                 OutlierPolicy::Keep => hist[log_bin_index(v)] += 1,
@@ -353,6 +385,8 @@ pub fn outlier_report<T: Copy + Into<i64>>(
             hist[log_bin_index(v)] += 1;
         }
     }
+    let sum = all_sum.finish(values, |_| true);
+    let out_sum = outlier_sum.finish(values, |v| v > t);
     // Ranks needed: the quantiles of all n values, and of the n − detected kept ones.
     let kept = n - detected;
     let mut ranks = Vec::new();
@@ -1167,6 +1201,34 @@ fn mean_and_sd(n: usize, sum: i64, sum_sq: i128) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_bins_at_their_edges() {
+        let edges = log_bin_edges();
+        assert_eq!(edges.len(), 20);
+        for (bin, w) in edges.windows(2).enumerate() {
+            // Each bin holds its lower edge; the value below belongs to the previous bin.
+            if w[0] != i64::MIN {
+                assert_eq!(log_bin_index(w[0]), bin, "lower edge {}", w[0]);
+            }
+            assert_eq!(log_bin_index(w[1] - 1), bin, "below {}", w[1]);
+        }
+        assert_eq!(log_bin_index(i64::MIN), 0);
+        assert_eq!(log_bin_index(1 << 27), 19);
+        assert_eq!(log_bin_index(i64::MAX), 19);
+    }
+
+    #[test]
+    fn sums_saturate_in_order() {
+        let values = [i64::MAX, 1, -5, 3];
+        // Saturating in order: MAX, MAX, MAX − 5, MAX − 2 (a wrapping sum would say MIN + 0).
+        assert_eq!(duration_stats(&values).sum_ms, i64::MAX - 2);
+        let p = Params::default();
+        let r = outlier_report("x", &values, Some(0), &p);
+        assert_eq!(r.before.sum_ms, i64::MAX - 2);
+        assert_eq!(r.outliers.sum_ms, i64::MAX);
+        assert_eq!(duration_stats(&[i64::MIN, -1, 1]).sum_ms, i64::MIN + 1);
+    }
 
     #[test]
     fn duration_stats_equal_the_report_before() {
