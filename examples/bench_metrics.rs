@@ -18,6 +18,8 @@
 //! `BENCH_RUNS=9` changes the number of runs (default [`RUNS`]); `BENCH_PROFILE=1` prints the
 //! engine profile (stages) of the last run of each; `BENCH_NO_WARM=1` skips part 2;
 //! `BENCH_KNOBS=4,5` runs only those knob changes (indices into [`KNOB_CHANGES`]).
+//!
+//! 3. **the gap slider**: successive gaps ([`SLIDER`]) on one warm cache, each step timed once.
 
 use std::time::Instant;
 
@@ -53,6 +55,9 @@ const KNOB_CHANGES: [(&str, &str, &str); 6] = [
         "outlier=pct&pct=99&policy=cap",
     ),
 ];
+
+/// Part 3: the gap slider moved step by step on one warm cache (from the defaults, 30 min).
+const SLIDER: [&str; 5] = ["gap=10m", "gap=5m", "gap=15m", "gap=30m", "gap=10m"];
 
 fn print_profile(r: &MetricsReport) {
     if std::env::var_os("BENCH_PROFILE").is_some() {
@@ -199,5 +204,23 @@ fn main() {
                 print_profile(r);
             }
         }
+        // 3. A slider dragged: successive gaps on one warm cache, each step timed.
+        let mut cache = MetricsCache::new();
+        let clock = SystemClock::default();
+        cache
+            .compute(&ds.events, ds.metadata.as_ref(), &params(""), &clock)
+            .expect("compute");
+        let mut steps = Vec::new();
+        for q in SLIDER {
+            let t = Instant::now();
+            let r = cache
+                .compute(&ds.events, ds.metadata.as_ref(), &params(q), &clock)
+                .expect("compute");
+            steps.push(format!("{q} {:.1} ms", t.elapsed().as_secs_f64() * 1e3));
+            if q == SLIDER[SLIDER.len() - 1] {
+                print_profile(&r);
+            }
+        }
+        println!("  the gap slider on one warm cache: {}", steps.join(", "));
     }
 }
