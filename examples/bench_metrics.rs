@@ -211,13 +211,13 @@ fn main() {
             .compute(&ds.events, ds.metadata.as_ref(), &params(""), &clock)
             .expect("compute");
         let mut steps = Vec::new();
-        for q in SLIDER {
+        for (k, q) in SLIDER.into_iter().enumerate() {
             let t = Instant::now();
             let r = cache
                 .compute(&ds.events, ds.metadata.as_ref(), &params(q), &clock)
                 .expect("compute");
             steps.push(format!("{q} {:.1} ms", t.elapsed().as_secs_f64() * 1e3));
-            if q == SLIDER[SLIDER.len() - 1] {
+            if k + 1 == SLIDER.len() {
                 print_profile(&r);
             }
         }

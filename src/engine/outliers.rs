@@ -100,19 +100,55 @@ const SMALL_SORT: usize = 1 << 14;
 /// `values.len()` for spread-out data; a degenerate input whose values all share one bucket
 /// costs one sort of that bucket.
 pub fn order_statistics<T: Copy + Into<i64>>(values: &[T], ranks: &[usize]) -> Vec<i64> {
-    if values.is_empty() || ranks.is_empty() {
-        return Vec::new();
+    let mut counts = BucketCounts::for_len(values.len());
+    if let Some(c) = &mut counts.0 {
+        for &v in values {
+            c[bucket_key(v.into())] += 1;
+        }
     }
-    if values.len() <= SMALL_SORT {
-        // Small inputs: a sort of a copy beats zeroing and scanning 65,536 buckets.
-        let mut all: Vec<i64> = values.iter().map(|&v| v.into()).collect();
-        all.sort_unstable();
-        return ranks.iter().map(|&r| all[r]).collect();
+    counts.order_statistics(values, ranks)
+}
+
+/// The first pass of [`order_statistics`] — the count per [`bucket_key`] bucket — when a caller
+/// reads every value anyway (the stats pass of [`duration_stats`] and [`outlier_report`]) and
+/// counts in that pass, saving one pass over the values. `None` for small inputs, which sort a
+/// copy instead.
+struct BucketCounts(Option<Vec<u32>>);
+
+impl BucketCounts {
+    fn for_len(n: usize) -> BucketCounts {
+        BucketCounts((n > SMALL_SORT).then(|| vec![0u32; 1 << 16]))
     }
-    let mut counts = vec![0u32; 1 << 16];
-    for &v in values {
-        counts[bucket_key(v.into())] += 1;
+
+    #[inline(always)]
+    fn add(&mut self, v: i64) {
+        if let Some(c) = &mut self.0 {
+            c[bucket_key(v)] += 1;
+        }
     }
+
+    /// [`order_statistics`] of `values`, which are exactly the counted values.
+    fn order_statistics<T: Copy + Into<i64>>(&self, values: &[T], ranks: &[usize]) -> Vec<i64> {
+        if values.is_empty() || ranks.is_empty() {
+            return Vec::new();
+        }
+        match &self.0 {
+            Some(counts) => select_ranks(values, counts, ranks),
+            None => sorted_statistics(values, ranks),
+        }
+    }
+}
+
+/// [`order_statistics`] by sorting a copy (small inputs, or too many buckets wanted).
+fn sorted_statistics<T: Copy + Into<i64>>(values: &[T], ranks: &[usize]) -> Vec<i64> {
+    let mut all: Vec<i64> = values.iter().map(|&v| v.into()).collect();
+    all.sort_unstable();
+    ranks.iter().map(|&r| all[r]).collect()
+}
+
+/// [`order_statistics`]' second pass: collect the values in the buckets that hold a wanted rank
+/// (`counts`: the bucket counts of `values`) and sort only those.
+fn select_ranks<T: Copy + Into<i64>>(values: &[T], counts: &[u32], ranks: &[usize]) -> Vec<i64> {
     // Cumulative starts per bucket.
     let mut starts = vec![0u64; (1 << 16) + 1];
     for i in 0..(1 << 16) {
@@ -122,6 +158,10 @@ pub fn order_statistics<T: Copy + Into<i64>>(values: &[T], ranks: &[usize]) -> V
     let mut wanted: Vec<usize> = ranks.iter().map(|&r| bucket_of_rank(r)).collect();
     wanted.sort_unstable();
     wanted.dedup();
+    if wanted.len() >= u8::MAX as usize {
+        // More than 254 distinct buckets wanted: just sort everything.
+        return sorted_statistics(values, ranks);
+    }
     let mut slot = vec![u8::MAX; 1 << 16];
     for (i, &b) in wanted.iter().enumerate() {
         slot[b] = i as u8;
@@ -130,19 +170,12 @@ pub fn order_statistics<T: Copy + Into<i64>>(values: &[T], ranks: &[usize]) -> V
         .iter()
         .map(|&b| Vec::with_capacity(counts[b] as usize))
         .collect();
-    if wanted.len() < u8::MAX as usize {
-        for &v in values {
-            let v: i64 = v.into();
-            let s = slot[bucket_key(v)];
-            if s != u8::MAX {
-                collected[s as usize].push(v);
-            }
+    for &v in values {
+        let v: i64 = v.into();
+        let s = slot[bucket_key(v)];
+        if s != u8::MAX {
+            collected[s as usize].push(v);
         }
-    } else {
-        // More than 254 distinct buckets wanted: just sort everything.
-        let mut all: Vec<i64> = values.iter().map(|&v| v.into()).collect();
-        all.sort_unstable();
-        return ranks.iter().map(|&r| all[r]).collect();
     }
     for c in &mut collected {
         c.sort_unstable();
@@ -312,11 +345,13 @@ pub fn duration_stats<T: Copy + Into<i64>>(values: &[T]) -> DurationStats {
     let n = values.len();
     let mut sum = SaturatingSum::default();
     let (mut min, mut max) = (i64::MAX, i64::MIN);
+    let mut counts = BucketCounts::for_len(n);
     for &v in values {
         let v: i64 = v.into();
         sum.add(v);
         min = min.min(v);
         max = max.max(v);
+        counts.add(v);
     }
     let sum = sum.finish(values, |_| true);
     let mut ranks = Vec::with_capacity(2 * STAT_QUANTILES.len());
@@ -327,7 +362,7 @@ pub fn duration_stats<T: Copy + Into<i64>>(values: &[T]) -> DurationStats {
             ranks.push(hi);
         }
     }
-    let stats = order_statistics(values, &ranks);
+    let stats = counts.order_statistics(values, &ranks);
     let qs: Vec<Option<f64>> = STAT_QUANTILES
         .iter()
         .enumerate()
@@ -366,9 +401,11 @@ pub fn outlier_report<T: Copy + Into<i64>>(
     let mut hist = vec![0u64; edges.len()];
     let mut all_sum = SaturatingSum::default();
     let mut outlier_sum = SaturatingSum::default();
+    let mut counts = BucketCounts::for_len(n);
     for &v in values {
         let v: i64 = v.into();
         all_sum.add(v);
+        counts.add(v);
         min = min.min(v);
         max = max.max(v);
         if v > t {
@@ -401,7 +438,7 @@ pub fn outlier_report<T: Copy + Into<i64>>(
             }
         }
     }
-    let stats = order_statistics(values, &ranks);
+    let stats = counts.order_statistics(values, &ranks);
     let mut it = stats.into_iter();
     let mut q_all = Vec::new();
     let mut q_kept = Vec::new();
