@@ -1743,32 +1743,23 @@ fn sessions_walk<const INDEX: bool>(
     store: &EventStore,
     c: &Considered,
     rules: &SessionRules,
-    days: usize,
+    n_days: usize,
     (prefix, active): (&CompactPrefix, &mut Vec<i64>),
     codes: &mut Vec<u16>,
 ) {
-    out.starts.clear();
-    out.user_first.clear();
-    out.durations.clear();
-    out.per_day = vec![0; days];
     let times = &store.time_ms;
     let (rows, days) = (&c.rows, &c.days);
+    let mut sink = SessionSink::open(out, active, prefix, days, n_days);
+    out.user_first.clear();
     for &(_, b, e) in &c.users {
         if INDEX {
             codes.push(FIRST_EVENT);
         }
         let (b, e) = (b as usize, e as usize);
-        let first_session = out.starts.len();
-        out.user_first.push(first_session as u32);
+        out.user_first.push(sink.starts.len() as u32);
         let mut begin = b;
         let t_begin0 = times[rows.at(b) as usize];
         let (mut t_begin, mut t_prev, mut d_prev) = (t_begin0, t_begin0, days[b]);
-        let mut close = |out: &mut Sessions, begin: usize, end: usize, dur: i64| {
-            active.push(prefix.range(begin, end));
-            out.starts.push(begin as u32);
-            out.durations.push(dur);
-            out.per_day[days[begin] as usize] += 1;
-        };
         for (i, &d) in days.iter().enumerate().take(e).skip(b + 1) {
             let t = times[rows.at(i) as usize];
             if INDEX {
@@ -1777,16 +1768,17 @@ fn sessions_walk<const INDEX: bool>(
                 codes.push(if d != d_prev { code | DAY_CHANGE } else { code });
             }
             if rules.starts_new(t_begin, t_prev, d_prev as i32, t, d as i32) {
-                close(out, begin, i, t_prev - t_begin);
+                sink.emit(begin, i, t_prev - t_begin);
                 begin = i;
                 t_begin = t;
             }
             t_prev = t;
             d_prev = d;
         }
-        close(out, begin, e, t_prev - t_begin);
+        sink.emit(begin, e, t_prev - t_begin);
     }
-    out.user_first.push(out.starts.len() as u32);
+    out.user_first.push(sink.starts.len() as u32);
+    sink.close(out, active);
     out.distributions(c.len());
 }
 
@@ -1832,11 +1824,6 @@ fn sessions_from_gap_index(
     days: usize,
     (prefix, active): (&CompactPrefix, &mut Vec<i64>),
 ) {
-    out.starts.clear();
-    out.user_first.clear();
-    out.durations.clear();
-    out.per_day = vec![0; days];
-    let rows = &c.rows;
     let n = c.len();
     debug_assert_eq!(rules.gap_ms % 60_000, 0);
     let g = (rules.gap_ms / 60_000).min(GAP_MAX_MINS as i64) as u16;
@@ -1847,23 +1834,23 @@ fn sessions_from_gap_index(
     };
     cuts.codes_at_least(&gi.codes, keep, g);
     debug_assert_eq!(cuts.len(), n);
+    let mut sink = SessionSink::open(out, active, prefix, &c.days[..n], days);
     // At least one session per cut (more where the max length splits).
-    let sessions = cuts.count();
-    out.starts.reserve(sessions);
-    out.durations.reserve(sessions);
-    active.reserve(sessions);
+    sink.reserve(cuts.count());
     let times = &store.time_ms;
-    match rows {
-        Rows::Identity => walk_cuts(out, cuts, |i| times[i], c, rules, (prefix, active)),
+    let user_first = &mut out.user_first;
+    match &c.rows {
+        Rows::Identity => walk_cuts(&mut sink, user_first, cuts, |i| times[i], c, rules),
         Rows::Listed(r) => walk_cuts(
-            out,
+            &mut sink,
+            user_first,
             cuts,
             |i| times[r[i] as usize],
             c,
             rules,
-            (prefix, active),
         ),
     }
+    sink.close(out, active);
     out.distributions(n);
 }
 
@@ -1877,25 +1864,16 @@ fn sessions_from_gap_index(
 /// those columns.)
 #[inline(always)]
 fn walk_cuts(
-    out: &mut Sessions,
+    sink: &mut SessionSink,
+    user_first: &mut Vec<u32>,
     cuts: &EventMask,
     t: impl Fn(usize) -> i64,
     c: &Considered,
     rules: &SessionRules,
-    (prefix, active): (&CompactPrefix, &mut Vec<i64>),
 ) {
     let n = c.len();
     let max_len = rules.max_len_ms;
-    let mut sink = SessionSink {
-        starts: std::mem::take(&mut out.starts),
-        durations: std::mem::take(&mut out.durations),
-        per_day: std::mem::take(&mut out.per_day),
-        active: std::mem::take(active),
-        prefix,
-        days: &c.days[..n],
-        p_begin: if n > 0 { prefix.get(0) } else { 0 },
-    };
-    let mut user_first = std::mem::take(&mut out.user_first);
+    user_first.clear();
     let mut user_starts = c.users.iter().map(|&(_, b, _)| b as usize);
     let mut next_user = user_starts.next().unwrap_or(usize::MAX);
     let mut close = |sink: &mut SessionSink, b: usize, e: usize| {
@@ -1922,23 +1900,19 @@ fn walk_cuts(
     let mut prev = usize::MAX;
     cuts.for_each_one(|i| {
         if prev != usize::MAX {
-            close(&mut sink, prev, i);
+            close(sink, prev, i);
         }
         prev = i;
     });
     if prev != usize::MAX {
-        close(&mut sink, prev, n);
+        close(sink, prev, n);
     }
     user_first.push(sink.starts.len() as u32);
-    out.user_first = user_first;
-    out.starts = sink.starts;
-    out.durations = sink.durations;
-    out.per_day = sink.per_day;
-    *active = sink.active;
 }
 
-/// The session outputs while cutting, held in a local (not behind `&mut Sessions`) so that their
-/// lengths can stay in registers.
+/// The session outputs while a walk cuts sessions (the per-event walk and the walk of the cut
+/// mask), held in a local (not behind `&mut Sessions`) so that their lengths can stay in
+/// registers. Sessions are emitted in order, each beginning where the previous one ended.
 struct SessionSink<'a> {
     starts: Vec<u32>,
     durations: Vec<i64>,
@@ -1951,7 +1925,49 @@ struct SessionSink<'a> {
     p_begin: i64,
 }
 
-impl SessionSink<'_> {
+impl<'a> SessionSink<'a> {
+    /// The outputs of `out` and `active`, emptied, to be refilled in order by a walk over
+    /// considered events whose day indices are `days` (`n_days` days on the axis); then
+    /// [`SessionSink::close`].
+    fn open(
+        out: &mut Sessions,
+        active: &mut Vec<i64>,
+        prefix: &'a CompactPrefix,
+        days: &'a [u16],
+        n_days: usize,
+    ) -> Self {
+        let mut sink = SessionSink {
+            starts: std::mem::take(&mut out.starts),
+            durations: std::mem::take(&mut out.durations),
+            per_day: std::mem::take(&mut out.per_day),
+            active: std::mem::take(active),
+            prefix,
+            days,
+            p_begin: if days.is_empty() { 0 } else { prefix.get(0) },
+        };
+        sink.starts.clear();
+        sink.durations.clear();
+        sink.active.clear();
+        sink.per_day.clear();
+        sink.per_day.resize(n_days, 0);
+        sink
+    }
+
+    /// Room for `sessions` more.
+    fn reserve(&mut self, sessions: usize) {
+        self.starts.reserve(sessions);
+        self.durations.reserve(sessions);
+        self.active.reserve(sessions);
+    }
+
+    /// Put the outputs back.
+    fn close(self, out: &mut Sessions, active: &mut Vec<i64>) {
+        out.starts = self.starts;
+        out.durations = self.durations;
+        out.per_day = self.per_day;
+        *active = self.active;
+    }
+
     /// The next session: considered events `begin..end`, lasting `dur` ms.
     #[inline(always)]
     fn emit(&mut self, begin: usize, end: usize, dur: i64) {
