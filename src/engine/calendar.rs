@@ -121,14 +121,56 @@ impl DayCalendar {
         }
     }
 
-    /// Local day of `t_ms` (binary search in the table; direct computation outside it).
+    /// The local days of `times` (non-decreasing instants, all on days of the table) as runs:
+    /// `run(day, k)` for each maximal run of `k` consecutive instants on local day `day`, in
+    /// order. Why runs: a user's events come in bursts on one day, so the day is looked up once
+    /// per run and the walk inside a run is one comparison per instant (the considered-events
+    /// pass writes a run's day indices with one fill).
+    pub fn day_runs(&self, times: &[i64], mut run: impl FnMut(i32, usize)) {
+        let Some(&t0) = times.first() else {
+            return;
+        };
+        let mut cur = self.cursor(t0);
+        let mut i = 0;
+        while i < times.len() {
+            let day = cur.day(times[i]);
+            let end = cur.next_start;
+            let mut j = i + 1;
+            while j < times.len() && times[j] < end {
+                j += 1;
+            }
+            run(day, j - i);
+            i = j;
+        }
+    }
+
+    /// Local day of `t_ms` (a step in the table; direct computation outside it).
     pub fn day_of(&self, t_ms: i64) -> i32 {
         if t_ms < self.starts[0] || t_ms >= self.starts[self.starts.len() - 1] {
             return local_day(self.tz, t_ms);
         }
-        // Index of the last start <= t.
-        let i = self.starts.partition_point(|&s| s <= t_ms) - 1;
-        self.first_day + i as i32
+        self.first_day + self.index_of(t_ms) as i32
+    }
+
+    /// The index of the day holding `t_ms`, which is inside the table
+    /// (`starts[0] <= t_ms < starts[len]`).
+    ///
+    /// Local days last 24 h give or take the zone's offset changes, so the day count since the
+    /// table's first midnight is the day or a neighbour: step from that estimate (a binary
+    /// search of the table cost a few unpredictable branches per call, and the walks call this
+    /// once per user and day). Both steps stop inside the table; a day its zone skipped (an
+    /// empty range) is stepped over.
+    #[inline]
+    fn index_of(&self, t_ms: i64) -> usize {
+        let starts = &self.starts;
+        let mut i = (((t_ms - starts[0]) / DAY_MS) as usize).min(starts.len() - 2);
+        while starts[i] > t_ms {
+            i -= 1;
+        }
+        while starts[i + 1] <= t_ms {
+            i += 1;
+        }
+        i
     }
 
     /// A cursor positioned for instant `t_ms`, for walking forward through sorted times.
@@ -144,7 +186,8 @@ impl DayCalendar {
     }
 }
 
-/// Walks forward through non-decreasing instants, returning local days in O(1) amortised.
+/// Walks through instants (usually non-decreasing), returning local days: one comparison while
+/// on the previous call's day, a step in the table otherwise.
 #[derive(Debug, Clone)]
 pub struct DayCursor<'a> {
     cal: &'a DayCalendar,
@@ -154,7 +197,7 @@ pub struct DayCursor<'a> {
 }
 
 impl DayCursor<'_> {
-    /// Local day of `t_ms`. Fast when `t_ms` is at or after the previous call's instant.
+    /// Local day of `t_ms`. Fastest when `t_ms` is on the previous call's day.
     #[inline]
     pub fn day(&mut self, t_ms: i64) -> i32 {
         if t_ms >= self.this_start && t_ms < self.next_start {
@@ -174,18 +217,7 @@ impl DayCursor<'_> {
             self.next_start = i64::MIN;
             return self.day;
         }
-        let cur = (self.day - self.cal.first_day).max(0) as usize;
-        let forward = t_ms >= self.this_start && self.this_start != i64::MAX;
-        // Common case: the next day (users active on consecutive days).
-        if forward && cur + 2 < starts.len() && t_ms < starts[cur + 2] {
-            self.day += 1;
-            self.this_start = starts[cur + 1];
-            self.next_start = starts[cur + 2];
-            return self.day;
-        }
-        // Search forward from the current day when moving forward, else the whole table.
-        let from = if forward { cur } else { 0 };
-        let i = from + starts[from..].partition_point(|&s| s <= t_ms) - 1;
+        let i = self.cal.index_of(t_ms);
         self.day = self.cal.first_day + i as i32;
         self.this_start = starts[i];
         self.next_start = starts[i + 1];
@@ -301,6 +333,41 @@ mod tests {
         let start = day_start_ms(tz, d);
         assert_eq!(local_day(tz, start), d);
         assert_eq!(local_day(tz, start - 1), d - 1);
+    }
+
+    #[test]
+    fn day_runs_match_the_cursor() {
+        // Across the DST change of Europe/Paris (2024-03-31 has 23 hours) and midnights.
+        let tz: Tz = "Europe/Paris".parse().unwrap();
+        let (d0, d1) = (day("2024-03-29"), day("2024-04-02"));
+        let cal = DayCalendar::new(tz, d0, d1);
+        let start = cal.start_of(d0);
+        let end = cal.start_of(d1 + 1);
+        let mut times = vec![start, start, start + 1];
+        let mut t = start;
+        while t < end {
+            times.push(t);
+            t += 37 * 60_000 + 11;
+        }
+        times.extend([end - 1, end - 1]);
+        for from in [0, 1, 3, 50] {
+            let ts = &times[from..];
+            let mut runs = Vec::new();
+            cal.day_runs(ts, |d, k| runs.push((d, k)));
+            let expect: Vec<i32> = ts.iter().map(|&t| cal.day_of(t)).collect();
+            let got: Vec<i32> = runs
+                .iter()
+                .flat_map(|&(d, k)| std::iter::repeat_n(d, k))
+                .collect();
+            assert_eq!(got, expect);
+            // Maximal runs: consecutive runs differ in day.
+            assert!(runs.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 > 0));
+            let mut distinct = expect.clone();
+            distinct.dedup();
+            assert_eq!(runs.len(), distinct.len());
+            assert_eq!(distinct.len(), if from < 50 { 5 } else { 4 });
+        }
+        cal.day_runs(&[], |_, _| panic!("no run for no instants"));
     }
 
     #[test]

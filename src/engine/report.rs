@@ -246,8 +246,8 @@ struct Filter<'a> {
 }
 
 impl Filter<'_> {
-    /// Append the rows and day indices of user `u`'s considered events to `out`. `dup_cursor` walks
-    /// `duplicate_rows` (ascending) across users visited in order.
+    /// Append the rows and day indices of user `u`'s considered events to `out`, and count them
+    /// per day. `dup_cursor` walks `duplicate_rows` (ascending) across users visited in order.
     #[inline]
     fn user_events(
         &self,
@@ -255,7 +255,7 @@ impl Filter<'_> {
         rows: std::ops::Range<usize>,
         dup_cursor: &mut usize,
         counts: &mut Considered,
-        (out_rows, out_days): (&mut RowSink, &mut Vec<u16>),
+        (out_rows, out_days, per_day): (&mut RowSink, &mut Vec<u16>, &mut [u64]),
     ) {
         if rows.is_empty() {
             return;
@@ -273,6 +273,26 @@ impl Filter<'_> {
         }
         let times = &self.store.time_ms;
         let mut cur = self.cal.cursor(times[rows.start]);
+        // The usual user: no duplicate to drop, no per-event segment filter, and every event
+        // on the axis (times ascend, so the first and last events tell): every row is kept,
+        // and the days come as runs.
+        let no_dups = !self.drop_dups
+            || dups
+                .get(*dup_cursor)
+                .is_none_or(|&r| r as usize >= rows.end);
+        if no_dups && self.seg_column.is_none() {
+            let first_day = cur.day(times[rows.start]);
+            let last_day = self.cal.day_of(times[rows.end - 1]);
+            if first_day >= self.first && last_day <= self.last {
+                out_rows.push_range(rows.clone());
+                self.cal.day_runs(&times[rows], |day, k| {
+                    let di = (day - self.first) as u16;
+                    out_days.extend(std::iter::repeat_n(di, k));
+                    per_day[di as usize] += k as u64;
+                });
+                return;
+            }
+        }
         for row in rows {
             if self.drop_dups {
                 while *dup_cursor < dups.len() && (dups[*dup_cursor] as usize) < row {
@@ -301,8 +321,10 @@ impl Filter<'_> {
                 }
             }
             // The axis has at most MAX_DAYS (< 2^16) days.
+            let di = (day - self.first) as u16;
             out_rows.push(row as u32);
-            out_days.push((day - self.first) as u16);
+            out_days.push(di);
+            per_day[di as usize] += 1;
         }
     }
 }
@@ -398,6 +420,19 @@ impl RowSink {
             self.listed = Some(v);
         }
         self.len += 1;
+    }
+
+    /// [`Self::push`] of every row of `rows` (ascending): no list is started when they continue
+    /// the identity.
+    #[inline]
+    fn push_range(&mut self, rows: std::ops::Range<usize>) {
+        if self.listed.is_none() && rows.start == self.len {
+            self.len += rows.len();
+        } else {
+            for row in rows {
+                self.push(row as u32);
+            }
+        }
     }
 
     fn len(&self) -> usize {
@@ -1688,19 +1723,25 @@ fn considered_pass(out: &mut Considered, store: &EventStore, filter: &Filter, da
     let durations: &[DurationMs] = &store.duration_ms;
     for (u, rows) in store.users_with_rows() {
         let start = rows_out.len();
-        let out_to = (&mut rows_out, &mut days_out);
+        let out_to = (&mut rows_out, &mut days_out, &mut per_day[..]);
         filter.user_events(u.0 as usize, rows, &mut dup_cursor, out, out_to);
         if rows_out.len() > start {
             out.users.push((u.0, start as u32, rows_out.len() as u32));
         }
     }
     out.rows = rows_out.finish();
-    // After the walk: a second short pass over the days and durations beats carrying the rows
-    // of a user that may not be listed.
-    for (i, &di) in days_out.iter().enumerate() {
-        per_day[di as usize] += 1;
-        nulls += durations[out.rows.at(i) as usize].is_null() as u64;
-    }
+    // After the walk: a second pass over the durations (one contiguous count when every row
+    // is kept) beats carrying the rows of a user that may not be listed.
+    nulls += match &out.rows {
+        Rows::Identity => durations[..days_out.len()]
+            .iter()
+            .filter(|d| d.is_null())
+            .count() as u64,
+        Rows::Listed(rows) => rows
+            .iter()
+            .filter(|&&r| durations[r as usize].is_null())
+            .count() as u64,
+    };
     out.days = days_out;
     out.events_per_day = per_day;
     out.null_durations = nulls;
