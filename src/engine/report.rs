@@ -1096,572 +1096,687 @@ impl MetricsCache {
         let v_hit = self.versions.fresh(&vkey);
         let ikey = key_filter(params);
         let i_hit = self.sorted_durations.fresh(&ikey);
-        if !(d_hit && v_hit) {
-            let durations: &[DurationMs] = &store.duration_ms;
-            // The cap detector's threshold is known before the values: the prefix sums of the
-            // policy-applied durations are then built in the pass that collects the durations
-            // (with no duration at all every prefix is 0 whatever the threshold).
-            let early = (!d_hit && !i_hit && params.outlier_detector == OutlierDetector::Cap)
-                .then(|| params.outlier_cap_mins as i64 * 60_000);
-            let prefix = &mut self.durations.value.prefix;
-            if !d_hit {
-                prefix.clear();
-            }
-            if !i_hit {
-                // Collect the non-null durations with their version and device, sort them once.
+        let durations: &[DurationMs] = &store.duration_ms;
+        // The cap detector's threshold is known before the values: the prefix sums of the
+        // policy-applied durations are then built in the pass that collects the durations (with
+        // no duration at all every prefix is 0 whatever the threshold).
+        let early = (!d_hit && !i_hit && params.outlier_detector == OutlierDetector::Cap)
+            .then(|| params.outlier_cap_mins as i64 * 60_000);
+        let device = |u: usize| meta_value(device_col, u).unwrap_or(0);
+        let groups = (
+            store.app_versions.len().max(1),
+            device_col.map_or(1, |col| col.dict.len().max(1)),
+        );
+        // A one-shot compute (the CLI's) of many events sorts the durations and reads their
+        // reports on a second thread, while this one builds the prefix sums, cuts sessions and
+        // derives activity and the rest: the sort and the version sweep are the longest stage
+        // and nothing but the report needs them. Only when the threshold is known early (the cap
+        // detector, the default): otherwise the prefix sums wait for the sorted values.
+        let side = SIDE_THREAD
+            && self.cold_only
+            && early.is_some()
+            && !(d_hit || v_hit || i_hit)
+            && c.len() >= SIDE_THREAD_MIN_EVENTS;
+        std::thread::scope(|scope| {
+            // The sorted values and the sort's scratch move to the second thread and back
+            // (their allocations are kept for the next compute).
+            let side_job = side.then(|| {
                 self.sorted_durations.key = None;
-                let groups = (
-                    store.app_versions.len().max(1),
-                    device_col.map_or(1, |col| col.dict.len().max(1)),
-                );
-                let mut items =
-                    outliers::SortedItems::new(&mut self.sorted_durations.value, c.len(), groups);
-                let mut acc: i64 = 0;
-                if early.is_some() {
-                    prefix.reserve(c.len() + 1);
-                    prefix.push(0);
-                }
-                for &(u, b, e) in &c.users {
-                    let device = meta_value(device_col, u as usize).unwrap_or(0);
-                    for row in c.rows.range(b as usize, e as usize) {
-                        let d = durations[row as usize];
-                        if !d.is_null() {
-                            items.push(d.0, store.app_version[row as usize], device);
-                            if early.is_some() {
-                                if let Some(x) =
-                                    outliers::apply_policy(d.0 as i64, early, params.outlier_policy)
-                                {
-                                    acc += x;
-                                }
-                            }
-                        }
-                        if early.is_some() {
-                            prefix.push(acc);
-                        }
-                    }
-                }
-                self.sorted_durations
-                    .value
-                    .build(items, &mut self.sort_scratch);
-                if !self.cold_only {
-                    // A long-lived cache (the worker's) frees the sort's scratch at once: the
-                    // allocations that follow (gap codes, sessions) can then reuse its memory,
-                    // which lowers the wasm high-water mark (wasm memory never shrinks). The
-                    // one-shot path keeps it, as its allocations are reused by the next call.
-                    self.sort_scratch = Vec::new();
-                }
-                self.sorted_durations.key = Some(ikey);
-            }
-            let sd = &self.sorted_durations.value;
-            if !d_hit {
+                let mut sd = std::mem::take(&mut self.sorted_durations.value);
+                let mut scratch = std::mem::take(&mut self.sort_scratch);
+                let dict = device_col.map(|col| &col.dict);
+                scope.spawn(move || {
+                    sort_durations(&mut sd, &mut scratch, store, c, device, groups, None);
+                    let threshold = sd.threshold(params);
+                    let report = sd.report(
+                        "event_duration_ms",
+                        threshold.filter(|_| !sd.is_empty()),
+                        params,
+                    );
+                    let versions = versions::version_report_sorted(
+                        &sd,
+                        &store.app_versions,
+                        dict,
+                        params.top_versions,
+                    );
+                    (sd, scratch, threshold, report, versions)
+                })
+            });
+            if side {
                 self.durations.key = None;
                 let d = &mut self.durations.value;
-                d.threshold = sd.threshold(params);
-                d.report = Some(sd.report(
-                    "event_duration_ms",
-                    d.threshold.filter(|_| !sd.is_empty()),
-                    params,
-                ));
-                if early.is_none() {
-                    policy_prefix_sums(
-                        &mut d.prefix,
-                        c,
-                        durations,
-                        d.threshold,
-                        params.outlier_policy,
-                    );
-                }
-                debug_assert_eq!(d.prefix.len(), c.len() + 1);
+                policy_prefix_sums(&mut d.prefix, c, durations, early, params.outlier_policy);
                 d.user_totals.clear();
                 d.user_totals.extend(
                     c.users
                         .iter()
                         .map(|&(_, b, e)| d.prefix.range(b as usize, e as usize)),
                 );
-                self.durations.key = Some(okey);
+            } else if !(d_hit && v_hit) {
+                let prefix = &mut self.durations.value.prefix;
+                if !d_hit {
+                    prefix.clear();
+                }
+                if !i_hit {
+                    let prefix = early.map(|t| (prefix, Some(t), params.outlier_policy));
+                    sort_durations(
+                        &mut self.sorted_durations.value,
+                        &mut self.sort_scratch,
+                        store,
+                        c,
+                        device,
+                        groups,
+                        prefix,
+                    );
+                    if !self.cold_only {
+                        // A long-lived cache (the worker's) frees the sort's scratch at once: the
+                        // allocations that follow (gap codes, sessions) can then reuse its memory,
+                        // which lowers the wasm high-water mark (wasm memory never shrinks). The
+                        // one-shot path keeps it, as its allocations are reused by the next call.
+                        self.sort_scratch = Vec::new();
+                    }
+                    self.sorted_durations.key = Some(ikey.clone());
+                }
+                let sd = &self.sorted_durations.value;
+                if !d_hit {
+                    self.durations.key = None;
+                    let d = &mut self.durations.value;
+                    d.threshold = sd.threshold(params);
+                    d.report = Some(sd.report(
+                        "event_duration_ms",
+                        d.threshold.filter(|_| !sd.is_empty()),
+                        params,
+                    ));
+                    if early.is_none() {
+                        policy_prefix_sums(
+                            &mut d.prefix,
+                            c,
+                            durations,
+                            d.threshold,
+                            params.outlier_policy,
+                        );
+                    }
+                    debug_assert_eq!(d.prefix.len(), c.len() + 1);
+                    d.user_totals.clear();
+                    d.user_totals.extend(
+                        c.users
+                            .iter()
+                            .map(|&(_, b, e)| d.prefix.range(b as usize, e as usize)),
+                    );
+                    self.durations.key = Some(okey.clone());
+                }
+                if !v_hit {
+                    self.versions.value = Some(versions::version_report_sorted(
+                        sd,
+                        &store.app_versions,
+                        device_col.map(|col| &col.dict),
+                        params.top_versions,
+                    ));
+                    self.versions.key = Some(vkey.clone());
+                }
             }
-            if !v_hit {
-                self.versions.value = Some(versions::version_report_sorted(
-                    sd,
-                    &store.app_versions,
-                    device_col.map(|col| &col.dict),
-                    params.top_versions,
-                ));
-                self.versions.key = Some(vkey);
-            }
-        }
-        let d = &self.durations.value;
-        prof.stage_detail(
-            StageKind::Aggregate,
-            cached(
-                d_hit && v_hit,
-                if i_hit {
-                    "event-duration outliers, app-version percentiles (durations sorted earlier)"
-                } else {
-                    "event-duration outliers, app-version percentiles"
-                },
-            ),
-            c.len() as u64,
-            self.sorted_durations.value.len() as u64,
-            (self.sorted_durations.value.heap_bytes() + d.prefix.heap_bytes()) as u64,
-        );
-
-        // Sessions (and, when the outlier knobs changed too, each session's active time, summed
-        // in the same pass).
-        let skey = key_sessions(params);
-        let sokey = key_session_outliers(params);
-        let s_hit = self.sessions.fresh(&skey);
-        let active_fresh = self.active_time.fresh(&sokey);
-        let mut active_summed = false;
-        let mut how = "session cuts";
-        if !s_hit {
-            // A change of a session knob on the same considered events: cut from the gap index
-            // (built with the first cut) instead of walking every event.
-            let knob_change = self
-                .sessions
-                .key
-                .as_ref()
-                .is_some_and(|k| key_filter(k) == key_filter(params));
-            let gi_key = key_filter(params);
-            if knob_change && !self.gap_index.fresh(&gi_key) {
-                self.gap_index.key = None;
-                build_gap_index(&mut self.gap_index.value, store, c);
-                self.gap_index.key = Some(gi_key.clone());
-                how = "session cuts (gap index built)";
-            } else if self.gap_index.fresh(&gi_key) {
-                how = "session cuts (from the gap index)";
-            }
-            self.sessions.key = None;
-            self.active_time.key = None;
-            self.session_active.clear();
-            let rules = SessionRules::from_params(params);
-            if self.gap_index.fresh(&gi_key) {
-                sessions_from_gap_index(
-                    &mut self.sessions.value,
-                    &self.gap_index.value,
-                    &mut self.cut_bits,
-                    store,
-                    c,
-                    &rules,
-                    days,
-                    (&d.prefix, &mut self.session_active),
+            let d = &self.durations.value;
+            if side {
+                prof.stage_detail(
+                    StageKind::Aggregate,
+                    "event-duration prefix sums (the outliers and app versions on a second thread)"
+                        .to_string(),
+                    c.len() as u64,
+                    c.len() as u64 + 1,
+                    d.prefix.heap_bytes() as u64,
                 );
             } else {
-                // The first cut of these considered events: a cache kept for knob changes
-                // codes the gaps in the same walk (times already in registers), so the first
-                // session-knob change only cuts from the index.
-                let index = !self.cold_only;
-                if index {
+                prof.stage_detail(
+                StageKind::Aggregate,
+                cached(
+                    d_hit && v_hit,
+                    if i_hit {
+                        "event-duration outliers, app-version percentiles (durations sorted earlier)"
+                    } else {
+                        "event-duration outliers, app-version percentiles"
+                    },
+                ),
+                c.len() as u64,
+                self.sorted_durations.value.len() as u64,
+                (self.sorted_durations.value.heap_bytes() + d.prefix.heap_bytes()) as u64,
+            );
+            }
+
+            // Sessions (and, when the outlier knobs changed too, each session's active time, summed
+            // in the same pass).
+            let skey = key_sessions(params);
+            let sokey = key_session_outliers(params);
+            let s_hit = self.sessions.fresh(&skey);
+            let active_fresh = self.active_time.fresh(&sokey);
+            let mut active_summed = false;
+            let mut how = "session cuts";
+            if !s_hit {
+                // A change of a session knob on the same considered events: cut from the gap index
+                // (built with the first cut) instead of walking every event.
+                let knob_change = self
+                    .sessions
+                    .key
+                    .as_ref()
+                    .is_some_and(|k| key_filter(k) == key_filter(params));
+                let gi_key = key_filter(params);
+                if knob_change && !self.gap_index.fresh(&gi_key) {
                     self.gap_index.key = None;
+                    build_gap_index(&mut self.gap_index.value, store, c);
+                    self.gap_index.key = Some(gi_key.clone());
                     how = "session cuts (gap index built)";
+                } else if self.gap_index.fresh(&gi_key) {
+                    how = "session cuts (from the gap index)";
                 }
-                sessions_pass(
-                    &mut self.sessions.value,
-                    store,
-                    c,
-                    &rules,
-                    days,
-                    (&d.prefix, &mut self.session_active),
-                    index.then_some(&mut self.gap_index.value),
-                );
-                if index {
-                    self.gap_index.key = Some(gi_key);
+                self.sessions.key = None;
+                self.active_time.key = None;
+                self.session_active.clear();
+                let rules = SessionRules::from_params(params);
+                if self.gap_index.fresh(&gi_key) {
+                    sessions_from_gap_index(
+                        &mut self.sessions.value,
+                        &self.gap_index.value,
+                        &mut self.cut_bits,
+                        store,
+                        c,
+                        &rules,
+                        days,
+                        (&d.prefix, &mut self.session_active),
+                    );
+                } else {
+                    // The first cut of these considered events: a cache kept for knob changes
+                    // codes the gaps in the same walk (times already in registers), so the first
+                    // session-knob change only cuts from the index.
+                    let index = !self.cold_only;
+                    if index {
+                        self.gap_index.key = None;
+                        how = "session cuts (gap index built)";
+                    }
+                    sessions_pass(
+                        &mut self.sessions.value,
+                        store,
+                        c,
+                        &rules,
+                        days,
+                        (&d.prefix, &mut self.session_active),
+                        index.then_some(&mut self.gap_index.value),
+                    );
+                    if index {
+                        self.gap_index.key = Some(gi_key);
+                    }
                 }
+                active_summed = true;
+                self.sessions.key = Some(skey);
             }
-            active_summed = true;
-            self.sessions.key = Some(skey);
-        }
-        let s = &self.sessions.value;
-        prof.stage_detail(
-            StageKind::Sessionize,
-            cached(s_hit, how),
-            c.len() as u64,
-            s.starts.len() as u64,
-            (s.starts.capacity() * 4 + s.durations.capacity() * 8 + self.cut_bits.heap_bytes())
-                as u64,
-        );
+            let s = &self.sessions.value;
+            prof.stage_detail(
+                StageKind::Sessionize,
+                cached(s_hit, how),
+                c.len() as u64,
+                s.starts.len() as u64,
+                (s.starts.capacity() * 4 + s.durations.capacity() * 8 + self.cut_bits.heap_bytes())
+                    as u64,
+            );
 
-        // Session durations and active time under the outlier policy.
-        let so_hit = self.session_report.fresh(&sokey) && active_fresh && s_hit;
-        if !self.session_report.fresh(&sokey) {
-            self.session_report.key = None;
-            let threshold = outliers::detect_threshold(&s.durations, params);
-            self.session_report.value = Some(outliers::outlier_report(
-                "session_duration_ms",
-                &s.durations,
-                threshold,
-                params,
-            ));
-            self.session_report.key = Some(sokey.clone());
-        }
-        if !(s_hit && active_fresh) {
-            self.active_time.key = None;
-            let sa = &mut self.session_active;
-            if !active_summed {
-                sa.clear();
+            // Session durations and active time under the outlier policy.
+            let so_hit = self.session_report.fresh(&sokey) && active_fresh && s_hit;
+            if !self.session_report.fresh(&sokey) {
+                self.session_report.key = None;
+                let threshold = outliers::detect_threshold(&s.durations, params);
+                self.session_report.value = Some(outliers::outlier_report(
+                    "session_duration_ms",
+                    &s.durations,
+                    threshold,
+                    params,
+                ));
+                self.session_report.key = Some(sokey.clone());
             }
-            for j in (0..s.starts.len()).filter(|_| !active_summed) {
-                sa.push(d.prefix.range(s.starts[j] as usize, s.end(j, c.len())));
+            if !(s_hit && active_fresh) {
+                self.active_time.key = None;
+                let sa = &mut self.session_active;
+                if !active_summed {
+                    sa.clear();
+                }
+                for j in (0..s.starts.len()).filter(|_| !active_summed) {
+                    sa.push(d.prefix.range(s.starts[j] as usize, s.end(j, c.len())));
+                }
+                self.active_time.value = Some(outliers::duration_stats(sa));
+                self.active_time.key = Some(sokey);
             }
-            self.active_time.value = Some(outliers::duration_stats(sa));
-            self.active_time.key = Some(sokey);
-        }
-        prof.stage_detail(
-            StageKind::Aggregate,
-            cached(so_hit, "session-duration outliers, active time"),
-            s.starts.len() as u64,
-            2,
-            self.session_active.capacity() as u64 * 8,
-        );
+            prof.stage_detail(
+                StageKind::Aggregate,
+                cached(so_hit, "session-duration outliers, active time"),
+                s.starts.len() as u64,
+                2,
+                self.session_active.capacity() as u64 * 8,
+            );
 
-        // Activity: per-user active intervals of the definition.
-        let periods = Periods::new(first, days, params.week_start);
-        let names = &store.actions;
-        let in_list = |list: &[String], a: &str| list.iter().any(|x| x == a);
-        let akey = key_activity(params);
-        let a_hit = self.activity.fresh(&akey);
-        let seg = match (plan, seg_column) {
-            (Some(p), Some(col)) => Some((p, col)),
-            _ => None,
-        };
-        let presence = seg.is_some_and(|(p, _)| presence_path(params, p.buckets()));
-        let bkey = key_bucket_activity(params, presence);
-        let b_hit = seg.is_none() || self.bucket_activity.fresh(&bkey);
-        if !(a_hit && b_hit) {
-            let qual: Vec<bool> = names
-                .iter()
-                .enumerate()
-                .map(|(i, a)| {
-                    i != 0
-                        && !a.is_empty()
-                        && !in_list(&params.inactive_actions, a)
-                        && params.actions.as_ref().is_none_or(|s| in_list(s, a))
-                })
-                .collect();
-            let core: Vec<bool> = names
-                .iter()
-                .enumerate()
-                .map(|(i, a)| {
-                    i != 0
-                        && !a.is_empty()
-                        && !in_list(&params.inactive_actions, a)
-                        && in_list(&params.core_actions, a)
-                })
-                .collect();
-            let (window, min_count) = activity::window_and_min(params);
-            let units = UnitRules {
-                def: params.definition,
-                strict: params.core_strict,
-                by_session: definition_needs_sessions(params),
-                qual: &qual,
-                core: &core,
-                page_view: store.actions.position("page_view").map(|i| i as u16),
-                min_session_ms: params.min_session_mins as i64 * 60_000,
-                any_session: params.definition == ActivityDefinition::Custom
-                    && params.min_session_mins == 0,
-                window,
-                min_count,
+            // Activity: per-user active intervals of the definition.
+            let periods = Periods::new(first, days, params.week_start);
+            let names = &store.actions;
+            let in_list = |list: &[String], a: &str| list.iter().any(|x| x == a);
+            let akey = key_activity(params);
+            let a_hit = self.activity.fresh(&akey);
+            let seg = match (plan, seg_column) {
+                (Some(p), Some(col)) => Some((p, col)),
+                _ => None,
             };
-            if !a_hit {
-                self.activity.key = None;
-                let out = &mut self.activity.value;
-                activity_pass(out, store, c, s, &units, (first, last), None);
-                self.activity.key = Some(akey);
-            }
-            if !b_hit {
-                self.bucket_activity.key = None;
-                let out = &mut self.bucket_activity.value;
-                let span = (first, last);
-                let seg = seg.map(|(p, col)| (p, col, &periods, params.mau_window_days));
-                activity_pass(out, store, c, s, &units, span, seg);
-                self.bucket_activity.key = Some(bkey);
-            }
-        }
-        let act = &self.activity.value;
-        let bucket_act = &self.bucket_activity.value;
-        prof.stage_detail(
-            StageKind::Activity,
-            cached(
-                a_hit && b_hit,
-                match (a_hit, b_hit) {
-                    (true, false) => "activity units per segment bucket (overall reused)",
-                    _ => "activity units, active intervals",
-                },
-            ),
-            c.len() as u64,
-            act.intervals.len() as u64,
-            (act.intervals.capacity() * 8 + bucket_act.bucket_intervals.capacity() * 8) as u64,
-        );
-
-        // Per-user series: DAU/WAU/MAU, retention inputs, power-user totals.
-        let flags = |list: &[String]| -> Option<Vec<bool>> {
-            (!list.is_empty()).then(|| names.iter().map(|a| in_list(list, a)).collect())
-        };
-        let start_flags = flags(&params.retention_start_actions);
-        let return_flags = flags(&params.retention_return_actions);
-        let actions = &store.action;
-        let user_active = |k: usize| -> &[(i32, i32)] {
-            &act.intervals[act.user_first[k] as usize..act.user_first[k + 1] as usize]
-        };
-        let series_key = key_series(params);
-        let series_hit = self.series.fresh(&series_key);
-        if !series_hit {
-            self.series.key = None;
-            let mut total = ActivityAccumulator::new(first, days, params.mau_window_days, &periods);
-            for k in 0..c.users.len() {
-                total.add_user(user_active(k));
-            }
-            self.series.value = Some(total.finish(&periods));
-            self.series.key = Some(series_key);
-        }
-        let activity = self.series.value.clone().expect("series computed above");
-        // Retention and lifecycle inputs (borrowing the cached intervals), built only when one
-        // of the two is recomputed.
-        let rkey = key_retention(params);
-        let lkey = key_lifecycle(params);
-        let r_hit = self.retention.fresh(&rkey);
-        let l_hit = self.lifecycle.fresh(&lkey);
-        let mut user_days: Vec<UserDays<'_>> = Vec::new();
-        if !(r_hit && l_hit) {
-            user_days.reserve(c.users.len());
-            for (k, &(u, b, e)) in c.users.iter().enumerate() {
-                let ui = u as usize;
-                let (b, e) = (b as usize, e as usize);
-                let join_day = match (meta_rows, metadata) {
-                    (Some(mr), Some(m)) => mr
-                        .get(ui)
-                        .and_then(|&r| m.join_day.get(r as usize).copied().flatten()),
-                    _ => None,
+            let presence = seg.is_some_and(|(p, _)| presence_path(params, p.buckets()));
+            let bkey = key_bucket_activity(params, presence);
+            let b_hit = seg.is_none() || self.bucket_activity.fresh(&bkey);
+            if !(a_hit && b_hit) {
+                let qual: Vec<bool> = names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| {
+                        i != 0
+                            && !a.is_empty()
+                            && !in_list(&params.inactive_actions, a)
+                            && params.actions.as_ref().is_none_or(|s| in_list(s, a))
+                    })
+                    .collect();
+                let core: Vec<bool> = names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| {
+                        i != 0
+                            && !a.is_empty()
+                            && !in_list(&params.inactive_actions, a)
+                            && in_list(&params.core_actions, a)
+                    })
+                    .collect();
+                let (window, min_count) = activity::window_and_min(params);
+                let units = UnitRules {
+                    def: params.definition,
+                    strict: params.core_strict,
+                    by_session: definition_needs_sessions(params),
+                    qual: &qual,
+                    core: &core,
+                    page_view: store.actions.position("page_view").map(|i| i as u16),
+                    min_session_ms: params.min_session_mins as i64 * 60_000,
+                    any_session: params.definition == ActivityDefinition::Custom
+                        && params.min_session_mins == 0,
+                    window,
+                    min_count,
                 };
-                let start_day = start_flags.as_ref().and_then(|f| {
-                    c.span(b, e)
-                        .find(|&(row, _)| f[actions[row as usize] as usize])
-                        .map(|(_, di)| first + di as i32)
-                });
-                let return_days = return_flags.as_ref().map(|f| {
-                    let mut v: Vec<i32> = Vec::new();
-                    for (row, di) in c.span(b, e) {
-                        let d = first + di as i32;
-                        if f[actions[row as usize] as usize] && v.last() != Some(&d) {
-                            v.push(d);
+                if !a_hit {
+                    self.activity.key = None;
+                    let out = &mut self.activity.value;
+                    activity_pass(out, store, c, s, &units, (first, last), None);
+                    self.activity.key = Some(akey);
+                }
+                if !b_hit {
+                    self.bucket_activity.key = None;
+                    let out = &mut self.bucket_activity.value;
+                    let span = (first, last);
+                    let seg = seg.map(|(p, col)| (p, col, &periods, params.mau_window_days));
+                    activity_pass(out, store, c, s, &units, span, seg);
+                    self.bucket_activity.key = Some(bkey);
+                }
+            }
+            let act = &self.activity.value;
+            let bucket_act = &self.bucket_activity.value;
+            prof.stage_detail(
+                StageKind::Activity,
+                cached(
+                    a_hit && b_hit,
+                    match (a_hit, b_hit) {
+                        (true, false) => "activity units per segment bucket (overall reused)",
+                        _ => "activity units, active intervals",
+                    },
+                ),
+                c.len() as u64,
+                act.intervals.len() as u64,
+                (act.intervals.capacity() * 8 + bucket_act.bucket_intervals.capacity() * 8) as u64,
+            );
+
+            // Per-user series: DAU/WAU/MAU, retention inputs, power-user totals.
+            let flags = |list: &[String]| -> Option<Vec<bool>> {
+                (!list.is_empty()).then(|| names.iter().map(|a| in_list(list, a)).collect())
+            };
+            let start_flags = flags(&params.retention_start_actions);
+            let return_flags = flags(&params.retention_return_actions);
+            let actions = &store.action;
+            let user_active = |k: usize| -> &[(i32, i32)] {
+                &act.intervals[act.user_first[k] as usize..act.user_first[k + 1] as usize]
+            };
+            let series_key = key_series(params);
+            let series_hit = self.series.fresh(&series_key);
+            if !series_hit {
+                self.series.key = None;
+                let mut total =
+                    ActivityAccumulator::new(first, days, params.mau_window_days, &periods);
+                for k in 0..c.users.len() {
+                    total.add_user(user_active(k));
+                }
+                self.series.value = Some(total.finish(&periods));
+                self.series.key = Some(series_key);
+            }
+            let activity = self.series.value.clone().expect("series computed above");
+            // Retention and lifecycle inputs (borrowing the cached intervals), built only when one
+            // of the two is recomputed.
+            let rkey = key_retention(params);
+            let lkey = key_lifecycle(params);
+            let r_hit = self.retention.fresh(&rkey);
+            let l_hit = self.lifecycle.fresh(&lkey);
+            let mut user_days: Vec<UserDays<'_>> = Vec::new();
+            if !(r_hit && l_hit) {
+                user_days.reserve(c.users.len());
+                for (k, &(u, b, e)) in c.users.iter().enumerate() {
+                    let ui = u as usize;
+                    let (b, e) = (b as usize, e as usize);
+                    let join_day = match (meta_rows, metadata) {
+                        (Some(mr), Some(m)) => mr
+                            .get(ui)
+                            .and_then(|&r| m.join_day.get(r as usize).copied().flatten()),
+                        _ => None,
+                    };
+                    let start_day = start_flags.as_ref().and_then(|f| {
+                        c.span(b, e)
+                            .find(|&(row, _)| f[actions[row as usize] as usize])
+                            .map(|(_, di)| first + di as i32)
+                    });
+                    let return_days = return_flags.as_ref().map(|f| {
+                        let mut v: Vec<i32> = Vec::new();
+                        for (row, di) in c.span(b, e) {
+                            let d = first + di as i32;
+                            if f[actions[row as usize] as usize] && v.last() != Some(&d) {
+                                v.push(d);
+                            }
+                        }
+                        v
+                    });
+                    user_days.push(UserDays {
+                        active: user_active(k),
+                        join_day,
+                        start_day,
+                        return_days,
+                    });
+                }
+            }
+            prof.stage_detail(
+                StageKind::Activity,
+                cached(
+                    series_hit && r_hit && l_hit,
+                    "DAU/WAU/MAU, periods, stickiness, L7/L30",
+                ),
+                c.users.len() as u64,
+                days as u64,
+                0,
+            );
+
+            let last_partial = |g: Granularity| -> bool {
+                days > 0
+                    && match g {
+                        Granularity::Day => false,
+                        Granularity::Week => calendar::weekday(last + 1) != params.week_start,
+                        Granularity::Month => {
+                            calendar::year_month(last + 1) == calendar::year_month(last)
                         }
                     }
-                    v
-                });
-                user_days.push(UserDays {
-                    active: user_active(k),
-                    join_day,
-                    start_day,
-                    return_days,
-                });
+            };
+            if !r_hit {
+                let rg = params.retention_granularity;
+                self.retention.value = Some(retention::retention(
+                    &user_days,
+                    start_flags.is_some(),
+                    &PeriodAxis::new(rg, first, days, &periods),
+                    rg,
+                    params.cohort_by,
+                    params.retention_span,
+                    last_partial(rg),
+                ));
+                self.retention.key = Some(rkey);
             }
-        }
-        prof.stage_detail(
-            StageKind::Activity,
-            cached(
-                series_hit && r_hit && l_hit,
-                "DAU/WAU/MAU, periods, stickiness, L7/L30",
-            ),
-            c.users.len() as u64,
-            days as u64,
-            0,
-        );
-
-        let last_partial = |g: Granularity| -> bool {
-            days > 0
-                && match g {
-                    Granularity::Day => false,
-                    Granularity::Week => calendar::weekday(last + 1) != params.week_start,
-                    Granularity::Month => {
-                        calendar::year_month(last + 1) == calendar::year_month(last)
-                    }
-                }
-        };
-        if !r_hit {
-            let rg = params.retention_granularity;
-            self.retention.value = Some(retention::retention(
-                &user_days,
-                start_flags.is_some(),
-                &PeriodAxis::new(rg, first, days, &periods),
-                rg,
-                params.cohort_by,
-                params.retention_span,
-                last_partial(rg),
-            ));
-            self.retention.key = Some(rkey);
-        }
-        let retention = self.retention.value.clone().unwrap_or_default();
-        prof.stage_detail(
-            StageKind::Aggregate,
-            cached(r_hit, "retention"),
-            c.users.len() as u64,
-            retention.cohorts.len() as u64,
-            0,
-        );
-        let pkey = key_power(params);
-        let p_hit = self.power.fresh(&pkey);
-        if !p_hit {
-            let power_col = metadata.and_then(|m| m.column(&params.power_segment));
-            let user_totals: Vec<UserTotals> = c
-                .users
-                .iter()
-                .enumerate()
-                .map(|(k, &(u, _, _))| {
-                    let ui = u as usize;
-                    UserTotals {
-                        key: store.users.get(ui),
-                        duration_ms: d.user_totals[k],
-                        active_days: user_active(k)
-                            .iter()
-                            .map(|&(a, b)| (b - a + 1) as u64)
-                            .sum(),
-                        label: power_col
-                            .zip(meta_value(power_col, ui))
-                            .map(|(col, id)| match col.dict.get(id as usize) {
-                                "" => versions::NONE_LABEL,
-                                s => s,
+            let retention = self.retention.value.clone().unwrap_or_default();
+            prof.stage_detail(
+                StageKind::Aggregate,
+                cached(r_hit, "retention"),
+                c.users.len() as u64,
+                retention.cohorts.len() as u64,
+                0,
+            );
+            let pkey = key_power(params);
+            let p_hit = self.power.fresh(&pkey);
+            if !p_hit {
+                let power_col = metadata.and_then(|m| m.column(&params.power_segment));
+                let user_totals: Vec<UserTotals> = c
+                    .users
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &(u, _, _))| {
+                        let ui = u as usize;
+                        UserTotals {
+                            key: store.users.get(ui),
+                            duration_ms: d.user_totals[k],
+                            active_days: user_active(k)
+                                .iter()
+                                .map(|&(a, b)| (b - a + 1) as u64)
+                                .sum(),
+                            label: power_col.zip(meta_value(power_col, ui)).map(|(col, id)| {
+                                match col.dict.get(id as usize) {
+                                    "" => versions::NONE_LABEL,
+                                    s => s,
+                                }
                             }),
-                    }
-                })
-                .collect();
-            self.power.value = Some(power::power_users(
-                &user_totals,
-                params.power_pct,
-                power_col.map(|col| col.name.clone()),
-            ));
-            self.power.key = Some(pkey);
-        }
-        let power_users = self.power.value.clone().unwrap_or_default();
-        prof.stage_detail(
-            StageKind::Aggregate,
-            cached(p_hit, "power users"),
-            c.users.len() as u64,
-            power_users.by_duration.users,
-            0,
-        );
-        let anomalies = anomalies::anomalies(
-            first,
-            &activity.dau,
-            &c.events_per_day,
-            params.anomaly_z,
-            params.anomaly_weeks,
-        );
-        if !l_hit {
-            let lg = params.lifecycle_granularity;
-            self.lifecycle.value = Some(retention::lifecycle(
-                &user_days,
-                &PeriodAxis::new(lg, first, days, &periods),
-                lg,
-                params.cohort_by,
-                last_partial(lg),
-            ));
-            self.lifecycle.key = Some(lkey);
-        }
-        let lifecycle = self.lifecycle.value.clone().unwrap_or_default();
-        prof.stage_detail(
-            StageKind::Aggregate,
-            cached(l_hit, "anomalies, lifecycle"),
-            c.users.len() as u64,
-            lifecycle.periods.len() as u64,
-            0,
-        );
+                        }
+                    })
+                    .collect();
+                self.power.value = Some(power::power_users(
+                    &user_totals,
+                    params.power_pct,
+                    power_col.map(|col| col.name.clone()),
+                ));
+                self.power.key = Some(pkey);
+            }
+            let power_users = self.power.value.clone().unwrap_or_default();
+            prof.stage_detail(
+                StageKind::Aggregate,
+                cached(p_hit, "power users"),
+                c.users.len() as u64,
+                power_users.by_duration.users,
+                0,
+            );
+            let anomalies = anomalies::anomalies(
+                first,
+                &activity.dau,
+                &c.events_per_day,
+                params.anomaly_z,
+                params.anomaly_weeks,
+            );
+            if !l_hit {
+                let lg = params.lifecycle_granularity;
+                self.lifecycle.value = Some(retention::lifecycle(
+                    &user_days,
+                    &PeriodAxis::new(lg, first, days, &periods),
+                    lg,
+                    params.cohort_by,
+                    last_partial(lg),
+                ));
+                self.lifecycle.key = Some(lkey);
+            }
+            let lifecycle = self.lifecycle.value.clone().unwrap_or_default();
+            prof.stage_detail(
+                StageKind::Aggregate,
+                cached(l_hit, "anomalies, lifecycle"),
+                c.users.len() as u64,
+                lifecycle.periods.len() as u64,
+                0,
+            );
 
-        // Segment series.
-        let gkey = key_segments(params);
-        let g_hit = self.segments.fresh(&gkey);
-        if !g_hit {
-            self.segments.value = plan.map(|p| {
-                let acts = (act, bucket_act);
-                segment_series(p, c, s, acts, seg_column, first, days, params, &periods)
-            });
-            self.segments.key = Some(gkey);
-        }
-        let segments = self.segments.value.clone();
-        prof.stage_detail(
-            StageKind::Join,
-            cached(g_hit, "segment series"),
-            c.users.len() as u64,
-            segments.as_ref().map_or(0, |s| s.segments.len() as u64),
-            0,
-        );
+            // Segment series.
+            let gkey = key_segments(params);
+            let g_hit = self.segments.fresh(&gkey);
+            if !g_hit {
+                self.segments.value = plan.map(|p| {
+                    let acts = (act, bucket_act);
+                    segment_series(p, c, s, acts, seg_column, first, days, params, &periods)
+                });
+                self.segments.key = Some(gkey);
+            }
+            let segments = self.segments.value.clone();
+            prof.stage_detail(
+                StageKind::Join,
+                cached(g_hit, "segment series"),
+                c.users.len() as u64,
+                segments.as_ref().map_or(0, |s| s.segments.len() as u64),
+                0,
+            );
 
-        let kkey = key_skew(params);
-        let k_hit = self.skew.fresh(&kkey);
-        if !k_hit {
-            let per_user_keys: Vec<(&str, u64)> = c
-                .users
-                .iter()
-                .map(|&(u, b, e)| (store.users.get(u as usize), (e - b) as u64))
-                .collect();
-            self.skew.value = Some(skew::skew_report(
-                &per_user_keys,
-                params.partitions,
-                params.top_users,
-                metadata.map(join::metadata_bytes),
-            ));
-            self.skew.key = Some(kkey);
-        }
-        prof.stage_detail(
-            StageKind::Aggregate,
-            cached(k_hit, "skew"),
-            c.users.len() as u64,
-            params.partitions as u64,
-            0,
-        );
+            let kkey = key_skew(params);
+            let k_hit = self.skew.fresh(&kkey);
+            if !k_hit {
+                let per_user_keys: Vec<(&str, u64)> = c
+                    .users
+                    .iter()
+                    .map(|&(u, b, e)| (store.users.get(u as usize), (e - b) as u64))
+                    .collect();
+                self.skew.value = Some(skew::skew_report(
+                    &per_user_keys,
+                    params.partitions,
+                    params.top_users,
+                    metadata.map(join::metadata_bytes),
+                ));
+                self.skew.key = Some(kkey);
+            }
+            prof.stage_detail(
+                StageKind::Aggregate,
+                cached(k_hit, "skew"),
+                c.users.len() as u64,
+                params.partitions as u64,
+                0,
+            );
 
-        let report = MetricsReport {
-            schema_version: REPORT_SCHEMA_VERSION,
-            params: params.clone(),
-            query: params.to_query(),
-            definition: describe_definition(params),
-            axis: DayAxis {
-                time_zone: tz.name().to_string(),
-                first: (days > 0).then_some(Date(first)),
-                last: (days > 0).then_some(Date(last)),
-                dates: (0..days as i32).map(|i| Date(first + i)).collect(),
-            },
-            input: InputSummary {
-                store_events: store.len() as u64,
-                store_users: store.user_count() as u64,
-                events: c.len() as u64,
-                users: c.users.len() as u64,
-                duplicates_dropped: c.dups,
-                outside_date_range: c.outside,
-                removed_by_segment_filter: c.segment,
-                null_durations: c.null_durations,
-            },
-            events_per_day: c.events_per_day.clone(),
-            sessions: SessionMetrics {
-                count: s.starts.len() as u64,
-                per_day: s.per_day.clone(),
-                per_user: s.per_user.clone(),
-                events_per_session: s.events_per_session.clone(),
-                duration: self.session_report.value.clone().unwrap_or_else(|| {
-                    outliers::outlier_report("session_duration_ms", &[0i64; 0], None, params)
+            // The second thread's part: its wait is what it added to this thread's time.
+            let mut event_durations = None;
+            if let Some(job) = side_job {
+                let (sorted, scratch, threshold, report, version_report) = match job.join() {
+                    Ok(parts) => parts,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                };
+                let n_sorted = sorted.len();
+                self.sorted_durations.value = sorted;
+                self.sort_scratch = scratch;
+                self.sorted_durations.key = Some(ikey);
+                self.durations.value.threshold = threshold;
+                event_durations = Some(report);
+                self.versions.value = Some(version_report);
+                self.versions.key = Some(vkey);
+                prof.stage_detail(
+                StageKind::Aggregate,
+                "event-duration outliers, app-version percentiles (second thread: the wait for it)"
+                    .to_string(),
+                c.len() as u64,
+                n_sorted as u64,
+                self.sorted_durations.value.heap_bytes() as u64,
+            );
+            }
+            let d = &mut self.durations.value;
+            if let Some(report) = event_durations {
+                d.report = Some(report);
+                self.durations.key = Some(okey);
+            }
+            let report = MetricsReport {
+                schema_version: REPORT_SCHEMA_VERSION,
+                params: params.clone(),
+                query: params.to_query(),
+                definition: describe_definition(params),
+                axis: DayAxis {
+                    time_zone: tz.name().to_string(),
+                    first: (days > 0).then_some(Date(first)),
+                    last: (days > 0).then_some(Date(last)),
+                    dates: (0..days as i32).map(|i| Date(first + i)).collect(),
+                },
+                input: InputSummary {
+                    store_events: store.len() as u64,
+                    store_users: store.user_count() as u64,
+                    events: c.len() as u64,
+                    users: c.users.len() as u64,
+                    duplicates_dropped: c.dups,
+                    outside_date_range: c.outside,
+                    removed_by_segment_filter: c.segment,
+                    null_durations: c.null_durations,
+                },
+                events_per_day: c.events_per_day.clone(),
+                sessions: SessionMetrics {
+                    count: s.starts.len() as u64,
+                    per_day: s.per_day.clone(),
+                    per_user: s.per_user.clone(),
+                    events_per_session: s.events_per_session.clone(),
+                    duration: self.session_report.value.clone().unwrap_or_else(|| {
+                        outliers::outlier_report("session_duration_ms", &[0i64; 0], None, params)
+                    }),
+                    active_time: self.active_time.value.clone().unwrap_or_default(),
+                },
+                activity,
+                event_durations: d.report.clone().unwrap_or_else(|| {
+                    outliers::outlier_report("event_duration_ms", &[0i32; 0], None, params)
                 }),
-                active_time: self.active_time.value.clone().unwrap_or_default(),
-            },
-            activity,
-            event_durations: d.report.clone().unwrap_or_else(|| {
-                outliers::outlier_report("event_duration_ms", &[0i32; 0], None, params)
-            }),
-            join: join.map(|j| j.report.clone()),
-            segments,
-            skew: self.skew.value.clone().unwrap_or_else(|| {
-                skew::skew_report(&[], params.partitions, params.top_users, None)
-            }),
-            retention,
-            lifecycle,
-            power_users,
-            versions: self.versions.value.clone().unwrap_or_default(),
-            anomalies,
-            profile: Profile::default(),
-        };
-        Ok(MetricsReport {
-            profile: prof.finish(),
-            ..report
+                join: join.map(|j| j.report.clone()),
+                segments,
+                skew: self.skew.value.clone().unwrap_or_else(|| {
+                    skew::skew_report(&[], params.partitions, params.top_users, None)
+                }),
+                retention,
+                lifecycle,
+                power_users,
+                versions: self.versions.value.clone().unwrap_or_default(),
+                anomalies,
+                profile: Profile::default(),
+            };
+            Ok(MetricsReport {
+                profile: prof.finish(),
+                ..report
+            })
         })
     }
+}
+
+/// Whether a one-shot compute may sort the event durations on a second thread: natively only
+/// (wasm32 has no threads; the worker's cache sorts once and keeps the result).
+const SIDE_THREAD: bool = cfg!(not(target_arch = "wasm32"));
+/// Below this many considered events the second thread is not worth starting (about a
+/// millisecond of sorting; `tests/metrics_cache.rs` computes 40,000 events, so its cold computes
+/// take this path).
+const SIDE_THREAD_MIN_EVENTS: usize = 1 << 15;
+
+/// Collect the non-null durations of the considered events with their app version and their
+/// user's device (`device(user)`; ids below `groups`) and sort them into `out` (`scratch`: the
+/// sort's). With `prefix = (sums, threshold, policy)`, push the prefix sums of the durations under
+/// the policy (as [`policy_prefix_sums`]) in the same walk.
+fn sort_durations(
+    out: &mut SortedDurations,
+    scratch: &mut Vec<u32>,
+    store: &EventStore,
+    c: &Considered,
+    device: impl Fn(usize) -> u16,
+    groups: (usize, usize),
+    mut prefix: Option<(&mut CompactPrefix, Option<i64>, OutlierPolicy)>,
+) {
+    let durations: &[DurationMs] = &store.duration_ms;
+    let mut items = outliers::SortedItems::new(out, c.len(), groups);
+    let mut acc: i64 = 0;
+    if let Some((sums, _, _)) = &mut prefix {
+        sums.reserve(c.len() + 1);
+        sums.push(0);
+    }
+    for &(u, b, e) in &c.users {
+        let device = device(u as usize);
+        for row in c.rows.range(b as usize, e as usize) {
+            let d = durations[row as usize];
+            if !d.is_null() {
+                items.push(d.0, store.app_version[row as usize], device);
+            }
+            if let Some((sums, threshold, policy)) = &mut prefix {
+                if !d.is_null() {
+                    if let Some(x) = outliers::apply_policy(d.0 as i64, *threshold, *policy) {
+                        acc += x;
+                    }
+                }
+                sums.push(acc);
+            }
+        }
+    }
+    out.build(items, scratch);
 }
 
 /// `prefix[i]`: Σ of the policy-applied durations of `events[..i]` ([`Durations::prefix`];
