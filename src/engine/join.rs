@@ -160,6 +160,10 @@ pub struct SegmentPlan {
     pub user_bucket: Vec<u16>,
     /// Per-event column: bucket of each dictionary value of the action / app-version column.
     pub value_bucket: Vec<u16>,
+    /// Per-event column: no event has a [`FILTERED`] value (no `segv` removes any; the values
+    /// mapped to [`FILTERED`] for having no event do not count), so the considered-events pass
+    /// need not look at the column.
+    pub keeps_every_event: bool,
 }
 
 impl SegmentPlan {
@@ -312,6 +316,7 @@ pub fn plan_segments(
                 labels,
                 user_bucket: user_value.iter().map(|&i| map[i]).collect(),
                 value_bucket: Vec::new(),
+                keeps_every_event: false,
             }))
         }
         Segment::AppVersion | Segment::ActionType => {
@@ -336,12 +341,20 @@ pub fn plan_segments(
                 })
                 .collect();
             let (labels, map) = assign_buckets(&values, params);
+            // (Every event's code is a dictionary value, so counted: checked, not assumed.)
+            let counted = counts.iter().take(dict.len()).sum::<u64>() == store.len() as u64;
+            let keeps_every_event = counted
+                && values
+                    .iter()
+                    .zip(&map)
+                    .all(|((_, events), &b)| b != FILTERED || *events == 0);
             Ok(Some(SegmentPlan {
                 column,
                 per_user: false,
                 labels,
                 user_bucket: Vec::new(),
                 value_bucket: map,
+                keeps_every_event,
             }))
         }
     }
@@ -458,6 +471,41 @@ mod tests {
         // Ties ranked by label: "(" sorts before "D".
         assert_eq!(plan.labels, vec!["US", NO_METADATA, NULL_VALUE, "DE"]);
         assert_eq!(plan.user_bucket, vec![0, 2, 3, 0, 0, 1]);
+    }
+
+    #[test]
+    fn a_per_event_plan_says_whether_it_keeps_every_event() {
+        // Actions "a" (3 events) and "b" (1); the null action's entry has no event.
+        let mut b = StoreBuilder::default();
+        for (i, a) in ["a", "b", "a", "a"].iter().enumerate() {
+            b.push(
+                UserKeyRef::Str("u"),
+                i as i64,
+                Some(a),
+                None,
+                DurationMs(1),
+                None,
+            )
+            .unwrap();
+        }
+        let s = b.finish();
+        let plan_for = |segv: &[&str], topn: u32| {
+            let p = Params {
+                segment: Some(Segment::ActionType),
+                segment_values: segv.iter().map(|v| v.to_string()).collect(),
+                top_segments: topn,
+                ..Params::default()
+            };
+            plan_segments(&s, None, None, &p).unwrap().unwrap()
+        };
+        // No filter: the event-less entry is FILTERED, yet every event is kept.
+        let all = plan_for(&[], 5);
+        assert!(all.value_bucket.contains(&FILTERED));
+        assert!(all.keeps_every_event);
+        // Folding into "other" keeps every event too; a `segv` without "b" does not.
+        assert!(plan_for(&[], 1).keeps_every_event);
+        assert!(!plan_for(&["a"], 5).keeps_every_event);
+        assert!(plan_for(&["a", "b"], 5).keeps_every_event);
     }
 
     #[test]

@@ -243,6 +243,9 @@ struct Filter<'a> {
     drop_dups: bool,
     seg: Option<&'a SegmentPlan>,
     seg_column: Option<&'a [u16]>,
+    /// Whether the per-event segment (`seg_column`) filters no event
+    /// ([`SegmentPlan::keeps_every_event`]), so its events need no check one by one.
+    seg_keeps_all: bool,
 }
 
 impl Filter<'_> {
@@ -273,14 +276,15 @@ impl Filter<'_> {
         }
         let times = &self.store.time_ms;
         let mut cur = self.cal.cursor(times[rows.start]);
-        // The usual user: no duplicate to drop, no per-event segment filter, and every event
+        // The usual user: no duplicate to drop, no per-event segment filter (a breakdown by a
+        // per-event column without `segv` filters nothing), and every event
         // on the axis (times ascend, so the first and last events tell): every row is kept,
         // and the days come as runs.
         let no_dups = !self.drop_dups
             || dups
                 .get(*dup_cursor)
                 .is_none_or(|&r| r as usize >= rows.end);
-        if no_dups && self.seg_column.is_none() {
+        if no_dups && (self.seg_column.is_none() || self.seg_keeps_all) {
             let first_day = cur.day(times[rows.start]);
             let last_day = self.cal.day_of(times[rows.end - 1]);
             if first_day >= self.first && last_day <= self.last {
@@ -1070,6 +1074,7 @@ impl MetricsCache {
                 drop_dups: params.duplicates == DuplicatePolicy::Drop,
                 seg: plan,
                 seg_column,
+                seg_keeps_all: plan.is_none_or(|p| p.keeps_every_event),
             };
             considered_pass(&mut self.considered.value, store, &filter, days);
             self.considered.key = Some(fkey);
