@@ -80,7 +80,7 @@ fn without_profile(mut r: MetricsReport) -> MetricsReport {
 fn warm_recomputes_equal_cold_computes() {
     let ds = Dataset::sample(&SampleConfig::for_events(40_000, 7)).expect("sample");
     let mut cache = MetricsCache::new();
-    let mut side_thread_steps = 0;
+    let (mut side_thread_steps, mut early, mut late) = (0, 0, 0);
     for q in STEPS {
         let (p, issues, _) = Params::from_query(q);
         assert!(issues.is_empty(), "{q}: {issues:?}");
@@ -98,6 +98,17 @@ fn warm_recomputes_equal_cold_computes() {
                 .count()
         };
         side_thread_steps += waits(&cold);
+        for (detail, n) in [
+            ("from the store's rows", &mut early),
+            ("from the considered rows", &mut late),
+        ] {
+            *n += cold
+                .profile
+                .stages
+                .iter()
+                .filter(|s| s.detail.contains(detail))
+                .count();
+        }
         assert_eq!(waits(&warm), 0);
         assert_eq!(
             warm.profile.stages.len(),
@@ -110,6 +121,10 @@ fn warm_recomputes_equal_cold_computes() {
     }
     // Most steps keep the default cap detector: their cold computes took the second thread.
     assert!(side_thread_steps >= STEPS.len() / 2, "{side_thread_steps}");
+    // Without a date range, duplicates dropped or `segv`, the thread starts from the store's
+    // rows before the considered pass; otherwise (`dups=drop` here) after it.
+    assert_eq!(early + late, side_thread_steps);
+    assert!(early > 0 && late > 0, "{early} {late}");
 }
 
 /// The profile detail of the wait for the second thread of a cold compute.

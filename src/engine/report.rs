@@ -1060,34 +1060,6 @@ impl MetricsCache {
             join.map_or(0, |j| j.meta_row.len() as u64 * 4),
         );
 
-        // Considered events and their local days.
-        let fkey = key_filter(params);
-        let f_hit = self.considered.fresh(&fkey);
-        if !f_hit {
-            self.considered.key = None;
-            let cal = DayCalendar::new(tz, first, last.max(first));
-            let filter = Filter {
-                store,
-                cal: &cal,
-                first,
-                last,
-                drop_dups: params.duplicates == DuplicatePolicy::Drop,
-                seg: plan,
-                seg_column,
-                seg_keeps_all: plan.is_none_or(|p| p.keeps_every_event),
-            };
-            considered_pass(&mut self.considered.value, store, &filter, days);
-            self.considered.key = Some(fkey);
-        }
-        let c = &self.considered.value;
-        prof.stage_detail(
-            StageKind::Sessionize,
-            cached(f_hit, "considered events, local days"),
-            n_store,
-            c.len() as u64,
-            (c.rows.heap_bytes() + c.days.capacity() * 2) as u64,
-        );
-
         // Event durations: outliers, interaction time per user, app versions.
         let meta_rows = join.map(|j| &j.meta_row);
         let meta_value = |col: Option<&super::metadata::MetaColumn>, ui: usize| -> Option<u16> {
@@ -1117,36 +1089,92 @@ impl MetricsCache {
         // derives activity and the rest: the sort and the version sweep are the longest stage
         // and nothing but the report needs them. Only when the threshold is known early (the cap
         // detector, the default): otherwise the prefix sums wait for the sorted values.
-        let side = SIDE_THREAD
-            && self.cold_only
-            && early.is_some()
-            && !(d_hit || v_hit || i_hit)
-            && c.len() >= SIDE_THREAD_MIN_EVENTS;
+        let side_wanted =
+            SIDE_THREAD && self.cold_only && early.is_some() && !(d_hit || v_hit || i_hit);
+        // With no date range, no duplicate to drop and no `segv`, every stored event is
+        // considered (the axis spans the data; a segment without `segv` filters nothing): the
+        // second thread then starts now, from the store's rows, overlapping the considered pass.
+        // (Checked after the pass: should it not hold, that thread's work is dropped.)
+        let every_stored_event = params.from.is_none()
+            && params.to.is_none()
+            && (params.duplicates == DuplicatePolicy::Keep || store.duplicate_rows.is_empty())
+            && params.segment_values.is_empty();
+        let dict = device_col.map(|col| &col.dict);
         std::thread::scope(|scope| {
             // The sorted values and the sort's scratch move to the second thread and back
             // (their allocations are kept for the next compute).
-            let side_job = side.then(|| {
-                self.sorted_durations.key = None;
-                let mut sd = std::mem::take(&mut self.sorted_durations.value);
-                let mut scratch = std::mem::take(&mut self.sort_scratch);
-                let dict = device_col.map(|col| &col.dict);
-                scope.spawn(move || {
-                    sort_durations(&mut sd, &mut scratch, store, c, device, groups, None);
-                    let threshold = sd.threshold(params);
-                    let report = sd.report(
-                        "event_duration_ms",
-                        threshold.filter(|_| !sd.is_empty()),
+            let mut side_job = (side_wanted
+                && every_stored_event
+                && store.len() >= SIDE_THREAD_MIN_EVENTS)
+                .then(|| {
+                    self.sorted_durations.key = None;
+                    let sd = std::mem::take(&mut self.sorted_durations.value);
+                    let scratch = std::mem::take(&mut self.sort_scratch);
+                    let job = SideJob {
+                        store,
                         params,
-                    );
-                    let versions = versions::version_report_sorted(
-                        &sd,
-                        &store.app_versions,
+                        users: SideUsers::Store,
+                        device,
+                        groups,
                         dict,
-                        params.top_versions,
-                    );
-                    (sd, scratch, threshold, report, versions)
-                })
-            });
+                    };
+                    scope.spawn(move || job.run(sd, scratch))
+                });
+            // Considered events and their local days.
+            let fkey = key_filter(params);
+            let f_hit = self.considered.fresh(&fkey);
+            if !f_hit {
+                self.considered.key = None;
+                let cal = DayCalendar::new(tz, first, last.max(first));
+                let filter = Filter {
+                    store,
+                    cal: &cal,
+                    first,
+                    last,
+                    drop_dups: params.duplicates == DuplicatePolicy::Drop,
+                    seg: plan,
+                    seg_column,
+                    seg_keeps_all: plan.is_none_or(|p| p.keeps_every_event),
+                };
+                considered_pass(&mut self.considered.value, store, &filter, days);
+                self.considered.key = Some(fkey);
+            }
+            let c = &self.considered.value;
+            prof.stage_detail(
+                StageKind::Sessionize,
+                cached(f_hit, "considered events, local days"),
+                n_store,
+                c.len() as u64,
+                (c.rows.heap_bytes() + c.days.capacity() * 2) as u64,
+            );
+
+            let all_considered = matches!(c.rows, Rows::Identity) && c.len() == store.len();
+            if let Some(job) = side_job.take_if(|_| !all_considered) {
+                let dropped = match job.join() {
+                    Ok(parts) => parts,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                };
+                self.sorted_durations.value = dropped.sorted;
+                self.sort_scratch = dropped.scratch;
+            }
+            let side_started_late =
+                side_wanted && side_job.is_none() && c.len() >= SIDE_THREAD_MIN_EVENTS;
+            if side_started_late {
+                self.sorted_durations.key = None;
+                let sd = std::mem::take(&mut self.sorted_durations.value);
+                let scratch = std::mem::take(&mut self.sort_scratch);
+                let job = SideJob {
+                    store,
+                    params,
+                    users: SideUsers::Considered(c),
+                    device,
+                    groups,
+                    dict,
+                };
+                side_job = Some(scope.spawn(move || job.run(sd, scratch)));
+            }
+            let side = side_job.is_some();
+            let side_started_early = side && !side_started_late;
             if side {
                 self.durations.key = None;
                 let d = &mut self.durations.value;
@@ -1168,7 +1196,7 @@ impl MetricsCache {
                         &mut self.sorted_durations.value,
                         &mut self.sort_scratch,
                         store,
-                        c,
+                        (&c.users, &c.rows),
                         device,
                         groups,
                         prefix,
@@ -1224,27 +1252,29 @@ impl MetricsCache {
             if side {
                 prof.stage_detail(
                     StageKind::Aggregate,
-                    "event-duration prefix sums (the outliers and app versions on a second thread)"
-                        .to_string(),
+                    if side_started_early {
+                        SIDE_EARLY_DETAIL
+                    } else {
+                        SIDE_LATE_DETAIL
+                    }
+                    .to_string(),
                     c.len() as u64,
                     c.len() as u64 + 1,
                     d.prefix.heap_bytes() as u64,
                 );
             } else {
+                let what = if i_hit {
+                    "event-duration outliers, app-version percentiles (durations sorted earlier)"
+                } else {
+                    "event-duration outliers, app-version percentiles"
+                };
                 prof.stage_detail(
-                StageKind::Aggregate,
-                cached(
-                    d_hit && v_hit,
-                    if i_hit {
-                        "event-duration outliers, app-version percentiles (durations sorted earlier)"
-                    } else {
-                        "event-duration outliers, app-version percentiles"
-                    },
-                ),
-                c.len() as u64,
-                self.sorted_durations.value.len() as u64,
-                (self.sorted_durations.value.heap_bytes() + d.prefix.heap_bytes()) as u64,
-            );
+                    StageKind::Aggregate,
+                    cached(d_hit && v_hit, what),
+                    c.len() as u64,
+                    self.sorted_durations.value.len() as u64,
+                    (self.sorted_durations.value.heap_bytes() + d.prefix.heap_bytes()) as u64,
+                );
             }
 
             // Sessions (and, when the outlier knobs changed too, each session's active time, summed
@@ -1654,7 +1684,13 @@ impl MetricsCache {
             // The second thread's part: its wait is what it added to this thread's time.
             let mut event_durations = None;
             if let Some(job) = side_job {
-                let (sorted, scratch, threshold, report, version_report) = match job.join() {
+                let SideDurations {
+                    sorted,
+                    scratch,
+                    threshold,
+                    report,
+                    versions: version_report,
+                } = match job.join() {
                     Ok(parts) => parts,
                     Err(panic) => std::panic::resume_unwind(panic),
                 };
@@ -1744,6 +1780,90 @@ const SIDE_THREAD: bool = cfg!(not(target_arch = "wasm32"));
 /// take this path).
 const SIDE_THREAD_MIN_EVENTS: usize = 1 << 15;
 
+/// The profile detail of the prefix sums when the second thread started before the
+/// considered pass (from the store's rows), and when it started after it.
+const SIDE_EARLY_DETAIL: &str =
+    "event-duration prefix sums (outliers, app versions: a second thread from the store's rows)";
+const SIDE_LATE_DETAIL: &str =
+    "event-duration prefix sums (outliers, app versions: a second thread from the considered rows)";
+
+/// Whose events the second thread sorts.
+enum SideUsers<'a> {
+    /// Every stored event (known to be every considered one before the considered pass).
+    Store,
+    Considered(&'a Considered),
+}
+
+/// The second thread's part of a one-shot compute: sort the event durations, then read the
+/// outlier report and the app-version report from them.
+struct SideJob<'a, F> {
+    store: &'a EventStore,
+    params: &'a Params,
+    users: SideUsers<'a>,
+    /// The device id of a store user.
+    device: F,
+    groups: (usize, usize),
+    /// The device dictionary, if the metadata has one.
+    dict: Option<&'a super::store::Dictionary>,
+}
+
+/// What [`SideJob::run`] gives back: the sorted values and the sort's scratch (kept for the
+/// next compute), the threshold and both reports.
+struct SideDurations {
+    sorted: SortedDurations,
+    scratch: Vec<u32>,
+    threshold: Option<i64>,
+    report: OutlierReport,
+    versions: VersionReport,
+}
+
+impl<F: Fn(usize) -> u16> SideJob<'_, F> {
+    fn run(self, mut sorted: SortedDurations, mut scratch: Vec<u32>) -> SideDurations {
+        let store = self.store;
+        let stored_users: Vec<(u32, u32, u32)>;
+        let identity = Rows::Identity;
+        let users = match self.users {
+            SideUsers::Considered(c) => (&c.users[..], &c.rows),
+            SideUsers::Store => {
+                stored_users = store
+                    .users_with_rows()
+                    .filter(|(_, rows)| !rows.is_empty())
+                    .map(|(u, rows)| (u.0, rows.start as u32, rows.end as u32))
+                    .collect();
+                (&stored_users[..], &identity)
+            }
+        };
+        sort_durations(
+            &mut sorted,
+            &mut scratch,
+            store,
+            users,
+            self.device,
+            self.groups,
+            None,
+        );
+        let threshold = sorted.threshold(self.params);
+        let report = sorted.report(
+            "event_duration_ms",
+            threshold.filter(|_| !sorted.is_empty()),
+            self.params,
+        );
+        let versions = versions::version_report_sorted(
+            &sorted,
+            &store.app_versions,
+            self.dict,
+            self.params.top_versions,
+        );
+        SideDurations {
+            sorted,
+            scratch,
+            threshold,
+            report,
+            versions,
+        }
+    }
+}
+
 /// Collect the non-null durations of the considered events with their app version and their
 /// user's device (`device(user)`; ids below `groups`) and sort them into `out` (`scratch`: the
 /// sort's). With `prefix = (sums, threshold, policy)`, push the prefix sums of the durations under
@@ -1752,21 +1872,22 @@ fn sort_durations(
     out: &mut SortedDurations,
     scratch: &mut Vec<u32>,
     store: &EventStore,
-    c: &Considered,
+    (users, rows): (&[(u32, u32, u32)], &Rows),
     device: impl Fn(usize) -> u16,
     groups: (usize, usize),
     mut prefix: Option<(&mut CompactPrefix, Option<i64>, OutlierPolicy)>,
 ) {
     let durations: &[DurationMs] = &store.duration_ms;
-    let mut items = outliers::SortedItems::new(out, c.len(), groups);
+    let n = users.last().map_or(0, |u| u.2 as usize);
+    let mut items = outliers::SortedItems::new(out, n, groups);
     let mut acc: i64 = 0;
     if let Some((sums, _, _)) = &mut prefix {
-        sums.reserve(c.len() + 1);
+        sums.reserve(n + 1);
         sums.push(0);
     }
-    for &(u, b, e) in &c.users {
+    for &(u, b, e) in users {
         let device = device(u as usize);
-        for row in c.rows.range(b as usize, e as usize) {
+        for row in rows.range(b as usize, e as usize) {
             let d = durations[row as usize];
             if !d.is_null() {
                 items.push(d.0, store.app_version[row as usize], device);
@@ -2351,6 +2472,10 @@ fn event_units_pass(
         Rows::Listed(_) => units.actions_in_rows(&store.action, c.len(), |i| c.rows.at(i), unit),
     }
     let presence = (rules.window, rules.min_count) == (1, 1);
+    // Every considered event a unit (the default: the minimal definition, every action
+    // qualifying): a user's active days are the distinct values of their slice of the days
+    // column, read in place (one comparison per event) rather than bit by bit from the mask.
+    let every_event = units.count() == c.len();
     let mut counts = DailyCounts::default();
     let mut iv: Vec<(i32, i32)> = Vec::new();
     for &(_, ub, ue) in &c.users {
@@ -2359,20 +2484,16 @@ fn event_units_pass(
             .ones_in(ub as usize, ue as usize)
             .map(|i| first + c.days[i] as i32);
         iv.clear();
-        if presence {
-            // Days ascend within a user.
-            let mut run: Option<(i32, i32)> = None;
-            for d in unit_days {
-                run = match run {
-                    Some((a, b)) if d <= b + 1 => Some((a, d)),
-                    Some(r) => {
-                        iv.push(r);
-                        Some((d, d))
-                    }
-                    None => Some((d, d)),
-                };
-            }
-            iv.extend(run);
+        if presence && every_event {
+            let mut prev = None;
+            let distinct = c.days[ub as usize..ue as usize].iter().filter(|&&di| {
+                let new = prev != Some(di);
+                prev = Some(di);
+                new
+            });
+            presence_runs(distinct.map(|&di| first + di as i32), &mut iv);
+        } else if presence {
+            presence_runs(unit_days, &mut iv);
         } else {
             counts.clear();
             for d in unit_days {
@@ -2384,6 +2505,23 @@ fn event_units_pass(
     }
     out.user_first.push(out.intervals.len() as u32);
     out.units = units;
+}
+
+/// Append to `iv` the runs of consecutive days among `days` (ascending, repeats allowed): a
+/// user's active intervals when a single unit on a day makes the day active.
+fn presence_runs(days: impl Iterator<Item = i32>, iv: &mut Vec<(i32, i32)>) {
+    let mut run: Option<(i32, i32)> = None;
+    for d in days {
+        run = match run {
+            Some((a, b)) if d <= b + 1 => Some((a, d)),
+            Some(r) => {
+                iv.push(r);
+                Some((d, d))
+            }
+            None => Some((d, d)),
+        };
+    }
+    iv.extend(run);
 }
 
 /// Append the active intervals `iv` that overlap the axis `first..=last`, clipped to it.
