@@ -8,7 +8,7 @@
 //!
 //! ```ignore
 //! let data = Memo::new(move |_| computed.get().map(|c| ChartData { .. }));
-//! view! { <ChartCard id="chart-sessions" title="Sessions per day" data=data wide=true /> }
+//! view! { <ChartCard id=CardId::Sessions title="Sessions per day" data=data wide=true /> }
 //! ```
 //!
 //! The card never computes a metric: it draws and exports what it is given.
@@ -30,6 +30,71 @@ use super::permalink::{ui_value, Nav, Query};
 
 /// The URL key holding the id of the expanded card.
 pub const EXPAND_KEY: &str = "expand";
+
+/// Lists every chart card once: its variant and its element id, which is also the `expand=`
+/// value that enlarges it. [`ChartCard`] takes a [`CardId`], so a card cannot have an id this
+/// list lacks, and a link's `expand=` is checked against it ([`link_issues`]).
+macro_rules! card_ids {
+    ($($variant:ident => $id:literal,)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum CardId {
+            $($variant,)*
+        }
+
+        impl CardId {
+            pub const ALL: &[CardId] = &[$(CardId::$variant,)*];
+
+            /// The element id (and `expand=` value).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(CardId::$variant => $id,)*
+                }
+            }
+        }
+    };
+}
+
+card_ids! {
+    ActiveUsers => "chart-active-users",
+    Months => "chart-months",
+    L7 => "chart-l7",
+    L30 => "chart-l30",
+    SessionsPerUser => "chart-sessions-per-user",
+    Sessions => "chart-sessions",
+    SessionDuration => "chart-session-duration",
+    EventsPerSession => "chart-events-per-session",
+    OutliersEvents => "chart-outliers-events",
+    OutliersSessions => "chart-outliers-sessions",
+    Segments => "chart-segments",
+    SegmentMonths => "chart-segment-months",
+    SegmentStickiness => "chart-segment-stickiness",
+    Retention => "chart-retention",
+    RetentionCurve => "chart-retention-curve",
+    Lifecycle => "chart-lifecycle",
+    Power => "chart-power",
+    Versions => "chart-versions",
+    Devices => "chart-devices",
+    Anomalies => "chart-anomalies",
+    TopUsers => "chart-top-users",
+    Partitions => "chart-partitions",
+    EventsPerDay => "chart-events-per-day",
+    ProfileCompute => "chart-profile-compute",
+    ProfileLoad => "chart-profile-load",
+}
+
+/// Check `expand=` in a link (strict: an id no card has is reported and no chart expanded).
+pub fn link_issues(pairs: &[(String, String)]) -> Vec<crate::engine::ParamIssue> {
+    pairs
+        .iter()
+        .filter(|(k, v)| k == EXPAND_KEY && !CardId::ALL.iter().any(|c| c.as_str() == v))
+        .map(|(k, v)| crate::engine::ParamIssue {
+            key: k.clone(),
+            value: v.clone(),
+            reason: "no chart has this id".into(),
+            used: "no chart expanded".into(),
+        })
+        .collect()
+}
 
 /// The numbers behind a chart, exactly as the engine reports them (one row per point).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -363,12 +428,13 @@ pub fn provide_view_env() {
 /// cards span the whole chart area; `children` go under the plot (facts, notes).
 #[component]
 pub fn ChartCard(
-    id: &'static str,
+    id: CardId,
     title: &'static str,
     #[prop(into)] data: Signal<Option<ChartData>>,
     #[prop(optional)] wide: bool,
     #[prop(optional)] children: Option<Children>,
 ) -> impl IntoView {
+    let id = id.as_str();
     let data = Memo::new(move |_| data.get());
     let env = use_context::<ViewEnv>();
     let query = use_context::<Query>();

@@ -5,8 +5,8 @@
 use leptos::prelude::*;
 
 use super::card::{
-    format_ms, Bars, ChartCard, ChartData, Heatmap, Lines, Plot, Series, Stems, Table, Unit, AMBER,
-    BLUE, GRAY, GREEN, PINK, PURPLE, TEAL,
+    format_ms, Bars, CardId, ChartCard, ChartData, Heatmap, Lines, Plot, Series, Stems, Table,
+    Unit, AMBER, BLUE, GRAY, GREEN, PINK, PURPLE, TEAL,
 };
 use super::format_count;
 use crate::engine::outliers::{DurationStats, HistogramBin, OutlierReport};
@@ -46,7 +46,7 @@ fn tz(c: &Computed) -> String {
 /// DAU / WAU / MAU per day under the chosen definition, with DAU/MAU on its own axis.
 #[component]
 pub fn ActiveUsers(computed: ReadSignal<Option<Computed>>) -> impl IntoView {
-    view! { <ChartCard id="chart-active-users" title="Active users" wide=true data=from_report(computed, active_users) /> }
+    view! { <ChartCard id=CardId::ActiveUsers title="Active users" wide=true data=from_report(computed, active_users) /> }
 }
 
 fn active_users(c: &Computed) -> ChartData {
@@ -106,7 +106,7 @@ fn active_users(c: &Computed) -> ChartData {
 /// Users active in each calendar month (partial months marked).
 #[component]
 pub fn MonthlyActives(computed: ReadSignal<Option<Computed>>) -> impl IntoView {
-    view! { <ChartCard id="chart-months" title="Monthly active users (calendar months)" data=from_report(computed, monthly) /> }
+    view! { <ChartCard id=CardId::Months title="Monthly active users (calendar months)" data=from_report(computed, monthly) /> }
 }
 
 fn monthly(c: &Computed) -> ChartData {
@@ -160,13 +160,12 @@ fn monthly(c: &Computed) -> ChartData {
 /// L7 or L30: users by the number of days they were active in the last 7 / 30 days.
 #[component]
 pub fn Stickiness(computed: ReadSignal<Option<Computed>>, days: u32) -> impl IntoView {
-    let (id, title, build): (&'static str, &'static str, fn(&Computed) -> ChartData) = if days == 7
-    {
-        ("chart-l7", "L7: days active in the last 7", |c| {
+    let (id, title, build): (CardId, &'static str, fn(&Computed) -> ChartData) = if days == 7 {
+        (CardId::L7, "L7: days active in the last 7", |c| {
             lness(c, &c.report.activity.l7, 7)
         })
     } else {
-        ("chart-l30", "L30: days active in the last 30", |c| {
+        (CardId::L30, "L30: days active in the last 30", |c| {
             lness(c, &c.report.activity.l30, 30)
         })
     };
@@ -222,7 +221,7 @@ fn lness(c: &Computed, h: &crate::engine::activity::StickinessHistogram, days: u
 /// Sessions started per day (by the session's start day in the chosen zone).
 #[component]
 pub fn SessionsPerDay(computed: ReadSignal<Option<Computed>>) -> impl IntoView {
-    view! { <ChartCard id="chart-sessions" title="Sessions per day" wide=true data=from_report(computed, sessions_per_day) /> }
+    view! { <ChartCard id=CardId::Sessions title="Sessions per day" wide=true data=from_report(computed, sessions_per_day) /> }
 }
 
 fn sessions_per_day(c: &Computed) -> ChartData {
@@ -298,7 +297,7 @@ fn threshold_position(bins: &[HistogramBin], t: i64) -> Option<f64> {
 /// Session durations in log-scaled bins, the outlier threshold and the flagged bucket marked.
 #[component]
 pub fn SessionDurations(computed: ReadSignal<Option<Computed>>) -> impl IntoView {
-    view! { <ChartCard id="chart-session-duration" title="Session duration distribution" data=from_report(computed, session_durations) /> }
+    view! { <ChartCard id=CardId::SessionDuration title="Session duration distribution" data=from_report(computed, session_durations) /> }
 }
 
 fn session_durations(c: &Computed) -> ChartData {
@@ -390,9 +389,9 @@ fn outlier_summary(o: &OutlierReport) -> String {
 /// A count distribution (events per session, sessions per user) on log–log axes.
 #[component]
 pub fn Distribution(computed: ReadSignal<Option<Computed>>, of: &'static str) -> impl IntoView {
-    let (id, title, build): (&'static str, &'static str, fn(&Computed) -> ChartData) =
+    let (id, title, build): (CardId, &'static str, fn(&Computed) -> ChartData) =
         if of == "events_per_session" {
-            ("chart-events-per-session", "Events per session", |c| {
+            (CardId::EventsPerSession, "Events per session", |c| {
                 distribution(
                     c,
                     &c.report.sessions.events_per_session,
@@ -401,7 +400,7 @@ pub fn Distribution(computed: ReadSignal<Option<Computed>>, of: &'static str) ->
                 )
             })
         } else {
-            ("chart-sessions-per-user", "Sessions per user", |c| {
+            (CardId::SessionsPerUser, "Sessions per user", |c| {
                 distribution(
                     c,
                     &c.report.sessions.per_user,
@@ -457,14 +456,14 @@ fn distribution(c: &Computed, d: &CountDistribution, x_label: &str, y_label: &st
 /// One duration metric before and after the outlier policy, and the values it touched.
 #[component]
 pub fn OutlierView(computed: ReadSignal<Option<Computed>>, target: &'static str) -> impl IntoView {
-    let (id, title, build): (&'static str, &'static str, fn(&Computed) -> ChartData) =
+    let (id, title, build): (CardId, &'static str, fn(&Computed) -> ChartData) =
         if target == "events" {
-            ("chart-outliers-events", "Outliers: event durations", |c| {
+            (CardId::OutliersEvents, "Outliers: event durations", |c| {
                 outliers(c, &c.report.event_durations, "event duration_ms")
             })
         } else {
             (
-                "chart-outliers-sessions",
+                CardId::OutliersSessions,
                 "Outliers: session durations",
                 |c| outliers(c, &c.report.sessions.duration, "session durations"),
             )
@@ -589,7 +588,7 @@ pub(super) fn segment_color(i: usize, label: &str) -> usize {
 /// Daily active users per segment: the top N values and "other".
 #[component]
 pub fn SegmentBreakdown(computed: ReadSignal<Option<Computed>>) -> impl IntoView {
-    view! { <ChartCard id="chart-segments" title="Active users by segment" wide=true data=from_report(computed, segments) /> }
+    view! { <ChartCard id=CardId::Segments title="Active users by segment" wide=true data=from_report(computed, segments) /> }
 }
 
 fn segments(c: &Computed) -> ChartData {
@@ -684,7 +683,7 @@ fn segments(c: &Computed) -> ChartData {
 /// Users active in each calendar month, per segment (a heatmap: segments × months).
 #[component]
 pub fn SegmentMonths(computed: ReadSignal<Option<Computed>>) -> impl IntoView {
-    view! { <ChartCard id="chart-segment-months" title="Monthly active users by segment" wide=true data=from_report(computed, segment_months) /> }
+    view! { <ChartCard id=CardId::SegmentMonths title="Monthly active users by segment" wide=true data=from_report(computed, segment_months) /> }
 }
 
 fn segment_months(c: &Computed) -> ChartData {
@@ -769,7 +768,7 @@ fn segment_months(c: &Computed) -> ChartData {
 /// The heaviest users' share of all events.
 #[component]
 pub fn TopUsers(computed: ReadSignal<Option<Computed>>) -> impl IntoView {
-    view! { <ChartCard id="chart-top-users" title="Skew: top users" data=from_report(computed, top_users) /> }
+    view! { <ChartCard id=CardId::TopUsers title="Skew: top users" data=from_report(computed, top_users) /> }
 }
 
 fn top_users(c: &Computed) -> ChartData {
@@ -837,7 +836,7 @@ pub fn Partitions(computed: ReadSignal<Option<Computed>>) -> impl IntoView {
         })
     };
     view! {
-        <ChartCard id="chart-partitions" title="Skew: partition sizes" data=from_report(computed, partitions)>
+        <ChartCard id=CardId::Partitions title="Skew: partition sizes" data=from_report(computed, partitions)>
             <ul class="notes" id="skew-advice">{notes}</ul>
         </ChartCard>
     }
@@ -891,7 +890,7 @@ fn partitions(c: &Computed) -> ChartData {
 #[component]
 pub fn EventsPerDay(overview: ReadSignal<Option<DatasetOverview>>) -> impl IntoView {
     let data = Signal::derive(move || overview.with(|o| o.as_ref().map(events_per_day)));
-    view! { <ChartCard id="chart-events-per-day" title="Events per day (whole dataset, UTC)" wide=true data=data /> }
+    view! { <ChartCard id=CardId::EventsPerDay title="Events per day (whole dataset, UTC)" wide=true data=data /> }
 }
 
 fn events_per_day(o: &DatasetOverview) -> ChartData {

@@ -8,8 +8,8 @@ use leptos::prelude::*;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 
 use super::card::{
-    Bars, ChartCard, ChartData, Heatmap, Lines, Plot, Series, Table, Unit, AMBER, BLUE, GRAY,
-    GREEN, MARK, PURPLE, TEAL,
+    Bars, CardId, ChartCard, ChartData, Heatmap, Lines, Plot, Series, Table, Unit, AMBER, BLUE,
+    GRAY, GREEN, MARK, PURPLE, TEAL,
 };
 use super::charts::{dates, from_report, opt, segment_color, sum};
 use super::controls::SetParam;
@@ -110,7 +110,7 @@ pub fn Retention(
             .run((RVIEW_KEY, (v == "cumulative").then_some(v), Nav::Push));
     };
     view! {
-        <ChartCard id="chart-retention" title="Retention cohorts" wide=true data=data>
+        <ChartCard id=CardId::Retention title="Retention cohorts" wide=true data=data>
             <div class="knobs">
                 <Knob query=query key="rgran" label="Period" options=vec![("day", "Day"), ("week", "Week"), ("month", "Month")] />
                 <Knob query=query key="cohort" label="Cohort by" options=vec![("first", "First seen"), ("join", "Join date (metadata)")] />
@@ -126,7 +126,7 @@ pub fn Retention(
                 </label>
             </div>
         </ChartCard>
-        <ChartCard id="chart-retention-curve" title="Average retention curve" data=from_report(computed, retention_curve) />
+        <ChartCard id=CardId::RetentionCurve title="Average retention curve" data=from_report(computed, retention_curve) />
     }
 }
 
@@ -275,7 +275,7 @@ pub fn Lifecycle(
     query: ReadSignal<String>,
 ) -> impl IntoView {
     view! {
-        <ChartCard id="chart-lifecycle" title="Lifecycle" wide=true data=from_report(computed, lifecycle)>
+        <ChartCard id=CardId::Lifecycle title="Lifecycle" wide=true data=from_report(computed, lifecycle)>
             <div class="knobs">
                 <Knob query=query key="lgran" label="Period" options=vec![("day", "Day"), ("week", "Week"), ("month", "Month")] />
                 <Knob query=query key="cohort" label="New means" options=vec![("first", "First seen in the data"), ("join", "Joined in the period (metadata)")] />
@@ -358,7 +358,7 @@ fn lifecycle(c: &Computed) -> ChartData {
 
 #[component]
 pub fn SegmentStickiness(computed: ReadSignal<Option<Computed>>) -> impl IntoView {
-    view! { <ChartCard id="chart-segment-stickiness" title="Stickiness by segment" wide=true data=from_report(computed, segment_stickiness) /> }
+    view! { <ChartCard id=CardId::SegmentStickiness title="Stickiness by segment" wide=true data=from_report(computed, segment_stickiness) /> }
 }
 
 fn segment_stickiness(c: &Computed) -> ChartData {
@@ -440,7 +440,7 @@ pub fn PowerUsers(
     query: ReadSignal<String>,
 ) -> impl IntoView {
     view! {
-        <ChartCard id="chart-power" title="Power users" data=from_report(computed, power)>
+        <ChartCard id=CardId::Power title="Power users" data=from_report(computed, power)>
             <div class="knobs">
                 <Field query=query key="power" label="Top % of users" number=true />
                 <Knob query=query key="pseg" label="Who they are by" options=vec![
@@ -521,12 +521,12 @@ pub fn Versions(
     query: ReadSignal<String>,
 ) -> impl IntoView {
     view! {
-        <ChartCard id="chart-versions" title="App-version performance" wide=true data=from_report(computed, versions)>
+        <ChartCard id=CardId::Versions title="App-version performance" wide=true data=from_report(computed, versions)>
             <div class="knobs">
                 <Field query=query key="vtop" label="Versions shown" number=true />
             </div>
         </ChartCard>
-        <ChartCard id="chart-devices" title="Device type and performance" data=from_report(computed, devices) />
+        <ChartCard id=CardId::Devices title="Device type and performance" data=from_report(computed, devices) />
     }
 }
 
@@ -668,7 +668,7 @@ pub fn Anomalies(
         })
     };
     view! {
-        <ChartCard id="chart-anomalies" title="Anomalies" wide=true data=from_report(computed, anomalies)>
+        <ChartCard id=CardId::Anomalies title="Anomalies" wide=true data=from_report(computed, anomalies)>
             <div class="knobs">
                 <Field query=query key="anomz" label="Flag when robust |z| >" number=true />
                 <Field query=query key="anomk" label="Baseline weeks" number=true />

@@ -31,6 +31,7 @@ pub fn canonical(query: &str) -> (String, Vec<ParamIssue>) {
         .collect();
     bad.extend(super::scale::link_issues(&rest));
     bad.extend(super::profile::link_issues(&rest));
+    bad.extend(super::card::link_issues(&rest));
     let mut s = form_urlencoded::Serializer::new(params.to_query());
     for (k, v) in rest {
         if !bad.iter().any(|b| b.key == k) {
@@ -45,8 +46,9 @@ pub fn canonical(query: &str) -> (String, Vec<ParamIssue>) {
 #[derive(Clone, Copy)]
 pub struct Query(pub ReadSignal<String>);
 
-/// UI-only keys, kept in the URL next to the engine's: `expand=<card id>` (the expanded chart)
-/// and `src=<https URL>` (a public Parquet file to load). The engine returns them untouched.
+/// UI-only keys, kept in the URL next to the engine's: `expand=<card id>` (the expanded chart;
+/// an id no card has is reported, see [`canonical`]) and `src=<https URL>` (a public Parquet
+/// file to load). The engine returns them untouched.
 ///
 /// The engine's part of a query: what the worker computes from. UI keys such as `expand` are
 /// left out, so expanding a chart does not recompute anything.

@@ -6,8 +6,8 @@
 use leptos::prelude::*;
 
 use super::card::{
-    ChartCard, ChartData, Plot, Table, Timeline, TimelineBar, AMBER, BLUE, GRAY, GREEN, PINK,
-    PURPLE, TEAL,
+    CardId, ChartCard, ChartData, Plot, Table, Timeline, TimelineBar, AMBER, BLUE, GRAY, GREEN,
+    PINK, PURPLE, TEAL,
 };
 use crate::engine::overview::DatasetOverview;
 use crate::engine::profile::{Profile, StageKind};
@@ -155,7 +155,7 @@ pub fn ProfileTab(
     };
     view! {
         {memory}
-        <ChartCard id="chart-profile-compute" title="Engine profile: last recompute" wide=true data=compute />
-        <ChartCard id="chart-profile-load" title="Engine profile: last load" wide=true data=load />
+        <ChartCard id=CardId::ProfileCompute title="Engine profile: last recompute" wide=true data=compute />
+        <ChartCard id=CardId::ProfileLoad title="Engine profile: last load" wide=true data=load />
     }
 }

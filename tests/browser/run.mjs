@@ -176,11 +176,13 @@ const tests = [
     await page.close();
   }],
   ['a malformed link names the bad settings and uses defaults', async () => {
-    const { page } = await openPage(context, `${base}/?gap=abc&tz=Mars%2FOlympus&def=core`);
+    const { page } = await openPage(context, `${base}/?gap=abc&tz=Mars%2FOlympus&def=core&expand=chart-nope`);
     await expectMetrics(page, 'def=core');
     const text = await page.textContent('#param-issues');
     assert(text.includes('gap') && text.includes('abc'), `names the bad gap: ${text}`);
     assert(text.includes('tz') && text.includes('Mars/Olympus'), `names the bad time zone: ${text}`);
+    assert(text.includes('expand') && text.includes('chart-nope'), `names the unknown chart: ${text}`);
+    assertEqual(await page.locator('figure.card.expanded').count(), 0, 'no chart expanded');
     assertEqual(search(page), 'def=core', 'the corrected link keeps the good setting');
     await page.close();
   }],
