@@ -90,6 +90,19 @@ fn bucket_key(v: i64) -> usize {
     (ordered >> 16) as usize
 }
 
+/// The one integer a [`bucket_key`] bucket can hold, if it holds only one: every non-negative
+/// integer below 2^24 is an exact `f32`, so a bucket in that range holds the integers from its
+/// lowest `f32` rounded up to its highest rounded down. (Below 256 each bucket holds one
+/// integer: session durations of 0 ms — single-event sessions — fill one such bucket.)
+fn bucket_single_value(key: usize) -> Option<i64> {
+    if key < 0x8000 {
+        return None; // negative values
+    }
+    let lo_bits = ((key & 0x7fff) as u32) << 16;
+    let (lo, hi) = (f32::from_bits(lo_bits), f32::from_bits(lo_bits | 0xffff));
+    (hi < 16_777_216.0 && lo.ceil() == hi.floor()).then_some(lo.ceil() as i64)
+}
+
 /// Up to this many values, [`order_statistics`] sorts a copy instead of bucketing.
 const SMALL_SORT: usize = 1 << 14;
 
@@ -155,9 +168,21 @@ fn select_ranks<T: Copy + Into<i64>>(values: &[T], counts: &[u32], ranks: &[usiz
         starts[i + 1] = starts[i] + counts[i] as u64;
     }
     let bucket_of_rank = |r: usize| starts.partition_point(|&s| s <= r as u64) - 1;
-    let mut wanted: Vec<usize> = ranks.iter().map(|&r| bucket_of_rank(r)).collect();
+    // Buckets that hold a single value answer their ranks without collecting their values
+    // (a bucket of 0 ms session durations can hold a third of the values).
+    let mut wanted: Vec<usize> = ranks
+        .iter()
+        .map(|&r| bucket_of_rank(r))
+        .filter(|&b| bucket_single_value(b).is_none())
+        .collect();
     wanted.sort_unstable();
     wanted.dedup();
+    if wanted.is_empty() {
+        return ranks
+            .iter()
+            .filter_map(|&r| bucket_single_value(bucket_of_rank(r)))
+            .collect();
+    }
     if wanted.len() >= u8::MAX as usize {
         // More than 254 distinct buckets wanted: just sort everything.
         return sorted_statistics(values, ranks);
@@ -184,6 +209,9 @@ fn select_ranks<T: Copy + Into<i64>>(values: &[T], counts: &[u32], ranks: &[usiz
         .iter()
         .map(|&r| {
             let b = bucket_of_rank(r);
+            if let Some(v) = bucket_single_value(b) {
+                return v;
+            }
             let i = wanted.binary_search(&b).unwrap_or(0);
             let within = r - starts[b] as usize;
             collected[i].get(within).copied().unwrap_or(0)
@@ -1238,6 +1266,59 @@ fn mean_and_sd(n: usize, sum: i64, sum_sq: i128) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn single_value_buckets_hold_exactly_that_value() {
+        // Every bucket the integers 0 .. 2^20 fall in, with how many of them and which.
+        const N: i64 = 1 << 20;
+        let mut seen: Vec<(u32, i64)> = vec![(0, 0); 1 << 16];
+        for v in 0..N {
+            let e = &mut seen[bucket_key(v)];
+            *e = (e.0 + 1, v);
+        }
+        let last = bucket_key(N - 1); // may hold integers past N too: not checked
+        let mut singles = 0;
+        for (key, &(count, v)) in seen.iter().enumerate() {
+            if count == 0 || key == last {
+                continue;
+            }
+            let expect = (count == 1).then_some(v);
+            assert_eq!(bucket_single_value(key), expect, "bucket {key:#x}");
+            singles += (count == 1) as usize;
+        }
+        assert!(singles >= 256, "{singles}");
+        assert_eq!(bucket_single_value(bucket_key(0)), Some(0));
+        assert_eq!(bucket_single_value(bucket_key(1 << 30)), None);
+        assert_eq!(bucket_single_value(bucket_key(-5)), None);
+    }
+
+    #[test]
+    fn selection_with_single_value_buckets_equals_a_sort() {
+        // Mostly 0 and 1 (single-value buckets), then a spread tail: SMALL_SORT is passed, so
+        // the bucket selection runs, and its wanted ranks mix both kinds of bucket.
+        let mut values: Vec<i64> = Vec::new();
+        let mut x: u64 = 7;
+        for i in 0..100_000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            values.push(match i % 10 {
+                0..=5 => 0,
+                6 => 1,
+                _ => (x >> 33) as i64 % 5_000_000,
+            });
+        }
+        let mut sorted = values.clone();
+        sorted.sort_unstable();
+        let ranks: Vec<usize> = (0..values.len()).step_by(997).chain([99_999]).collect();
+        let expect: Vec<i64> = ranks.iter().map(|&r| sorted[r]).collect();
+        assert_eq!(order_statistics(&values, &ranks), expect);
+        // Only single-value buckets wanted.
+        assert_eq!(
+            order_statistics(&values, &[0, 50_000, 65_000]),
+            vec![0, 0, 1]
+        );
+    }
 
     #[test]
     fn log_bins_at_their_edges() {
