@@ -529,6 +529,19 @@ struct Durations {
     prefix: CompactPrefix,
 }
 
+impl Durations {
+    /// `user_totals` from the prefix sums, for considered users `(user, start, end)`.
+    fn sum_per_user(&mut self, users: &[(u32, u32, u32)]) {
+        self.user_totals.clear();
+        let prefix = &self.prefix;
+        self.user_totals.extend(
+            users
+                .iter()
+                .map(|&(_, b, e)| prefix.range(b as usize, e as usize)),
+        );
+    }
+}
+
 /// The activity definition's active intervals, user by user.
 #[derive(Default)]
 struct Activity {
@@ -1179,12 +1192,7 @@ impl MetricsCache {
                 self.durations.key = None;
                 let d = &mut self.durations.value;
                 policy_prefix_sums(&mut d.prefix, c, durations, early, params.outlier_policy);
-                d.user_totals.clear();
-                d.user_totals.extend(
-                    c.users
-                        .iter()
-                        .map(|&(_, b, e)| d.prefix.range(b as usize, e as usize)),
-                );
+                d.sum_per_user(&c.users);
             } else if !(d_hit && v_hit) {
                 let prefix = &mut self.durations.value.prefix;
                 if !d_hit {
@@ -1230,12 +1238,7 @@ impl MetricsCache {
                         );
                     }
                     debug_assert_eq!(d.prefix.len(), c.len() + 1);
-                    d.user_totals.clear();
-                    d.user_totals.extend(
-                        c.users
-                            .iter()
-                            .map(|&(_, b, e)| d.prefix.range(b as usize, e as usize)),
-                    );
+                    d.sum_per_user(&c.users);
                     self.durations.key = Some(okey.clone());
                 }
                 if !v_hit {
