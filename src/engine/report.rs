@@ -870,6 +870,8 @@ fn key_skew(p: &Params) -> Params {
 #[derive(Default)]
 pub struct MetricsCache {
     data: Option<DataId>,
+    /// The data's first and last event time (`None` inside: no event), once read.
+    time_range: Option<Option<(i64, i64)>>,
     join: Slot<Option<UserJoin>>,
     plan: Slot<Option<SegmentPlan>>,
     considered: Slot<Considered>,
@@ -950,6 +952,7 @@ impl MetricsCache {
     /// Forget every cached part (their allocations stay, to be reused).
     pub fn clear(&mut self) {
         self.data = None;
+        self.time_range = None;
         self.join.key = None;
         self.plan.key = None;
         self.considered.key = None;
@@ -1004,16 +1007,12 @@ impl MetricsCache {
             }
         };
 
-        // Day axis.
-        let mut t_min = i64::MAX;
-        let mut t_max = i64::MIN;
-        for (_, rows) in store.users_with_rows() {
-            if !rows.is_empty() {
-                t_min = t_min.min(store.time_ms[rows.start]);
-                t_max = t_max.max(store.time_ms[rows.end - 1]);
-            }
-        }
-        let has_data = t_min <= t_max;
+        // Day axis (the data's time range: read once per dataset, one look at each user).
+        let span = *self
+            .time_range
+            .get_or_insert_with(|| store.time_range().map(|(a, b)| (a.0, b.0)));
+        let (t_min, t_max) = span.unwrap_or((i64::MAX, i64::MIN));
+        let has_data = span.is_some();
         let first = params
             .from
             .map(|d| d.0)
