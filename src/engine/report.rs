@@ -243,9 +243,6 @@ struct Filter<'a> {
     drop_dups: bool,
     seg: Option<&'a SegmentPlan>,
     seg_column: Option<&'a [u16]>,
-    /// Whether the per-event segment (`seg_column`) filters no event
-    /// ([`SegmentPlan::keeps_every_event`]), so its events need no check one by one.
-    seg_keeps_all: bool,
 }
 
 impl Filter<'_> {
@@ -284,7 +281,8 @@ impl Filter<'_> {
             || dups
                 .get(*dup_cursor)
                 .is_none_or(|&r| r as usize >= rows.end);
-        if no_dups && (self.seg_column.is_none() || self.seg_keeps_all) {
+        let seg_keeps_all = self.seg.is_none_or(|p| p.keeps_every_event);
+        if no_dups && (self.seg_column.is_none() || seg_keeps_all) {
             let first_day = cur.day(times[rows.start]);
             let last_day = self.cal.day_of(times[rows.end - 1]);
             if first_day >= self.first && last_day <= self.last {
@@ -1119,9 +1117,6 @@ impl MetricsCache {
                 && every_stored_event
                 && store.len() >= SIDE_THREAD_MIN_EVENTS)
                 .then(|| {
-                    self.sorted_durations.key = None;
-                    let sd = std::mem::take(&mut self.sorted_durations.value);
-                    let scratch = std::mem::take(&mut self.sort_scratch);
                     let job = SideJob {
                         store,
                         params,
@@ -1130,7 +1125,7 @@ impl MetricsCache {
                         groups,
                         dict,
                     };
-                    scope.spawn(move || job.run(sd, scratch))
+                    job.start(scope, &mut self.sorted_durations, &mut self.sort_scratch)
                 });
             // Considered events and their local days.
             let fkey = key_filter(params);
@@ -1146,7 +1141,6 @@ impl MetricsCache {
                     drop_dups: params.duplicates == DuplicatePolicy::Drop,
                     seg: plan,
                     seg_column,
-                    seg_keeps_all: plan.is_none_or(|p| p.keeps_every_event),
                 };
                 considered_pass(&mut self.considered.value, store, &filter, days);
                 self.considered.key = Some(fkey);
@@ -1162,19 +1156,13 @@ impl MetricsCache {
 
             let all_considered = matches!(c.rows, Rows::Identity) && c.len() == store.len();
             if let Some(job) = side_job.take_if(|_| !all_considered) {
-                let dropped = match job.join() {
-                    Ok(parts) => parts,
-                    Err(panic) => std::panic::resume_unwind(panic),
-                };
+                let dropped = join_side(job);
                 self.sorted_durations.value = dropped.sorted;
                 self.sort_scratch = dropped.scratch;
             }
             let side_started_late =
                 side_wanted && side_job.is_none() && c.len() >= SIDE_THREAD_MIN_EVENTS;
             if side_started_late {
-                self.sorted_durations.key = None;
-                let sd = std::mem::take(&mut self.sorted_durations.value);
-                let scratch = std::mem::take(&mut self.sort_scratch);
                 let job = SideJob {
                     store,
                     params,
@@ -1183,7 +1171,8 @@ impl MetricsCache {
                     groups,
                     dict,
                 };
-                side_job = Some(scope.spawn(move || job.run(sd, scratch)));
+                side_job =
+                    Some(job.start(scope, &mut self.sorted_durations, &mut self.sort_scratch));
             }
             let side = side_job.is_some();
             let side_started_early = side && !side_started_late;
@@ -1692,10 +1681,7 @@ impl MetricsCache {
                     threshold,
                     report,
                     versions: version_report,
-                } = match job.join() {
-                    Ok(parts) => parts,
-                    Err(panic) => std::panic::resume_unwind(panic),
-                };
+                } = join_side(job);
                 let n_sorted = sorted.len();
                 self.sorted_durations.value = sorted;
                 self.sort_scratch = scratch;
@@ -1705,13 +1691,12 @@ impl MetricsCache {
                 self.versions.value = Some(version_report);
                 self.versions.key = Some(vkey);
                 prof.stage_detail(
-                StageKind::Aggregate,
-                "event-duration outliers, app-version percentiles (second thread: the wait for it)"
-                    .to_string(),
-                c.len() as u64,
-                n_sorted as u64,
-                self.sorted_durations.value.heap_bytes() as u64,
-            );
+                    StageKind::Aggregate,
+                    SIDE_WAIT_DETAIL.to_string(),
+                    c.len() as u64,
+                    n_sorted as u64,
+                    self.sorted_durations.value.heap_bytes() as u64,
+                );
             }
             let d = &mut self.durations.value;
             if let Some(report) = event_durations {
@@ -1788,6 +1773,9 @@ const SIDE_EARLY_DETAIL: &str =
     "event-duration prefix sums (outliers, app versions: a second thread from the store's rows)";
 const SIDE_LATE_DETAIL: &str =
     "event-duration prefix sums (outliers, app versions: a second thread from the considered rows)";
+/// The profile detail of the wait for the second thread, at the end of the compute.
+const SIDE_WAIT_DETAIL: &str =
+    "event-duration outliers, app-version percentiles (second thread: the wait for it)";
 
 /// Whose events the second thread sorts.
 enum SideUsers<'a> {
@@ -1809,6 +1797,15 @@ struct SideJob<'a, F> {
     dict: Option<&'a super::store::Dictionary>,
 }
 
+/// Wait for the second thread; its panic, if any, continues on this thread (as it would have
+/// on the sequential path).
+fn join_side(job: std::thread::ScopedJoinHandle<'_, SideDurations>) -> SideDurations {
+    match job.join() {
+        Ok(parts) => parts,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
 /// What [`SideJob::run`] gives back: the sorted values and the sort's scratch (kept for the
 /// next compute), the threshold and both reports.
 struct SideDurations {
@@ -1819,7 +1816,21 @@ struct SideDurations {
     versions: VersionReport,
 }
 
-impl<F: Fn(usize) -> u16> SideJob<'_, F> {
+impl<'env, F: Fn(usize) -> u16 + Send + 'env> SideJob<'env, F> {
+    /// Run on a thread of `scope`, moving the sorted values' and the scratch's allocations to
+    /// it (`sorted` is stale until [`join_side`] gives them back).
+    fn start<'scope>(
+        self,
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        sorted: &mut Slot<SortedDurations>,
+        scratch: &mut Vec<u32>,
+    ) -> std::thread::ScopedJoinHandle<'scope, SideDurations> {
+        sorted.key = None;
+        let values = std::mem::take(&mut sorted.value);
+        let scratch = std::mem::take(scratch);
+        scope.spawn(move || self.run(values, scratch))
+    }
+
     fn run(self, mut sorted: SortedDurations, mut scratch: Vec<u32>) -> SideDurations {
         let store = self.store;
         let stored_users: Vec<(u32, u32, u32)>;
