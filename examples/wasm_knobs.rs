@@ -1,0 +1,95 @@
+//! The worker's recompute path compiled to wasm and timed under Node's V8 (the engine Chromium
+//! runs), without a browser: a low-noise A/B of a wasm-side change (not a test).
+//!
+//! `node scripts/bench/wasm_knobs.mjs [EVENTS] [RUNS]` builds this example for
+//! `wasm32-unknown-unknown` and calls its exports: [`setup`] generates the sample data of
+//! `EVENTS` events in wasm memory and computes the defaults on a [`MetricsCache`] (the worker's
+//! first compute); [`knob`] then recomputes after one knob change of [`QUERIES`] on that warm
+//! cache, timed by the script around each call.
+
+use std::cell::RefCell;
+
+use pulse::engine::join::metadata_from_sample;
+use pulse::engine::metadata::MetadataTable;
+use pulse::engine::profile::NoClock;
+use pulse::engine::sample::{self, SampleConfig};
+use pulse::engine::{DurationMs, EventStore, MetricsCache, Params, StoreBuilder, UserKeyRef};
+
+/// The knob changes, by index: each is a whole setting, as the worker receives it.
+const QUERIES: [&str; 6] = [
+    "",
+    "gap=10m",
+    "gap=30m",
+    "gap=10m&seg=country&topn=20",
+    "gap=10m&seg=country&topn=20&def=core",
+    "outlier=pct&pct=99&policy=cap",
+];
+
+struct State {
+    store: EventStore,
+    metadata: MetadataTable,
+    cache: MetricsCache,
+}
+
+thread_local! {
+    static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
+}
+
+/// Generate `events` sample events and compute the defaults; returns the event count.
+#[no_mangle]
+pub extern "C" fn setup(events: u32) -> u32 {
+    let cfg = SampleConfig::for_events(events as u64, 42);
+    let mut builder = StoreBuilder::with_capacity(events as usize + events as usize / 8);
+    let meta_rows = sample::generate(&cfg, |e| {
+        let page = e.page.map(sample::page_key);
+        let _ = builder.push(
+            UserKeyRef::Str(&sample::user_key(e.user)),
+            e.time_ms,
+            Some(e.action),
+            page.as_deref(),
+            e.duration_ms
+                .map_or(DurationMs::NULL, DurationMs::from_i64_clamped),
+            Some(e.app_version),
+        );
+    });
+    let store = builder.finish();
+    let metadata = metadata_from_sample(&meta_rows);
+    let n = store.len() as u32;
+    STATE.with(|s| {
+        *s.borrow_mut() = Some(State {
+            store,
+            metadata,
+            cache: MetricsCache::new(),
+        })
+    });
+    knob(0);
+    n
+}
+
+/// Recompute with setting `q` of [`QUERIES`] on the warm cache; returns the session count
+/// (`u32::MAX` on an error or before [`setup`]).
+#[no_mangle]
+pub extern "C" fn knob(q: u32) -> u32 {
+    let Some(query) = QUERIES.get(q as usize) else {
+        return u32::MAX;
+    };
+    let (params, _, _) = Params::from_query(query);
+    STATE.with(|s| match &mut *s.borrow_mut() {
+        Some(s) => s
+            .cache
+            .compute(&s.store, Some(&s.metadata), &params, &NoClock)
+            .map_or(u32::MAX, |r| r.sessions.count as u32),
+        None => u32::MAX,
+    })
+}
+
+/// A fresh cache's first compute of setting `q` (the worker's first compute after a load).
+#[no_mangle]
+pub extern "C" fn cold(q: u32) -> u32 {
+    STATE.with(|s| {
+        if let Some(s) = &mut *s.borrow_mut() {
+            s.cache = MetricsCache::new();
+        }
+    });
+    knob(q)
+}
