@@ -86,9 +86,15 @@ pub(crate) fn interpolate(lo: i64, hi: i64, frac: f64) -> f64 {
 #[inline]
 fn bucket_key(v: i64) -> usize {
     let bits = (v as f32).to_bits();
-    let ordered = if v < 0 { !bits } else { bits | 0x8000_0000 };
-    (ordered >> 16) as usize
+    // A negative value's bits all flipped, a non-negative one's sign bit set: one xor with a
+    // mask made from the sign, so the counting loops have no branch on it (a third of the
+    // session durations are 0 and the rest positive, in no order).
+    let flip = 0x8000_0000 | (v >> 63) as u32;
+    ((bits ^ flip) >> 16) as usize
 }
+
+/// How many [`bucket_key`] buckets there are.
+const BUCKETS: usize = 1 << 16;
 
 /// The one integer a [`bucket_key`] bucket can hold, if it holds only one: every non-negative
 /// integer below 2^24 is an exact `f32`, so a bucket in that range holds the integers from its
@@ -116,7 +122,7 @@ pub fn order_statistics<T: Copy + Into<i64>>(values: &[T], ranks: &[usize]) -> V
     let mut counts = BucketCounts::for_len(values.len());
     if let Some(c) = &mut counts.0 {
         for &v in values {
-            c[bucket_key(v.into())] += 1;
+            c.add(v.into());
         }
     }
     counts.order_statistics(values, ranks)
@@ -126,18 +132,35 @@ pub fn order_statistics<T: Copy + Into<i64>>(values: &[T], ranks: &[usize]) -> V
 /// reads every value anyway (the stats pass of [`duration_stats`] and [`outlier_report`]) and
 /// counts in that pass, saving one pass over the values. `None` for small inputs, which sort a
 /// copy instead.
-struct BucketCounts(Option<Vec<u32>>);
+struct BucketCounts(Option<Box<[u32; BUCKETS]>>);
+
+/// Where a stats pass counts each value's bucket: the [`BucketCounts`] table, or nowhere (small
+/// inputs). The passes are monomorphised on it, so the counting loop tests no `Option` per
+/// value, and a table indexed by a 16-bit key needs no bounds check.
+trait BucketSink {
+    fn add(&mut self, v: i64);
+}
+
+impl BucketSink for [u32; BUCKETS] {
+    #[inline(always)]
+    fn add(&mut self, v: i64) {
+        self[bucket_key(v)] += 1;
+    }
+}
+
+impl BucketSink for () {
+    #[inline(always)]
+    fn add(&mut self, _: i64) {}
+}
 
 impl BucketCounts {
     fn for_len(n: usize) -> BucketCounts {
-        BucketCounts((n > SMALL_SORT).then(|| vec![0u32; 1 << 16]))
-    }
-
-    #[inline(always)]
-    fn add(&mut self, v: i64) {
-        if let Some(c) = &mut self.0 {
-            c[bucket_key(v)] += 1;
-        }
+        BucketCounts((n > SMALL_SORT).then(|| {
+            vec![0u32; BUCKETS]
+                .into_boxed_slice()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("BUCKETS counters"))
+        }))
     }
 
     /// [`order_statistics`] of `values`, which are exactly the counted values.
@@ -146,7 +169,7 @@ impl BucketCounts {
             return Vec::new();
         }
         match &self.0 {
-            Some(counts) => select_ranks(values, counts, ranks),
+            Some(counts) => select_ranks(values, &counts[..], ranks),
             None => sorted_statistics(values, ranks),
         }
     }
@@ -187,7 +210,10 @@ fn select_ranks<T: Copy + Into<i64>>(values: &[T], counts: &[u32], ranks: &[usiz
         // More than 254 distinct buckets wanted: just sort everything.
         return sorted_statistics(values, ranks);
     }
-    let mut slot = vec![u8::MAX; 1 << 16];
+    let mut slot: Box<[u8; BUCKETS]> = vec![u8::MAX; BUCKETS]
+        .into_boxed_slice()
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("BUCKETS slots"));
     for (i, &b) in wanted.iter().enumerate() {
         slot[b] = i as u8;
     }
@@ -326,13 +352,14 @@ pub fn log_bin_edges() -> Vec<i64> {
 fn log_bin_index(v: i64) -> usize {
     // v < 0 → 0; [0, 1024) → 1; [2^(10+k), 2^(11+k)) → 2 + k, capped at the last bin. Without
     // branches: the sessions' durations (many 0, many not) made them unpredictable.
-    let k = 64 - ((v.max(0) as u64) >> 10).leading_zeros() as usize;
-    if v < 0 {
-        0
-    } else {
-        (1 + k).min(19)
-    }
+    // The sign as a mask, so that LLVM does not branch on `v ≤ 0` either.
+    let negative = (v >> 63) as u64;
+    let k = 64 - (((v as u64) & !negative) >> 10).leading_zeros() as usize;
+    (1 + k).min(19) & !(negative as usize)
 }
+
+/// How many bins [`log_bin_edges`] makes.
+const LOG_BINS: usize = 20;
 
 /// A running sum that saturates, computed as a wrapping sum plus an overflow flag (cheaper per
 /// value than a saturating add, which wasm has no instruction for); only when some step
@@ -366,21 +393,87 @@ impl SaturatingSum {
     }
 }
 
-/// The statistics of `values` (ms) alone: the `before` of [`outlier_report`] without a
-/// threshold, histogram or policy (one pass plus the two-pass selection of 8 ranks). Empty
-/// input: count 0 and every optional field `None`.
-pub fn duration_stats<T: Copy + Into<i64>>(values: &[T]) -> DurationStats {
-    let n = values.len();
+/// [`duration_stats`]' pass: the sum, min and max, each value counted in `buckets`.
+#[inline(always)]
+fn stats_pass<T: Copy + Into<i64>, B: BucketSink>(
+    values: &[T],
+    buckets: &mut B,
+) -> (SaturatingSum, i64, i64) {
     let mut sum = SaturatingSum::default();
     let (mut min, mut max) = (i64::MAX, i64::MIN);
-    let mut counts = BucketCounts::for_len(n);
     for &v in values {
         let v: i64 = v.into();
         sum.add(v);
         min = min.min(v);
         max = max.max(v);
-        counts.add(v);
+        buckets.add(v);
     }
+    (sum, min, max)
+}
+
+/// What [`outlier_report`]'s pass gathers: over all values, over those above the threshold,
+/// and over the kept ones; the log-bin histogram of the kept values and, apart, of the
+/// outliers (placed by the policy after the pass, so the loop has no branch on it).
+struct OutlierTally {
+    all_sum: SaturatingSum,
+    min: i64,
+    max: i64,
+    detected: usize,
+    outlier_sum: SaturatingSum,
+    out_min: i64,
+    kept_max: i64,
+    kept_bins: [u64; LOG_BINS],
+    outlier_bins: [u64; LOG_BINS],
+}
+
+/// [`outlier_report`]'s pass over `values` with threshold `t` (`i64::MAX`: none).
+#[inline(always)]
+fn outlier_pass<T: Copy + Into<i64>, B: BucketSink>(
+    values: &[T],
+    t: i64,
+    buckets: &mut B,
+) -> OutlierTally {
+    let mut a = OutlierTally {
+        all_sum: SaturatingSum::default(),
+        min: i64::MAX,
+        max: i64::MIN,
+        detected: 0,
+        outlier_sum: SaturatingSum::default(),
+        out_min: i64::MAX,
+        kept_max: i64::MIN,
+        kept_bins: [0; LOG_BINS],
+        outlier_bins: [0; LOG_BINS],
+    };
+    for &v in values {
+        let v: i64 = v.into();
+        a.all_sum.add(v);
+        buckets.add(v);
+        a.min = a.min.min(v);
+        a.max = a.max.max(v);
+        let bin = log_bin_index(v);
+        if v > t {
+            a.detected += 1;
+            a.outlier_sum.add(v);
+            a.out_min = a.out_min.min(v);
+            a.outlier_bins[bin] += 1;
+        } else {
+            a.kept_max = a.kept_max.max(v);
+            a.kept_bins[bin] += 1;
+        }
+    }
+    a
+}
+
+/// The statistics of `values` (ms) alone: the `before` of [`outlier_report`] without a
+/// threshold, histogram or policy (one pass plus the two-pass selection of 8 ranks). Empty
+/// input: count 0 and every optional field `None`.
+pub fn duration_stats<T: Copy + Into<i64>>(values: &[T]) -> DurationStats {
+    let n = values.len();
+    let mut counts = BucketCounts::for_len(n);
+    let (sum, min, max) = match &mut counts.0 {
+        Some(c) => stats_pass(values, &mut **c),
+        None => stats_pass(values, &mut ()),
+    };
     let sum = sum.finish(values, |_| true);
     let mut ranks = Vec::with_capacity(2 * STAT_QUANTILES.len());
     if n > 0 {
@@ -422,33 +515,33 @@ pub fn outlier_report<T: Copy + Into<i64>>(
     let n = values.len();
     let policy = params.outlier_policy;
     let t = threshold.unwrap_or(i64::MAX);
-    let mut detected = 0usize;
-    let (mut min, mut max) = (i64::MAX, i64::MIN);
-    let (mut out_min, mut kept_max) = (i64::MAX, i64::MIN);
     let edges = log_bin_edges();
-    let mut hist = vec![0u64; edges.len()];
-    let mut all_sum = SaturatingSum::default();
-    let mut outlier_sum = SaturatingSum::default();
+    debug_assert_eq!(edges.len(), LOG_BINS);
     let mut counts = BucketCounts::for_len(n);
-    for &v in values {
-        let v: i64 = v.into();
-        all_sum.add(v);
-        counts.add(v);
-        min = min.min(v);
-        max = max.max(v);
-        if v > t {
-            detected += 1;
-            outlier_sum.add(v);
-            out_min = out_min.min(v);
-            match policy {
-                OutlierPolicy::Keep => hist[log_bin_index(v)] += 1,
-                OutlierPolicy::Cap => hist[log_bin_index(t)] += 1,
-                OutlierPolicy::Filter | OutlierPolicy::Flag => {}
+    let OutlierTally {
+        all_sum,
+        min,
+        max,
+        detected,
+        outlier_sum,
+        out_min,
+        kept_max,
+        kept_bins: mut hist,
+        outlier_bins,
+    } = match &mut counts.0 {
+        Some(c) => outlier_pass(values, t, &mut **c),
+        None => outlier_pass(values, t, &mut ()),
+    };
+    // The outliers under the policy: binned by value (keep), at the threshold (cap), or not
+    // at all (filter; flag: their own bucket).
+    match policy {
+        OutlierPolicy::Keep => {
+            for (h, k) in hist.iter_mut().zip(outlier_bins) {
+                *h += k;
             }
-        } else {
-            kept_max = kept_max.max(v);
-            hist[log_bin_index(v)] += 1;
         }
+        OutlierPolicy::Cap => hist[log_bin_index(t)] += detected as u64,
+        OutlierPolicy::Filter | OutlierPolicy::Flag => {}
     }
     let sum = all_sum.finish(values, |_| true);
     let out_sum = outlier_sum.finish(values, |v| v > t);
