@@ -467,6 +467,10 @@ fn outlier_pass<T: Copy + Into<i64>, B: BucketSink>(
 /// The statistics of `values` (ms) alone: the `before` of [`outlier_report`] without a
 /// threshold, histogram or policy (one pass plus the two-pass selection of 8 ranks). Empty
 /// input: count 0 and every optional field `None`.
+///
+/// Never inlined: inside a large caller (`MetricsCache::run`), wasm's code kept the pass's
+/// accumulators in memory.
+#[inline(never)]
 pub fn duration_stats<T: Copy + Into<i64>>(values: &[T]) -> DurationStats {
     let n = values.len();
     let mut counts = BucketCounts::for_len(n);

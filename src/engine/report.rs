@@ -2153,56 +2153,98 @@ fn sessions_from_gap_index(
 /// event `i` is `t(i)`): each candidate ends where the next begins, and is split further only
 /// when it is longer than the max length. Each boundary's prefix sum is read once (it ends one
 /// session and starts the next), and the outputs are held in a local [`SessionSink`] rather
-/// than behind `&mut Sessions`, so the per-session work is a few loads and stores. (At 10M
-/// events the walk is still ~25–30 ms of a gap change in Chromium: each of ~1.9M sessions reads
-/// the time, prefix sum and day at its boundaries, which touches nearly every cache line of
-/// those columns.)
-#[inline(always)]
+/// than behind `&mut Sessions`.
+///
+/// Its own function, with the usual candidate's code inlined into the loop and the rare split
+/// out of line: inlined into `MetricsCache::run`, wasm's code kept the walk's state in memory,
+/// and as a closure the per-candidate code was a call per session (at 10M events in wasm the
+/// walk went ~18 → ~13 ms of a ~45 ms gap change).
+#[inline(never)]
 fn walk_cuts(
     sink: &mut SessionSink,
     user_first: &mut Vec<u32>,
     cuts: &EventMask,
-    t: impl Fn(usize) -> i64,
+    t: impl Fn(usize) -> i64 + Copy,
     c: &Considered,
     rules: &SessionRules,
 ) {
     let n = c.len();
     let max_len = rules.max_len_ms;
     user_first.clear();
-    let mut user_starts = c.users.iter().map(|&(_, b, _)| b as usize);
-    let mut next_user = user_starts.next().unwrap_or(usize::MAX);
-    let mut close = |sink: &mut SessionSink, b: usize, e: usize| {
-        if b == next_user {
-            user_first.push(sink.starts.len() as u32);
-            next_user = user_starts.next().unwrap_or(usize::MAX);
-        }
-        let (t_b, t_last) = (t(b), t(e - 1));
-        if t_last - t_b <= max_len {
-            sink.emit(b, e, t_last - t_b);
-        } else {
-            let (mut begin, mut t_begin) = (b, t_b);
-            for i in b + 1..e {
-                let ti = t(i);
-                if ti - t_begin > max_len {
-                    sink.emit(begin, i, t(i - 1) - t_begin);
-                    begin = i;
-                    t_begin = ti;
-                }
-            }
-            sink.emit(begin, e, t(e - 1) - t_begin);
-        }
-    };
+    let mut users = UserStarts::new(&c.users);
     let mut prev = usize::MAX;
     cuts.for_each_one(|i| {
         if prev != usize::MAX {
-            close(sink, prev, i);
+            close_candidate(sink, user_first, &mut users, t, max_len, prev, i);
         }
         prev = i;
     });
     if prev != usize::MAX {
-        close(sink, prev, n);
+        close_candidate(sink, user_first, &mut users, t, max_len, prev, n);
     }
     user_first.push(sink.starts.len() as u32);
+}
+
+/// The first considered event of each user in turn, for [`walk_cuts`].
+struct UserStarts<'a> {
+    users: std::slice::Iter<'a, (u32, u32, u32)>,
+    next: usize,
+}
+
+impl<'a> UserStarts<'a> {
+    fn new(users: &'a [(u32, u32, u32)]) -> Self {
+        let mut users = users.iter();
+        let next = users.next().map_or(usize::MAX, |&(_, b, _)| b as usize);
+        UserStarts { users, next }
+    }
+
+    #[inline(always)]
+    fn advance(&mut self) {
+        self.next = self
+            .users
+            .next()
+            .map_or(usize::MAX, |&(_, b, _)| b as usize);
+    }
+}
+
+/// [`walk_cuts`]' candidate session `b..e` (its first event starts a user's sessions when it
+/// is `users.next`): one session when it is no longer than the max length, else split.
+#[inline(always)]
+fn close_candidate(
+    sink: &mut SessionSink,
+    user_first: &mut Vec<u32>,
+    users: &mut UserStarts,
+    t: impl Fn(usize) -> i64,
+    max_len: i64,
+    b: usize,
+    e: usize,
+) {
+    if b == users.next {
+        user_first.push(sink.starts.len() as u32);
+        users.advance();
+    }
+    let (t_b, t_last) = (t(b), t(e - 1));
+    if t_last - t_b <= max_len {
+        sink.emit(b, e, t_last - t_b);
+    } else {
+        split_long(sink, t, max_len, b, e);
+    }
+}
+
+/// A candidate session `b..e` longer than the max length, cut greedily (as
+/// [`SessionRules::starts_new`]).
+#[inline(never)]
+fn split_long(sink: &mut SessionSink, t: impl Fn(usize) -> i64, max_len: i64, b: usize, e: usize) {
+    let (mut begin, mut t_begin) = (b, t(b));
+    for i in b + 1..e {
+        let ti = t(i);
+        if ti - t_begin > max_len {
+            sink.emit(begin, i, t(i - 1) - t_begin);
+            begin = i;
+            t_begin = ti;
+        }
+    }
+    sink.emit(begin, e, t(e - 1) - t_begin);
 }
 
 /// The session outputs while a walk cuts sessions (the per-event walk and the walk of the cut
