@@ -37,6 +37,10 @@ const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 const fmt = (v) => `median ${median(v).toFixed(1)} ms (${Math.min(...v).toFixed(1)}–${Math.max(...v).toFixed(1)})`;
 
 const [setupMs, n] = time(() => exports.setup(EVENTS));
+// WASM_KNOBS_PAUSE=ms: wait before the first knob change (as an analyst would), giving V8's
+// background compiler time to finish optimising what the first compute ran.
+const pause = Number(process.env.WASM_KNOBS_PAUSE || 0);
+if (pause) await new Promise((r) => setTimeout(r, pause));
 console.log(`${n} events: generated and first compute in ${(setupMs / 1000).toFixed(1)} s; ${path.basename(wasmPath)}`);
 const steps = [[1, 2], [3, 1], [4, 3], [5, 0]]; // (change, way back)
 // WASM_KNOBS_STEPS=0 times only the first step (e.g. to profile it: node --cpu-prof …).
@@ -45,7 +49,11 @@ for (const [si, [to, back]] of steps.entries()) {
   if (only && !only.includes(si)) continue;
   const times = [];
   for (let i = 0; i < RUNS; i++) {
-    if (i === 0) exports.knob(to); // warm-up: the first call of a function runs unoptimised code
+    if (i === 0) {
+      // The first call of a function runs baseline (Liftoff) code until V8 tiers it up.
+      const [first] = time(() => exports.knob(to));
+      console.log(`  ${QUERIES[to]} first call: ${first.toFixed(1)} ms`);
+    }
     exports.knob(back);
     const [ms, r] = time(() => exports.knob(to));
     if (r === 0xffffffff) throw new Error(`compute failed: ${QUERIES[to]}`);
