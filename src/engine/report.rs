@@ -496,6 +496,22 @@ impl Sessions {
         self.starts.get(j + 1).map_or(events, |&s| s as usize)
     }
 
+    /// Each session's active time from the prefix sums of the policy-applied durations of
+    /// `events` considered events, into `out` (an outlier-knob change re-reads them). Its own
+    /// function, extending `out` from an iterator: inside `MetricsCache::run`, a push per
+    /// session kept the length in memory in wasm.
+    #[inline(never)]
+    fn active_times(&self, prefix: &CompactPrefix, events: usize, out: &mut Vec<i64>) {
+        out.clear();
+        // A range's map: an exact-length iterator, which `extend` writes without a capacity
+        // check per item.
+        let starts = &self.starts;
+        out.extend((0..starts.len()).map(|j| {
+            let end = starts.get(j + 1).map_or(events, |&e| e as usize);
+            prefix.range(starts[j] as usize, end)
+        }));
+    }
+
     /// Sessions per user and events per session, read off `user_first` and `starts` (of `events`
     /// considered events) rather than collected during the cut: two vectors of 8 bytes per
     /// session less (16 MiB with its growth slack at 10M events).
@@ -1347,10 +1363,7 @@ impl MetricsCache {
                 self.active_time.key = None;
                 let sa = &mut self.session_active;
                 if !active_summed {
-                    sa.clear();
-                }
-                for j in (0..s.starts.len()).filter(|_| !active_summed) {
-                    sa.push(d.prefix.range(s.starts[j] as usize, s.end(j, c.len())));
+                    s.active_times(&d.prefix, c.len(), sa);
                 }
                 self.active_time.value = Some(outliers::duration_stats(sa));
                 self.active_time.key = Some(sokey);
