@@ -80,7 +80,7 @@ impl CompactPrefix {
     pub fn extend_sums(&mut self, start: i64, mut values: impl Iterator<Item = i64>) -> i64 {
         let mut acc = start;
         // Up to the next block boundary, one at a time.
-        while self.offsets.len() % BLOCK != 0 {
+        while !self.offsets.len().is_multiple_of(BLOCK) {
             let Some(v) = values.next() else {
                 return acc;
             };
