@@ -327,6 +327,9 @@ impl ActivityAccumulator {
         }
     }
 
+    /// Never inlined: called once per recompute from `MetricsCache::run`, inside which wasm's
+    /// code kept its loop state in memory (measured with `scripts/bench/wasm_knobs.mjs`).
+    #[inline(never)]
     pub fn finish(self, periods: &Periods) -> ActiveSeries {
         let prefix = |d: &[i64]| -> Vec<u64> {
             let mut s = 0i64;

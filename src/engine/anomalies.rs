@@ -59,6 +59,9 @@ pub fn score(series: &[u64], i: usize, weeks: u32) -> Option<(f64, Option<f64>)>
     ))
 }
 
+/// Never inlined: called once per recompute from `MetricsCache::run`, inside which wasm's
+/// code kept its loop state in memory (measured with `scripts/bench/wasm_knobs.mjs`).
+#[inline(never)]
 pub fn anomalies(first: i32, dau: &[u64], events: &[u64], z: f64, weeks: u32) -> AnomalyReport {
     let mut flagged = Vec::new();
     for i in 0..dau.len().max(events.len()) {

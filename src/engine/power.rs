@@ -91,6 +91,9 @@ pub fn top_count(users: usize, pct: f64) -> usize {
     ((users as f64 * pct / 100.0).ceil() as usize).min(users)
 }
 
+/// Never inlined: called once per recompute from `MetricsCache::run`, inside which wasm's
+/// code kept its loop state in memory (measured with `scripts/bench/wasm_knobs.mjs`).
+#[inline(never)]
 pub fn power_users(users: &[UserTotals<'_>], pct: f64, column: Option<String>) -> PowerReport {
     let n = top_count(users.len(), pct);
     let (by_duration, md) = top(users, |u| u.duration_ms, n);

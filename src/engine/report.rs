@@ -2312,7 +2312,11 @@ struct UnitRules<'a> {
 /// (`seg = None`), or only per bucket of a per-event segment (`seg = (plan, column)`: the
 /// definition evaluated on the user's events of each bucket), counting the users and events of
 /// each bucket on the way.
+///
+/// Never inlined: called once per recompute from `MetricsCache::run`, inside which wasm's
+/// code kept its loop state in memory (measured with `scripts/bench/wasm_knobs.mjs`).
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 fn activity_pass(
     out: &mut Activity,
     store: &EventStore,
@@ -2708,7 +2712,11 @@ const NO_BUCKET: u8 = u8::MAX;
 
 /// The breakdown's series: users, events and sessions per bucket, and the activity series of
 /// each bucket from the users' (per-user column) or the buckets' (per-event column) intervals.
+///
+/// Never inlined: called once per recompute from `MetricsCache::run`, inside which wasm's
+/// code kept its loop state in memory (measured with `scripts/bench/wasm_knobs.mjs`).
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 fn segment_series(
     plan: &SegmentPlan,
     c: &Considered,

@@ -129,7 +129,11 @@ fn rate(a: u64, b: u64) -> f64 {
 
 /// Retention cohorts over the last `span` periods of `axis`. `has_start`: a start action set
 /// is given, so cohorts come from [`UserDays::start_day`].
+///
+/// Never inlined: called once per recompute from `MetricsCache::run`, inside which wasm's
+/// code kept its loop state in memory (measured with `scripts/bench/wasm_knobs.mjs`).
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 pub fn retention(
     users: &[UserDays<'_>],
     has_start: bool,
@@ -235,6 +239,10 @@ pub struct LifecycleReport {
 }
 
 /// New / returning / resurrecting / dormant per period of `axis`.
+///
+/// Never inlined: called once per recompute from `MetricsCache::run`, inside which wasm's
+/// code kept its loop state in memory (measured with `scripts/bench/wasm_knobs.mjs`).
+#[inline(never)]
 pub fn lifecycle(
     users: &[UserDays<'_>],
     axis: &PeriodAxis,
