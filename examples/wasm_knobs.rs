@@ -9,11 +9,11 @@
 
 use std::cell::RefCell;
 
-use pulse::engine::join::metadata_from_sample;
+use pulse::engine::dataset::Dataset;
 use pulse::engine::metadata::MetadataTable;
 use pulse::engine::profile::NoClock;
-use pulse::engine::sample::{self, SampleConfig};
-use pulse::engine::{DurationMs, EventStore, MetricsCache, Params, StoreBuilder, UserKeyRef};
+use pulse::engine::sample::SampleConfig;
+use pulse::engine::{EventStore, MetricsCache, Params};
 
 /// The knob changes, by index: each is a whole setting, as the worker receives it.
 const QUERIES: [&str; 6] = [
@@ -35,25 +35,17 @@ thread_local! {
     static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
 }
 
-/// Generate `events` sample events and compute the defaults; returns the event count.
+/// Generate `events` sample events (the built-in sample's generator) and compute the defaults;
+/// returns the event count (`u32::MAX` if the sample could not be built).
 #[no_mangle]
 pub extern "C" fn setup(events: u32) -> u32 {
-    let cfg = SampleConfig::for_events(events as u64, 42);
-    let mut builder = StoreBuilder::with_capacity(events as usize + events as usize / 8);
-    let meta_rows = sample::generate(&cfg, |e| {
-        let page = e.page.map(sample::page_key);
-        let _ = builder.push(
-            UserKeyRef::Str(&sample::user_key(e.user)),
-            e.time_ms,
-            Some(e.action),
-            page.as_deref(),
-            e.duration_ms
-                .map_or(DurationMs::NULL, DurationMs::from_i64_clamped),
-            Some(e.app_version),
-        );
-    });
-    let store = builder.finish();
-    let metadata = metadata_from_sample(&meta_rows);
+    let Ok(Dataset {
+        events: store,
+        metadata: Some(metadata),
+    }) = Dataset::sample(&SampleConfig::for_events(events as u64, 42))
+    else {
+        return u32::MAX;
+    };
     let n = store.len() as u32;
     STATE.with(|s| {
         *s.borrow_mut() = Some(State {

@@ -37,6 +37,7 @@ const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 const fmt = (v) => `median ${median(v).toFixed(1)} ms (${Math.min(...v).toFixed(1)}–${Math.max(...v).toFixed(1)})`;
 
 const [setupMs, n] = time(() => exports.setup(EVENTS));
+if (n === 0xffffffff) throw new Error('the sample could not be built');
 // WASM_KNOBS_PAUSE=ms: wait before the first knob change (as an analyst would), giving V8's
 // background compiler time to finish optimising what the first compute ran.
 const pause = Number(process.env.WASM_KNOBS_PAUSE || 0);
