@@ -119,6 +119,45 @@ impl CompactPrefix {
         }
     }
 
+    /// [`CompactPrefix::extend_sums`] of `f` over a slice: whole blocks are summed from fixed
+    /// chunks of 64 (no end test per value, the mapping inlined), which halves the per-value cost
+    /// in wasm against the iterator.
+    #[inline(never)]
+    pub fn extend_sums_of<T: Copy>(
+        &mut self,
+        start: i64,
+        values: &[T],
+        f: impl Fn(T) -> i64,
+    ) -> i64 {
+        // The partial first block (and all of a short input) through the general path.
+        let head = ((BLOCK - self.offsets.len() % BLOCK) % BLOCK).min(values.len());
+        let (first, rest) = values.split_at(head);
+        let mut acc = self.extend_sums(start, first.iter().map(|&v| f(v)));
+        let mut chunks = rest.chunks_exact(BLOCK);
+        let mut block = [0u32; BLOCK];
+        for chunk in &mut chunks {
+            let at = self.offsets.len();
+            acc += f(chunk[0]);
+            let base = acc;
+            for (k, &v) in chunk.iter().enumerate().skip(1) {
+                acc += f(v);
+                let off = acc.wrapping_sub(base);
+                block[k] = if (off as u64) < SPILLED as u64 {
+                    off as u32
+                } else {
+                    self.spilled.push((at + k, acc));
+                    SPILLED
+                };
+            }
+            block[0] = 0;
+            self.base.push(base);
+            self.current_base = base;
+            self.next_block = at + BLOCK;
+            self.offsets.extend_from_slice(&block);
+        }
+        self.extend_sums(acc, chunks.remainder().iter().map(|&v| f(v)))
+    }
+
     pub fn len(&self) -> usize {
         self.offsets.len()
     }
@@ -231,6 +270,43 @@ mod tests {
                 assert_eq!(
                     (blocks.base.len(), blocks.next_block),
                     (pushes.base.len(), pushes.next_block)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn sums_of_a_slice_equal_the_iterator_from_any_start() {
+        let values: Vec<i64> = (0..400).map(|i| (i * 7_919) % 60_000 - 900).collect();
+        let big = [u32::MAX as i64, 1, i32::MAX as i64, -7];
+        for before in [0, 1, 63, 64, 65, 130] {
+            for len in [0, 1, 63, 64, 65, 128, 200, 400] {
+                let mut slice = CompactPrefix::default();
+                let mut iter = CompactPrefix::default();
+                for i in 0..before {
+                    slice.push(i as i64);
+                    iter.push(i as i64);
+                }
+                // Spilled offsets inside a whole block too.
+                let mut v = values[..len].to_vec();
+                if len > 100 {
+                    v[70..74].copy_from_slice(&big);
+                }
+                let f = |x: i64| x * 2;
+                let a = slice.extend_sums_of(before as i64, &v, f);
+                let b = iter.extend_sums(before as i64, v.iter().map(|&x| f(x)));
+                assert_eq!(a, b);
+                assert_eq!(slice.len(), iter.len());
+                for i in 0..iter.len() {
+                    assert_eq!(
+                        slice.get(i),
+                        iter.get(i),
+                        "before {before}, len {len}, i {i}"
+                    );
+                }
+                assert_eq!(
+                    (slice.base.len(), slice.next_block, slice.spilled.len()),
+                    (iter.base.len(), iter.next_block, iter.spilled.len())
                 );
             }
         }

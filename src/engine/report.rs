@@ -1943,7 +1943,7 @@ fn policy_prefix_sums(
         match &c.rows {
             Rows::Identity => {
                 let ds = durations.get(..c.len()).unwrap_or_default();
-                prefix.extend_sums(0, ds.iter().map(|&d| value(d)));
+                prefix.extend_sums_of(0, ds, value);
             }
             Rows::Listed(rows) => {
                 prefix.extend_sums(0, rows.iter().map(|&row| value(durations[row as usize])));
