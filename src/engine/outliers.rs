@@ -96,6 +96,15 @@ fn bucket_key(v: i64) -> usize {
 /// How many [`bucket_key`] buckets there are.
 const BUCKETS: usize = 1 << 16;
 
+/// A table with one `fill` per [`bucket_key`] bucket, typed by its length so that a bucket key
+/// indexes it without a bounds check.
+fn bucket_table<T: Clone>(fill: T) -> Box<[T; BUCKETS]> {
+    vec![fill; BUCKETS]
+        .into_boxed_slice()
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("a vector of BUCKETS items"))
+}
+
 /// The one integer a [`bucket_key`] bucket can hold, if it holds only one: every non-negative
 /// integer below 2^24 is an exact `f32`, so a bucket in that range holds the integers from its
 /// lowest `f32` rounded up to its highest rounded down. (Below 256 each bucket holds one
@@ -155,12 +164,7 @@ impl BucketSink for () {
 
 impl BucketCounts {
     fn for_len(n: usize) -> BucketCounts {
-        BucketCounts((n > SMALL_SORT).then(|| {
-            vec![0u32; BUCKETS]
-                .into_boxed_slice()
-                .try_into()
-                .unwrap_or_else(|_| unreachable!("BUCKETS counters"))
-        }))
+        BucketCounts((n > SMALL_SORT).then(|| bucket_table(0u32)))
     }
 
     /// [`order_statistics`] of `values`, which are exactly the counted values.
@@ -210,10 +214,7 @@ fn select_ranks<T: Copy + Into<i64>>(values: &[T], counts: &[u32], ranks: &[usiz
         // More than 254 distinct buckets wanted: just sort everything.
         return sorted_statistics(values, ranks);
     }
-    let mut slot: Box<[u8; BUCKETS]> = vec![u8::MAX; BUCKETS]
-        .into_boxed_slice()
-        .try_into()
-        .unwrap_or_else(|_| unreachable!("BUCKETS slots"));
+    let mut slot = bucket_table(u8::MAX);
     for (i, &b) in wanted.iter().enumerate() {
         slot[b] = i as u8;
     }

@@ -144,7 +144,8 @@ impl CompactPrefix {
         f: impl Fn(T) -> i64,
     ) -> i64 {
         // The partial first block (and all of a short input) through the general path.
-        let head = ((BLOCK - self.offsets.len() % BLOCK) % BLOCK).min(values.len());
+        let len = self.offsets.len();
+        let head = (len.next_multiple_of(BLOCK) - len).min(values.len());
         let (first, rest) = values.split_at(head);
         let mut acc = self.extend_sums(start, first.iter().map(|&v| f(v)));
         let mut chunks = rest.chunks_exact(BLOCK);

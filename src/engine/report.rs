@@ -505,11 +505,10 @@ impl Sessions {
         out.clear();
         // A range's map: an exact-length iterator, which `extend` writes without a capacity
         // check per item.
-        let starts = &self.starts;
-        out.extend((0..starts.len()).map(|j| {
-            let end = starts.get(j + 1).map_or(events, |&e| e as usize);
-            prefix.range(starts[j] as usize, end)
-        }));
+        out.extend(
+            (0..self.starts.len())
+                .map(|j| prefix.range(self.starts[j] as usize, self.end(j, events))),
+        );
     }
 
     /// Sessions per user and events per session, read off `user_first` and `starts` (of `events`
