@@ -43,7 +43,7 @@ const SETTINGS: [&str; 7] = [
 
 /// Single knob changes `(name, before, after)`: the recompute after the change is timed with a
 /// warm [`MetricsCache`] (what the worker does after a slider move).
-const KNOB_CHANGES: [(&str, &str, &str); 6] = [
+const KNOB_CHANGES: [(&str, &str, &str); 8] = [
     ("gap 30→10 min", "", "gap=10m"),
     ("definition minimal→core", "", "def=core&k=2"),
     ("definition minimal→session", "", "def=session"),
@@ -54,6 +54,9 @@ const KNOB_CHANGES: [(&str, &str, &str); 6] = [
         "",
         "outlier=pct&pct=99&policy=cap",
     ),
+    // The filter knobs: every part depends on the considered events.
+    ("date range → H2 2023", "", "from=2023-07-01&to=2023-12-31"),
+    ("time zone UTC→New York", "", "tz=America%2FNew_York"),
 ];
 
 /// Part 3: the gap slider moved step by step on one warm cache (from the defaults, 30 min).

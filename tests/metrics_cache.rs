@@ -6,7 +6,7 @@ use pulse::engine::profile::NoClock;
 use pulse::engine::sample::SampleConfig;
 use pulse::engine::{compute, MetricsCache, MetricsReport, Params};
 
-/// A walk through the knobs (55 steps): each step changes one or a few of them, so most steps reuse some
+/// A walk through the knobs (66 steps): each step changes one or a few of them, so most steps reuse some
 /// parts and replace others; some steps return to earlier settings.
 const STEPS: &[&str] = &[
     "",
@@ -68,6 +68,19 @@ const STEPS: &[&str] = &[
     "seg=action_type&mau=28&wstart=sun",
     "seg=action_type&wstart=sun&gap=12m",
     "seg=app_version&wstart=sun&mau=7&segv=2.0.0",
+    // Time zones without a date range: the same events (durations sorted once), other days.
+    "",
+    "tz=Asia%2FTokyo",
+    "tz=Asia%2FTokyo&outlier=pct&pct=95&policy=filter",
+    "tz=America%2FNew_York&outlier=pct&pct=95&policy=filter",
+    "tz=America%2FNew_York&outlier=pct&pct=95&policy=filter&dups=drop",
+    "tz=Asia%2FTokyo&outlier=pct&pct=95&policy=filter&dups=drop&vtop=2",
+    // Date ranges that cut through users' events, then the zone under a range.
+    "from=2023-02-10&to=2023-02-20",
+    "from=2023-02-10&to=2023-02-20&tz=Asia%2FTokyo",
+    "from=2023-02-10&tz=Asia%2FTokyo",
+    "to=2023-02-10&tz=Asia%2FTokyo",
+    "to=2023-02-10",
 ];
 
 /// The profile holds times and the capacity of reused buffers: everything else must be equal.
@@ -194,4 +207,43 @@ fn cached_parts_are_named_in_the_profile() {
         .any(|s| s.detail == "session cuts (from the gap index)"));
     let cold = compute(&ds.events, ds.metadata.as_ref(), &p).expect("cold");
     assert!(without_profile(r) == without_profile(cold));
+}
+
+#[test]
+fn a_time_zone_change_keeps_the_sorted_durations() {
+    let ds = Dataset::sample(&SampleConfig::for_events(10_000, 5)).expect("sample");
+    let mut cache = MetricsCache::new();
+    let detail = |r: &MetricsReport, what: &str| {
+        r.profile
+            .stages
+            .iter()
+            .find(|s| s.detail.starts_with(what))
+            .map(|s| s.detail.clone())
+            .unwrap_or_default()
+    };
+    let run = |cache: &mut MetricsCache, q: &str| {
+        let (p, issues, _) = Params::from_query(q);
+        assert!(issues.is_empty(), "{q}: {issues:?}");
+        cache
+            .compute(&ds.events, ds.metadata.as_ref(), &p, &NoClock)
+            .expect("compute")
+    };
+    run(&mut cache, "");
+    // Without a date range every event is considered in any zone: only the days change.
+    let r = run(&mut cache, "tz=Asia%2FTokyo");
+    assert_eq!(
+        detail(&r, "event-duration outliers"),
+        "event-duration outliers, app-version percentiles (durations sorted earlier) (cached)"
+    );
+    assert_eq!(
+        detail(&r, "considered events"),
+        "considered events, local days"
+    );
+    // Under a date range the zone moves the range's bounds: the durations are sorted again.
+    run(&mut cache, "from=2023-02-10");
+    let r = run(&mut cache, "from=2023-02-10&tz=Asia%2FTokyo");
+    assert_eq!(
+        detail(&r, "event-duration outliers"),
+        "event-duration outliers, app-version percentiles"
+    );
 }

@@ -273,27 +273,42 @@ impl Filter<'_> {
         }
         let times = &self.store.time_ms;
         let mut cur = self.cal.cursor(times[rows.start]);
-        // The usual user: no duplicate to drop, no per-event segment filter (a breakdown by a
-        // per-event column without `segv` filters nothing), and every event
-        // on the axis (times ascend, so the first and last events tell): every row is kept,
-        // and the days come as runs.
+        // The usual user: no duplicate to drop and no per-event segment filter (a breakdown by
+        // a per-event column without `segv` filters nothing). Their events on the axis are
+        // then one run of rows (times ascend: two binary searches for the axis's first and
+        // past-the-end instants), every row of it kept, and the days come as runs. A date
+        // range that cuts through a user's events (an analyst brushing the axis) no longer
+        // sends that user down the per-event walk below.
         let no_dups = !self.drop_dups
             || dups
                 .get(*dup_cursor)
                 .is_none_or(|&r| r as usize >= rows.end);
         let seg_keeps_all = self.seg.is_none_or(|p| p.keeps_every_event);
-        if no_dups && (self.seg_column.is_none() || seg_keeps_all) {
-            let first_day = cur.day(times[rows.start]);
-            let last_day = self.cal.day_of(times[rows.end - 1]);
-            if first_day >= self.first && last_day <= self.last {
-                out_rows.push_range(rows.clone());
-                self.cal.day_runs(&times[rows], |day, k| {
-                    let di = (day - self.first) as u16;
-                    out_days.extend(std::iter::repeat_n(di, k));
-                    per_day[di as usize] += k as u64;
-                });
-                return;
-            }
+        if no_dups && (self.seg_column.is_none() || seg_keeps_all) && self.last >= self.first {
+            let ts = &times[rows.clone()];
+            let (from, to) = (
+                self.cal.start_of(self.first),
+                self.cal.start_of(self.last + 1),
+            );
+            let lo = if ts[0] >= from {
+                0
+            } else {
+                ts.partition_point(|&t| t < from)
+            };
+            let hi = if ts[ts.len() - 1] < to {
+                ts.len()
+            } else {
+                ts.partition_point(|&t| t < to)
+            };
+            let hi = hi.max(lo);
+            counts.outside += (ts.len() - (hi - lo)) as u64;
+            out_rows.push_range(rows.start + lo..rows.start + hi);
+            self.cal.day_runs(&ts[lo..hi], |day, k| {
+                let di = (day - self.first) as u16;
+                out_days.extend(std::iter::repeat_n(di, k));
+                per_day[di as usize] += k as u64;
+            });
+            return;
         }
         for row in rows {
             if self.drop_dups {
@@ -430,6 +445,9 @@ impl RowSink {
     fn push_range(&mut self, rows: std::ops::Range<usize>) {
         if self.listed.is_none() && rows.start == self.len {
             self.len += rows.len();
+        } else if let Some(v) = &mut self.listed {
+            self.len += rows.len();
+            v.extend(rows.start as u32..rows.end as u32);
         } else {
             for row in rows {
                 self.push(row as u32);
@@ -687,6 +705,19 @@ fn key_filter(p: &Params) -> Params {
     }
 }
 
+/// The knobs that choose *which* events are considered, and in what order, but not their days:
+/// [`key_filter`] without the time zone when no date range is set (the axis then spans the
+/// data in any zone, so every event is on it). Parts that read the considered rows but not
+/// their local days (the sorted durations, the event-duration outliers and prefix sums, the
+/// app versions) are keyed on it, so a time-zone change does not sort the durations again.
+fn key_rows(p: &Params) -> Params {
+    let mut key = key_filter(p);
+    if p.from.is_none() && p.to.is_none() {
+        key.time_zone = Params::default().time_zone;
+    }
+    key
+}
+
 fn key_plan(p: &Params) -> Params {
     Params {
         segment: p.segment.clone(),
@@ -704,14 +735,14 @@ fn key_outliers(p: &Params) -> Params {
         outlier_percentile: p.outlier_percentile,
         outlier_z: p.outlier_z,
         outlier_policy: p.outlier_policy,
-        ..key_filter(p)
+        ..key_rows(p)
     }
 }
 
 fn key_versions(p: &Params) -> Params {
     Params {
         top_versions: p.top_versions,
-        ..key_filter(p)
+        ..key_rows(p)
     }
 }
 
@@ -1096,7 +1127,7 @@ impl MetricsCache {
         let vkey = key_versions(params);
         let d_hit = self.durations.fresh(&okey);
         let v_hit = self.versions.fresh(&vkey);
-        let ikey = key_filter(params);
+        let ikey = key_rows(params);
         let i_hit = self.sorted_durations.fresh(&ikey);
         let durations: &[DurationMs] = &store.duration_ms;
         // The cap detector's threshold is known before the values: the prefix sums of the
