@@ -836,6 +836,35 @@ fn scatter_pass<T: RadixItem>(items: &[T], tmp: &mut [T], counts: &[u32], shift:
     }
 }
 
+/// The histograms of the three value digits (8, 7 and 7 bits above `group_bits`) of packed
+/// items. Counted in two interleaved halves with a table each: most values share their top
+/// digit, and one table's counter for it would be a chain of dependent increments through
+/// memory (~5 cycles an item); two independent chains halve that.
+fn packed_histograms(packed: &[u32], group_bits: u32) -> [[u32; LOW_BUCKETS]; 3] {
+    let mut a = [[0u32; LOW_BUCKETS]; 3];
+    let mut b = [[0u32; LOW_BUCKETS]; 3];
+    let count = |c: &mut [[u32; LOW_BUCKETS]; 3], x: u32| {
+        let v = x >> group_bits;
+        c[0][(v & 0xff) as usize] += 1;
+        c[1][((v >> 8) & 0x7f) as usize] += 1;
+        c[2][((v >> 15) & 0x7f) as usize] += 1;
+    };
+    let mut pairs = packed.chunks_exact(2);
+    for pair in &mut pairs {
+        count(&mut a, pair[0]);
+        count(&mut b, pair[1]);
+    }
+    for &x in pairs.remainder() {
+        count(&mut a, x);
+    }
+    for (ca, cb) in a.iter_mut().zip(&b) {
+        for (x, y) in ca.iter_mut().zip(cb) {
+            *x += y;
+        }
+    }
+    a
+}
+
 /// Whether a digit with histogram `counts` varies over `n` items (else its pass is skipped).
 fn varies(counts: &[u32], n: usize) -> bool {
     !counts.iter().any(|&k| k as usize == n)
@@ -911,13 +940,7 @@ impl SortedItems {
         if let Some(p) = packing {
             let n = packed.len();
             if n >= 2 {
-                let mut packed_counts = [[0u32; LOW_BUCKETS]; 3];
-                for &x in &packed {
-                    let v = x >> p.group_bits;
-                    packed_counts[0][(v & 0xff) as usize] += 1;
-                    packed_counts[1][((v >> 8) & 0x7f) as usize] += 1;
-                    packed_counts[2][((v >> 15) & 0x7f) as usize] += 1;
-                }
+                let packed_counts = packed_histograms(&packed, p.group_bits);
                 scratch.clear();
                 scratch.resize(n, 0);
                 let mut shift = p.group_bits;
