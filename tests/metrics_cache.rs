@@ -235,6 +235,7 @@ fn a_time_zone_change_keeps_the_sorted_durations() {
         detail(&r, "event-duration outliers"),
         "event-duration outliers, app-version percentiles (durations sorted earlier) (cached)"
     );
+    assert_eq!(detail(&r, "skew"), "skew (cached)");
     assert_eq!(
         detail(&r, "considered events"),
         "considered events, local days"

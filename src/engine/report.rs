@@ -890,11 +890,12 @@ fn key_segments(p: &Params) -> Params {
     }
 }
 
+/// Events per user of the considered rows: no local day is read.
 fn key_skew(p: &Params) -> Params {
     Params {
         partitions: p.partitions,
         top_users: p.top_users,
-        ..key_filter(p)
+        ..key_rows(p)
     }
 }
 
