@@ -1924,6 +1924,13 @@ fn sort_durations(
     let durations: &[DurationMs] = &store.duration_ms;
     let n = users.last().map_or(0, |u| u.2 as usize);
     let mut items = outliers::SortedItems::new(out, n, groups);
+    // The users' ranges tile the considered events `0..n`: announce exactly their durations
+    // (nulls included: they are never packed).
+    debug_assert!(users.first().is_none_or(|u| u.1 == 0));
+    match rows {
+        Rows::Identity => items.expect_values(durations[..n].iter().map(|d| d.0)),
+        Rows::Listed(r) => items.expect_values(r[..n].iter().map(|&row| durations[row as usize].0)),
+    }
     let mut acc: i64 = 0;
     if let Some((sums, _, _)) = &mut prefix {
         sums.reserve(n + 1);
