@@ -16,13 +16,15 @@ use pulse::engine::sample::SampleConfig;
 use pulse::engine::{EventStore, MetricsCache, Params};
 
 /// The knob changes, by index: each is a whole setting, as the worker receives it.
-const QUERIES: [&str; 6] = [
+const QUERIES: [&str; 8] = [
     "",
     "gap=10m",
     "gap=30m",
     "gap=10m&seg=country&topn=20",
     "gap=10m&seg=country&topn=20&def=core",
     "outlier=pct&pct=99&policy=cap",
+    "tz=America%2FNew_York",
+    "from=2023-07-01&to=2023-12-31",
 ];
 
 struct State {

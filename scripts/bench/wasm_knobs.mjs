@@ -31,7 +31,8 @@ for (const imp of WebAssembly.Module.imports(module)) {
 }
 const { exports } = new WebAssembly.Instance(module, imports);
 
-const QUERIES = ['defaults', 'gap=10m', 'gap=30m', 'seg=country (gap 10m)', 'def=core (gap 10m, seg)', 'outlier=pct&policy=cap'];
+const QUERIES = ['defaults', 'gap=10m', 'gap=30m', 'seg=country (gap 10m)', 'def=core (gap 10m, seg)', 'outlier=pct&policy=cap',
+  'tz=America/New_York', 'from=2023-07-01&to=2023-12-31'];
 const time = (f) => { const t = performance.now(); const r = f(); return [performance.now() - t, r]; };
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 const fmt = (v) => `median ${median(v).toFixed(1)} ms (${Math.min(...v).toFixed(1)}–${Math.max(...v).toFixed(1)})`;
@@ -43,7 +44,7 @@ if (n === 0xffffffff) throw new Error('the sample could not be built');
 const pause = Number(process.env.WASM_KNOBS_PAUSE || 0);
 if (pause) await new Promise((r) => setTimeout(r, pause));
 console.log(`${n} events: generated and first compute in ${(setupMs / 1000).toFixed(1)} s; ${path.basename(wasmPath)}`);
-const steps = [[1, 2], [3, 1], [4, 3], [5, 0]]; // (change, way back)
+const steps = [[1, 2], [3, 1], [4, 3], [5, 0], [6, 0], [7, 0]]; // (change, way back)
 // WASM_KNOBS_STEPS=0 times only the first step (e.g. to profile it: node --cpu-prof …).
 const only = process.env.WASM_KNOBS_STEPS?.split(',').map(Number);
 for (const [si, [to, back]] of steps.entries()) {
