@@ -6,7 +6,7 @@ use pulse::engine::profile::NoClock;
 use pulse::engine::sample::SampleConfig;
 use pulse::engine::{compute, MetricsCache, MetricsReport, Params};
 
-/// A walk through the knobs (66 steps): each step changes one or a few of them, so most steps reuse some
+/// A walk through the knobs (76 steps): each step changes one or a few of them, so most steps reuse some
 /// parts and replace others; some steps return to earlier settings.
 const STEPS: &[&str] = &[
     "",
@@ -81,6 +81,18 @@ const STEPS: &[&str] = &[
     "from=2023-02-10&tz=Asia%2FTokyo",
     "to=2023-02-10&tz=Asia%2FTokyo",
     "to=2023-02-10",
+    // Session cuts kept across zones (sessions per day counted again), then the midnight split,
+    // whose cuts do depend on the zone, across zones and back.
+    "gap=10m",
+    "gap=10m&tz=Asia%2FTokyo",
+    "gap=10m&tz=America%2FNew_York&def=session",
+    "gap=10m&tz=America%2FNew_York&def=session&midnight=1",
+    "gap=10m&tz=Asia%2FTokyo&def=session&midnight=1",
+    "gap=10m&tz=Asia%2FTokyo&def=session",
+    "gap=10m&def=session&seg=action_type",
+    "gap=10m&tz=Europe%2FBerlin&def=session&seg=action_type",
+    "gap=10m&tz=Europe%2FBerlin&midnight=1",
+    "gap=15m&tz=Europe%2FBerlin",
 ];
 
 /// The profile holds times and the capacity of reused buffers: everything else must be equal.
@@ -239,6 +251,23 @@ fn a_time_zone_change_keeps_the_sorted_durations() {
     assert_eq!(
         detail(&r, "considered events"),
         "considered events, local days"
+    );
+    // The session cuts read times, not days: kept, and counted per (local) day again.
+    assert_eq!(
+        detail(&r, "session cuts"),
+        "session cuts (cached), sessions per day counted again"
+    );
+    assert_eq!(
+        detail(&r, "session-duration outliers"),
+        "session-duration outliers, active time (cached)"
+    );
+    // The midnight split cuts by local day: a zone change then cuts again (from the gap index,
+    // which codes no day, so it too outlives the zone change).
+    run(&mut cache, "midnight=1");
+    let r = run(&mut cache, "midnight=1&tz=America%2FNew_York");
+    assert_eq!(
+        detail(&r, "session cuts"),
+        "session cuts (from the gap index)"
     );
     // Under a date range the zone moves the range's bounds: the durations are sorted again.
     run(&mut cache, "from=2023-02-10");

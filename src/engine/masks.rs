@@ -38,18 +38,34 @@ impl EventMask {
         self.len = len;
     }
 
-    /// Mark event `i` when `codes[i] & keep ≥ min` (unsigned).
-    pub fn codes_at_least(&mut self, codes: &[u16], keep: u16, min: u16) {
+    /// Mark event `i` when `codes[i] ≥ min` (unsigned).
+    pub fn codes_at_least(&mut self, codes: &[u16], min: u16) {
         self.reset(codes.len());
         let full = codes.len() / 64;
         #[cfg(target_arch = "wasm32")]
-        simd::codes_at_least(&codes[..full * 64], keep, min, &mut self.words[..full]);
+        simd::codes_at_least(&codes[..full * 64], min, &mut self.words[..full]);
         #[cfg(not(target_arch = "wasm32"))]
         for (word, chunk) in self.words.iter_mut().zip(codes.chunks_exact(64)) {
-            *word = scalar_word(chunk, |c| c & keep >= min);
+            *word = scalar_word(chunk, |c| c >= min);
         }
         if let Some(last) = self.words.get_mut(full) {
-            *last = scalar_word(&codes[full * 64..], |c| c & keep >= min);
+            *last = scalar_word(&codes[full * 64..], |c| c >= min);
+        }
+    }
+
+    /// Also mark each event `i ≥ 1` whose value differs from event `i − 1`'s (`values` covers
+    /// the same events): the midnight split marks where the local day changes. Kept apart from
+    /// the gap codes so that those do not depend on the time zone.
+    pub fn or_changes(&mut self, values: &[u16]) {
+        debug_assert_eq!(values.len(), self.len);
+        let mut prev = values.first().copied().unwrap_or(0);
+        for (word, chunk) in self.words.iter_mut().zip(values.chunks(64)) {
+            let mut w = 0u64;
+            for (k, &v) in chunk.iter().enumerate() {
+                w |= ((v != prev) as u64) << k;
+                prev = v;
+            }
+            *word |= w;
         }
     }
 
@@ -161,12 +177,12 @@ mod simd {
 
     /// `codes.len() == 64 · words.len()`.
     #[target_feature(enable = "simd128")]
-    pub fn codes_at_least(codes: &[u16], keep: u16, min: u16, words: &mut [u64]) {
-        let (keep, min) = (u16x8_splat(keep), u16x8_splat(min));
+    pub fn codes_at_least(codes: &[u16], min: u16, words: &mut [u64]) {
+        let min = u16x8_splat(min);
         for (word, chunk) in words.iter_mut().zip(codes.chunks_exact(64)) {
             let mut w = 0u64;
             for j in 0..8 {
-                let hit = u16x8_ge(v128_and(load8(chunk, 8 * j), keep), min);
+                let hit = u16x8_ge(load8(chunk, 8 * j), min);
                 w |= (u16x8_bitmask(hit) as u64) << (8 * j);
             }
             *word = w;
@@ -235,18 +251,35 @@ mod tests {
         for n in [0, 1, 63, 64, 65, 128, 1000] {
             let c = codes(n, n as u64 + 7, u16::MAX);
             let mut m = EventMask::default();
-            for (keep, min) in [(u16::MAX, 0x8000), (0x7fff, 30), (0x7fff, 0), (u16::MAX, 1)] {
-                m.codes_at_least(&c, keep, min);
-                let want: Vec<usize> = (0..n).filter(|&i| c[i] & keep >= min).collect();
-                assert_eq!(ones(&m), want, "n {n} keep {keep} min {min}");
+            for min in [0x8000, 30, 0, 1, u16::MAX] {
+                m.codes_at_least(&c, min);
+                let want: Vec<usize> = (0..n).filter(|&i| c[i] >= min).collect();
+                assert_eq!(ones(&m), want, "n {n} min {min}");
                 assert_eq!(m.count(), want.len());
                 assert_eq!(m.len(), n);
             }
         }
-        // A gap of exactly G passes; one less does not; the flag is masked off.
+        // A gap of exactly G passes; one less does not.
         let mut m = EventMask::default();
-        m.codes_at_least(&[29, 30, 31, 0x8000 | 5], 0x7fff, 30);
-        assert_eq!(ones(&m), vec![1, 2]);
+        m.codes_at_least(&[29, 30, 31, 5, u16::MAX], 30);
+        assert_eq!(ones(&m), vec![1, 2, 4]);
+    }
+
+    #[test]
+    fn or_changes_adds_each_change_of_value() {
+        for n in [0, 1, 63, 64, 65, 129, 1000] {
+            let c = codes(n, 3 * n as u64 + 1, 200);
+            // Runs of equal values, so that changes are neither everywhere nor nowhere.
+            let days: Vec<u16> = (0..n).map(|i| (i / 7) as u16 % 5).collect();
+            let mut m = EventMask::default();
+            m.codes_at_least(&c, 150);
+            m.or_changes(&days);
+            let want: Vec<usize> = (0..n)
+                .filter(|&i| c[i] >= 150 || (i > 0 && days[i] != days[i - 1]))
+                .collect();
+            assert_eq!(ones(&m), want, "n {n}");
+            assert_eq!(m.count(), want.len());
+        }
     }
 
     #[test]
@@ -274,7 +307,7 @@ mod tests {
     fn ones_in_ranges() {
         let c: Vec<u16> = (0..200).map(|i| (i % 3 == 0) as u16).collect();
         let mut m = EventMask::default();
-        m.codes_at_least(&c, 1, 1);
+        m.codes_at_least(&c, 1);
         for (b, e) in [
             (0, 200),
             (1, 64),

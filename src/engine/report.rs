@@ -514,6 +514,18 @@ impl Sessions {
         self.starts.get(j + 1).map_or(events, |&s| s as usize)
     }
 
+    /// `per_day` counted again from the sessions' first events' day indices `days` (of the
+    /// considered events, `n_days` days on the axis): what a walk that cuts them counts too.
+    fn count_per_day(&mut self, days: &[u16], n_days: usize) {
+        self.per_day.clear();
+        self.per_day.resize(n_days, 0);
+        for &b in &self.starts {
+            if let Some(k) = self.per_day.get_mut(days[b as usize] as usize) {
+                *k += 1;
+            }
+        }
+    }
+
     /// Each session's active time from the prefix sums of the policy-applied durations of
     /// `events` considered events, into `out` (an outlier-knob change re-reads them). Its own
     /// function, extending `out` from an iterator: inside `MetricsCache::run`, a push per
@@ -600,18 +612,16 @@ struct Activity {
 #[derive(Default)]
 struct GapIndex {
     /// Per considered event: the gap to the user's previous event in whole minutes, capped at
-    /// [`GAP_MAX_MINS`], with [`DAY_CHANGE`] set when its local day differs from the previous
-    /// event's; a user's first event is [`FIRST_EVENT`]. A gap `G` (whole minutes, ≤ 24 h) cuts
-    /// before the events whose capped gap is `≥ G` (`gap ≥ G·60,000 ⟺ ⌊gap / 60,000⌋ ≥ G`), and
-    /// the midnight split before those with [`DAY_CHANGE`]: together, `code & mask ≥ G` with the
-    /// mask keeping or dropping the flag.
+    /// [`GAP_MAX_MINS`]; a user's first event is [`FIRST_EVENT`]. A gap `G` (whole minutes,
+    /// ≤ 24 h) cuts before the events whose capped gap is `≥ G` (`gap ≥ G·60,000 ⟺
+    /// ⌊gap / 60,000⌋ ≥ G`). No local day is coded: the index depends on the considered rows
+    /// only, so it outlives a time-zone change (the midnight split reads the days apart, see
+    /// [`EventMask::or_changes`]).
     codes: Vec<u16>,
 }
 
 /// The largest gap knob (24 h) in minutes: longer gaps are stored as this.
 const GAP_MAX_MINS: u16 = 24 * 60;
-/// [`GapIndex::codes`] flag: the event starts a new local day.
-const DAY_CHANGE: u16 = 0x8000;
 /// [`GapIndex::codes`] of a user's first event: always a cut.
 const FIRST_EVENT: u16 = 0xffff;
 
@@ -746,6 +756,8 @@ fn key_versions(p: &Params) -> Params {
     }
 }
 
+/// The sessions with their local days (sessions per day, and every part that reads a session's
+/// day: the session-based definitions, the segment series).
 fn key_sessions(p: &Params) -> Params {
     Params {
         session_gap_mins: p.session_gap_mins,
@@ -755,7 +767,24 @@ fn key_sessions(p: &Params) -> Params {
     }
 }
 
-/// Sessions plus the outlier knobs (session-duration report, active time).
+/// The session cuts alone: which considered events each session spans. They read the event
+/// times, not their local days — unless the midnight split is on — so without a date range
+/// ([`key_rows`]) a time-zone change keeps them (and their durations, outliers and active
+/// time); only the sessions per day are counted again.
+fn key_cuts(p: &Params) -> Params {
+    Params {
+        session_gap_mins: p.session_gap_mins,
+        max_session_mins: p.max_session_mins,
+        split_at_midnight: p.split_at_midnight,
+        ..if p.split_at_midnight {
+            key_filter(p)
+        } else {
+            key_rows(p)
+        }
+    }
+}
+
+/// Session cuts plus the outlier knobs (session-duration report, active time).
 fn key_session_outliers(p: &Params) -> Params {
     Params {
         outlier_detector: p.outlier_detector,
@@ -763,7 +792,7 @@ fn key_session_outliers(p: &Params) -> Params {
         outlier_percentile: p.outlier_percentile,
         outlier_z: p.outlier_z,
         outlier_policy: p.outlier_policy,
-        ..key_sessions(p)
+        ..key_cuts(p)
     }
 }
 
@@ -922,7 +951,10 @@ pub struct MetricsCache {
     considered: Slot<Considered>,
     durations: Slot<Durations>,
     versions: Slot<Option<VersionReport>>,
+    /// Key: [`key_cuts`]. Its `per_day` is valid for [`MetricsCache::session_days`].
     sessions: Slot<Sessions>,
+    /// The [`key_sessions`] that `sessions.per_day` was counted for (the cuts may outlive it).
+    session_days: Option<Params>,
     session_report: Slot<Option<OutlierReport>>,
     active_time: Slot<Option<DurationStats>>,
     activity: Slot<Activity>,
@@ -934,8 +966,8 @@ pub struct MetricsCache {
     lifecycle: Slot<Option<LifecycleReport>>,
     power: Slot<Option<PowerReport>>,
     skew: Slot<Option<SkewReport>>,
-    /// Built with the first session cut of the considered events (key: filter; not by
-    /// [`compute_with_clock`], which computes once).
+    /// Built with the first session cut of the considered events (key: the considered rows,
+    /// [`key_rows`]; not by [`compute_with_clock`], which computes once).
     gap_index: Slot<GapIndex>,
     /// Non-null durations of the considered events, sorted (key: filter).
     sorted_durations: Slot<SortedDurations>,
@@ -1004,6 +1036,7 @@ impl MetricsCache {
         self.durations.key = None;
         self.versions.key = None;
         self.sessions.key = None;
+        self.session_days = None;
         self.session_report.key = None;
         self.active_time.key = None;
         self.activity.key = None;
@@ -1317,7 +1350,8 @@ impl MetricsCache {
 
             // Sessions (and, when the outlier knobs changed too, each session's active time, summed
             // in the same pass).
-            let skey = key_sessions(params);
+            let skey = key_cuts(params);
+            let sdkey = key_sessions(params);
             let sokey = key_session_outliers(params);
             let s_hit = self.sessions.fresh(&skey);
             let active_fresh = self.active_time.fresh(&sokey);
@@ -1329,7 +1363,7 @@ impl MetricsCache {
                 // the cuts. The first cut takes the same path, which also has V8 optimise the
                 // walk's code before the analyst's first gap change (a wasm function's first
                 // call runs baseline code: 51 instead of 38 ms for that change at 10M events).
-                let gi_key = key_filter(params);
+                let gi_key = key_rows(params);
                 if !self.cold_only && !self.gap_index.fresh(&gi_key) {
                     self.gap_index.key = None;
                     build_gap_index(&mut self.gap_index.value, store, c);
@@ -1366,11 +1400,19 @@ impl MetricsCache {
                 }
                 active_summed = true;
                 self.sessions.key = Some(skey);
+                self.session_days = Some(sdkey.clone());
+            }
+            let days_hit = self.session_days.as_ref() == Some(&sdkey);
+            if !days_hit {
+                // The same cuts under other local days (a time-zone change): count them again.
+                self.sessions.value.count_per_day(&c.days, days);
+                self.session_days = Some(sdkey);
+                how = "session cuts (cached), sessions per day counted again";
             }
             let s = &self.sessions.value;
             prof.stage_detail(
                 StageKind::Sessionize,
-                cached(s_hit, how),
+                cached(s_hit && days_hit, how),
                 c.len() as u64,
                 s.starts.len() as u64,
                 (s.starts.capacity() * 4 + s.durations.capacity() * 8 + self.cut_bits.heap_bytes())
@@ -2080,7 +2122,7 @@ fn sessions_pass(
 /// and whether its local day changed ([`GapIndex`]): one pass.
 fn build_gap_index(out: &mut GapIndex, store: &EventStore, c: &Considered) {
     let times = &store.time_ms;
-    let (rows, days) = (&c.rows, &c.days);
+    let rows = &c.rows;
     out.codes.clear();
     out.codes.resize(c.len(), FIRST_EVENT);
     for &(_, b, e) in &c.users {
@@ -2090,11 +2132,7 @@ fn build_gap_index(out: &mut GapIndex, store: &EventStore, c: &Considered) {
             let t = times[rows.at(i) as usize];
             // A negative gap (never, times ascend per user) would cut, as any long one.
             let mins = ((t - t_prev) / 60_000) as u64;
-            let mut code = mins.min(GAP_MAX_MINS as u64) as u16;
-            if days[i] != days[i - 1] {
-                code |= DAY_CHANGE;
-            }
-            out.codes[i] = code;
+            out.codes[i] = mins.min(GAP_MAX_MINS as u64) as u16;
             t_prev = t;
         }
     }
@@ -2121,13 +2159,11 @@ fn sessions_from_gap_index(
     let n = c.len();
     debug_assert_eq!(rules.gap_ms % 60_000, 0);
     let g = (rules.gap_ms / 60_000).min(GAP_MAX_MINS as i64) as u16;
-    let keep = if rules.split_at_midnight {
-        u16::MAX
-    } else {
-        !DAY_CHANGE
-    };
-    cuts.codes_at_least(&gi.codes, keep, g);
+    cuts.codes_at_least(&gi.codes, g);
     debug_assert_eq!(cuts.len(), n);
+    if rules.split_at_midnight {
+        cuts.or_changes(&c.days[..n]);
+    }
     let mut sink = SessionSink::open(out, active, prefix, &c.days[..n], days);
     // At least one session per cut (more where the max length splits).
     sink.reserve(cuts.count());
