@@ -109,6 +109,24 @@ impl EventMask {
         }
     }
 
+    /// Whether any event in `b..e` is marked.
+    #[inline]
+    pub fn any_in(&self, b: usize, e: usize) -> bool {
+        let e = e.min(self.len);
+        if b >= e {
+            return false;
+        }
+        let (first, last) = (b / 64, (e - 1) / 64);
+        let lo = u64::MAX << (b % 64);
+        let hi = u64::MAX >> (63 - (e - 1) % 64);
+        if first == last {
+            return self.words[first] & lo & hi != 0;
+        }
+        self.words[first] & lo != 0
+            || self.words[first + 1..last].iter().any(|&w| w != 0)
+            || self.words[last] & hi != 0
+    }
+
     /// The marked events in `b..e`, ascending.
     #[inline]
     pub fn ones_in(&self, b: usize, e: usize) -> impl Iterator<Item = usize> + '_ {
@@ -299,6 +317,22 @@ mod tests {
                 let rev: Vec<u16> = a.iter().rev().copied().collect();
                 m.actions_in_rows(&rev, n, |i| (n - 1 - i) as u32, set);
                 assert_eq!(ones(&m), want);
+            }
+        }
+    }
+
+    #[test]
+    fn any_in_agrees_with_the_marks() {
+        for n in [0, 1, 64, 200, 700] {
+            // Sparse marks, so that many ranges hold none.
+            let c = codes(n, 5 + n as u64, 40);
+            let mut m = EventMask::default();
+            m.codes_at_least(&c, 38);
+            for b in (0..=n).step_by(3) {
+                for e in [b, b + 1, b + 2, b + 63, b + 64, b + 65, b + 130, n, n + 5] {
+                    let want = (b..e.min(n)).any(|i| c[i] >= 38);
+                    assert_eq!(m.any_in(b, e), want, "n {n} {b}..{e}");
+                }
             }
         }
     }
