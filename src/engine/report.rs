@@ -1264,7 +1264,13 @@ impl MetricsCache {
                     seg: plan,
                     seg_column,
                 };
-                considered_pass(&mut self.considered.value, store, &filter, days, known_nulls);
+                considered_pass(
+                    &mut self.considered.value,
+                    store,
+                    &filter,
+                    days,
+                    known_nulls,
+                );
                 self.considered.key = Some(fkey);
             }
             let c = &self.considered.value;
