@@ -467,7 +467,14 @@ impl RowSink {
     }
 
     fn finish(self) -> Rows {
-        self.listed.map_or(Rows::Identity, Rows::Listed)
+        self.listed.map_or(Rows::Identity, |mut v| {
+            // The list was given room for every stored row; a date range keeps fewer (H2 2023:
+            // 5.5M of 9.9M at 10M events). Shrinking in place hands the rest back to the
+            // allocator before the parts that follow allocate (the worker's wasm memory after
+            // a range change: 455 → 434 MiB).
+            v.shrink_to_fit();
+            Rows::Listed(v)
+        })
     }
 }
 
