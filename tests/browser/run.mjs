@@ -364,6 +364,17 @@ const tests = [
     await expectMetrics(page, '');
     await page.check('#ctl-midnight');
     await expectMetrics(page, 'midnight=1');
+    // The midnight split reads local days: under it a zone change cuts again (the worker's gap
+    // index codes no day; the day changes are ORed into the cuts); without it the cuts are
+    // kept and only their days move.
+    await page.selectOption('#ctl-tz', 'Asia/Tokyo');
+    await expectMetrics(page, 'midnight=1&tz=Asia%2FTokyo');
+    await page.uncheck('#ctl-midnight');
+    await expectMetrics(page, 'tz=Asia%2FTokyo');
+    await page.selectOption('#ctl-tz', 'UTC');
+    await expectMetrics(page, '');
+    await page.check('#ctl-midnight');
+    await expectMetrics(page, 'midnight=1');
     await page.selectOption('#ctl-maxlen', '4h');
     await expectMetrics(page, 'maxlen=4h&midnight=1');
     await page.selectOption('#ctl-dups', 'drop');
