@@ -649,8 +649,9 @@ struct Activity {
 /// knob changes without re-reading the event times.
 #[derive(Default)]
 struct GapIndex {
-    /// Per event (of the store, or of the listed considered rows): the gap to the user's previous event in whole minutes, capped at
-    /// [`GAP_MAX_MINS`]; a user's first event is [`FIRST_EVENT`]. A gap `G` (whole minutes,
+    /// Per event (of the store, or of the listed considered rows): the gap to the user's
+    /// previous event in whole minutes, capped at [`GAP_MAX_MINS`]; a user's first event is
+    /// [`FIRST_EVENT`]. A gap `G` (whole minutes,
     /// ≤ 24 h) cuts before the events whose capped gap is `≥ G` (`gap ≥ G·60,000 ⟺
     /// ⌊gap / 60,000⌋ ≥ G`). No local day is coded: the index depends on the considered rows
     /// only, so it outlives a time-zone change (the midnight split reads the days apart, see
@@ -976,8 +977,8 @@ fn key_skew(p: &Params) -> Params {
 /// Keep one cache per loaded dataset (drop it, or call [`MetricsCache::clear`], when the data
 /// changes). Memory: the considered-event list and the prefix sums (8 bytes per event each), the
 /// sorted durations and the sort's scratch (8 bytes per non-null duration each), the gap index
-/// (2 bytes per stored event, and 2 per considered event under a filter), the session cuts (12 bytes per session),
-/// per-user totals and intervals (per bucket too, for a per-event segment), and the scratch
+/// (2 bytes per stored event, and 2 per considered event under a filter), the session cuts
+/// (12 bytes per session), per-user totals and intervals (per bucket too, for a per-event segment), and the scratch
 /// vectors of the last recompute.
 #[derive(Default)]
 pub struct MetricsCache {
@@ -1010,7 +1011,8 @@ pub struct MetricsCache {
     /// The gap index of listed considered rows (a filter is set), derived from `store_gaps`
     /// (key: the considered rows, [`key_rows`]). Unused while every event is considered.
     gap_index: Slot<GapIndex>,
-    /// Non-null durations of the considered events, sorted (key: filter).
+    /// Non-null durations of the considered events, sorted (key: the considered rows,
+    /// [`key_rows`]).
     sorted_durations: Slot<SortedDurations>,
     /// Used for one compute only ([`compute_with_clock`]): no gap index is built for later
     /// session-knob changes.
@@ -2116,9 +2118,8 @@ fn policy_prefix_sums(
     }
 }
 
-/// Fill `out` with the considered events of `store` under `filter`.
-/// The considered events of `filter` into `out`; `known_nulls`: their number of null
-/// durations, when the caller knows it (the same rows as the last pass).
+/// Fill `out` with the considered events of `store` under `filter`; `known_nulls`: their number
+/// of null durations, when the caller knows it (the same rows as the last pass).
 fn considered_pass(
     out: &mut Considered,
     store: &EventStore,
