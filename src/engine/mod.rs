@@ -16,6 +16,7 @@ pub mod outliers;
 pub mod overview;
 pub mod params;
 pub mod power;
+mod prefetch;
 mod prefix;
 pub mod profile;
 pub mod quality;
