@@ -9,6 +9,8 @@
 //! loop is used (the compiler vectorises it as it sees fit). Both give the same bits; the
 //! browser tests compare the worker's reports with the native CLI's after these knob changes.
 
+use super::prefetch;
+
 /// Bits over `len` events; bits past `len` in the last word are 0.
 #[derive(Debug, Default, Clone)]
 pub struct EventMask {
@@ -42,12 +44,14 @@ impl EventMask {
     pub fn codes_at_least(&mut self, codes: &[u16], min: u16) {
         self.reset(codes.len());
         let full = codes.len() / 64;
-        #[cfg(target_arch = "wasm32")]
-        simd::codes_at_least(&codes[..full * 64], min, &mut self.words[..full]);
-        #[cfg(not(target_arch = "wasm32"))]
-        for (word, chunk) in self.words.iter_mut().zip(codes.chunks_exact(64)) {
-            *word = packed_word(chunk, |c| c >= min);
-        }
+        for_touched_words(&mut self.words[..full], &codes[..full * 64], |words, codes| {
+            #[cfg(target_arch = "wasm32")]
+            simd::codes_at_least(codes, min, words);
+            #[cfg(not(target_arch = "wasm32"))]
+            for (word, chunk) in words.iter_mut().zip(codes.chunks_exact(64)) {
+                *word = packed_word(chunk, |c| c >= min);
+            }
+        });
         if let Some(last) = self.words.get_mut(full) {
             *last = scalar_word(&codes[full * 64..], |c| c >= min);
         }
@@ -73,27 +77,30 @@ impl EventMask {
     pub fn actions_in(&mut self, actions: &[u16], set: &[bool]) {
         self.reset(actions.len());
         let in_set = |a: u16| set.get(a as usize).copied().unwrap_or(false);
+        let full = actions.len() / 64;
         #[cfg(target_arch = "wasm32")]
-        let done = {
-            let full = actions.len() / 64;
-            simd::small_set(set).map_or(0, |table| {
-                simd::actions_in(&actions[..full * 64], &table, &mut self.words[..full]);
-                full
-            })
-        };
+        let done = simd::small_set(set).map_or(0, |table| {
+            for_touched_words(&mut self.words[..full], &actions[..full * 64], |words, codes| {
+                simd::actions_in(codes, &table, words)
+            });
+            full
+        });
         #[cfg(not(target_arch = "wasm32"))]
-        let done = 0;
+        let done = {
+            for_touched_words(&mut self.words[..full], &actions[..full * 64], |words, codes| {
+                for (word, chunk) in words.iter_mut().zip(codes.chunks_exact(64)) {
+                    *word = packed_word(chunk, in_set);
+                }
+            });
+            full
+        };
         for (word, chunk) in self.words[done..]
             .iter_mut()
             .zip(actions[done * 64..].chunks(64))
         {
             // (In wasm, a set too large for the lane table: measured only natively, so the
             // shift-and-or stays there.)
-            *word = if cfg!(not(target_arch = "wasm32")) && chunk.len() == 64 {
-                packed_word(chunk, in_set)
-            } else {
-                scalar_word(chunk, in_set)
-            };
+            *word = scalar_word(chunk, in_set);
         }
     }
 
@@ -173,6 +180,21 @@ impl EventMask {
                 word &= word - 1;
             }
         }
+    }
+}
+
+/// Run `kernel` over `codes` (64 per word of `words`, whole words only) in blocks of
+/// [`prefetch::block_items`] codes, each touched first (see [`prefetch`]).
+#[inline(always)]
+fn for_touched_words(words: &mut [u64], codes: &[u16], mut kernel: impl FnMut(&mut [u64], &[u16])) {
+    debug_assert_eq!(codes.len(), words.len() * 64);
+    const BLOCK_WORDS: usize = prefetch::block_items::<u16>() / 64;
+    const _: () = assert!(prefetch::block_items::<u16>() % 64 == 0);
+    for (words, codes) in words
+        .chunks_mut(BLOCK_WORDS)
+        .zip(prefetch::touched_blocks(codes))
+    {
+        kernel(words, codes);
     }
 }
 

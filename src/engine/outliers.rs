@@ -131,8 +131,10 @@ const SMALL_SORT: usize = 1 << 14;
 pub fn order_statistics<T: Copy + Into<i64>>(values: &[T], ranks: &[usize]) -> Vec<i64> {
     let mut counts = BucketCounts::for_len(values.len());
     if let Some(c) = &mut counts.0 {
-        for &v in values {
-            c.add(v.into());
+        for block in prefetch::touched_blocks(values) {
+            for &v in block {
+                c.add(v.into());
+            }
         }
     }
     counts.order_statistics(values, ranks)

@@ -18,7 +18,7 @@ const BLOCK_BYTES: usize = 4096;
 
 /// Items of `T` per block of [`BLOCK_BYTES`] (at least 2, and even: a pass may take its
 /// values in pairs).
-const fn block_items<T>() -> usize {
+pub(crate) const fn block_items<T>() -> usize {
     let n = match BLOCK_BYTES.checked_div(std::mem::size_of::<T>()) {
         Some(n) => n,
         None => 2,
