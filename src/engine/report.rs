@@ -240,6 +240,11 @@ struct Filter<'a> {
     cal: &'a DayCalendar,
     first: i32,
     last: i32,
+    /// Every stored event lies on the axis `first ..= last` (no date range, or one that holds
+    /// the data): no user's first and last times need a look. Why: that look was the first
+    /// touch of each user's last event, a cache miss per user that the pass waited for
+    /// (3–4 ms of a ~90 ms zone change at 10M events, 49K users).
+    every_time_inside: bool,
     drop_dups: bool,
     seg: Option<&'a SegmentPlan>,
     seg_column: Option<&'a [u16]>,
@@ -290,12 +295,12 @@ impl Filter<'_> {
                 self.cal.start_of(self.first),
                 self.cal.start_of(self.last + 1),
             );
-            let lo = if ts[0] >= from {
+            let lo = if self.every_time_inside || ts[0] >= from {
                 0
             } else {
                 ts.partition_point(|&t| t < from)
             };
-            let hi = if ts[ts.len() - 1] < to {
+            let hi = if self.every_time_inside || ts[ts.len() - 1] < to {
                 ts.len()
             } else {
                 ts.partition_point(|&t| t < to)
@@ -1269,6 +1274,10 @@ impl MetricsCache {
                     cal: &cal,
                     first,
                     last,
+                    every_time_inside: has_data
+                        && last >= first
+                        && t_min >= cal.start_of(first)
+                        && t_max < cal.start_of(last + 1),
                     drop_dups: params.duplicates == DuplicatePolicy::Drop,
                     seg: plan,
                     seg_column,
