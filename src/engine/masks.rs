@@ -44,14 +44,18 @@ impl EventMask {
     pub fn codes_at_least(&mut self, codes: &[u16], min: u16) {
         self.reset(codes.len());
         let full = codes.len() / 64;
-        for_touched_words(&mut self.words[..full], &codes[..full * 64], |words, codes| {
-            #[cfg(target_arch = "wasm32")]
-            simd::codes_at_least(codes, min, words);
-            #[cfg(not(target_arch = "wasm32"))]
-            for (word, chunk) in words.iter_mut().zip(codes.chunks_exact(64)) {
-                *word = packed_word(chunk, |c| c >= min);
-            }
-        });
+        for_touched_words(
+            &mut self.words[..full],
+            &codes[..full * 64],
+            |words, codes| {
+                #[cfg(target_arch = "wasm32")]
+                simd::codes_at_least(codes, min, words);
+                #[cfg(not(target_arch = "wasm32"))]
+                for (word, chunk) in words.iter_mut().zip(codes.chunks_exact(64)) {
+                    *word = packed_word(chunk, |c| c >= min);
+                }
+            },
+        );
         if let Some(last) = self.words.get_mut(full) {
             *last = scalar_word(&codes[full * 64..], |c| c >= min);
         }
@@ -80,18 +84,24 @@ impl EventMask {
         let full = actions.len() / 64;
         #[cfg(target_arch = "wasm32")]
         let done = simd::small_set(set).map_or(0, |table| {
-            for_touched_words(&mut self.words[..full], &actions[..full * 64], |words, codes| {
-                simd::actions_in(codes, &table, words)
-            });
+            for_touched_words(
+                &mut self.words[..full],
+                &actions[..full * 64],
+                |words, codes| simd::actions_in(codes, &table, words),
+            );
             full
         });
         #[cfg(not(target_arch = "wasm32"))]
         let done = {
-            for_touched_words(&mut self.words[..full], &actions[..full * 64], |words, codes| {
-                for (word, chunk) in words.iter_mut().zip(codes.chunks_exact(64)) {
-                    *word = packed_word(chunk, in_set);
-                }
-            });
+            for_touched_words(
+                &mut self.words[..full],
+                &actions[..full * 64],
+                |words, codes| {
+                    for (word, chunk) in words.iter_mut().zip(codes.chunks_exact(64)) {
+                        *word = packed_word(chunk, in_set);
+                    }
+                },
+            );
             full
         };
         for (word, chunk) in self.words[done..]
@@ -189,7 +199,7 @@ impl EventMask {
 fn for_touched_words(words: &mut [u64], codes: &[u16], mut kernel: impl FnMut(&mut [u64], &[u16])) {
     debug_assert_eq!(codes.len(), words.len() * 64);
     const BLOCK_WORDS: usize = prefetch::block_items::<u16>() / 64;
-    const _: () = assert!(prefetch::block_items::<u16>() % 64 == 0);
+    const _: () = assert!(prefetch::block_items::<u16>().is_multiple_of(64));
     for (words, codes) in words
         .chunks_mut(BLOCK_WORDS)
         .zip(prefetch::touched_blocks(codes))
@@ -201,7 +211,9 @@ fn for_touched_words(words: &mut [u64], codes: &[u16], mut kernel: impl FnMut(&m
 /// [`scalar_word`] of exactly 64 values, in two steps the compiler vectorises: a byte per
 /// value (0 or 1), then each 8 bytes packed into 8 bits by one multiplication (byte `i` lands
 /// on bit `56 + i`: every partial product has a bit position of its own, so nothing carries).
-/// The shift-and-or per value of [`scalar_word`] stays scalar natively.
+/// The shift-and-or per value of [`scalar_word`] stays scalar natively. (Native only: wasm
+/// scans with its `simd128` kernels.)
+#[cfg(not(target_arch = "wasm32"))]
 #[inline]
 fn packed_word(chunk: &[u16], test: impl Fn(u16) -> bool) -> u64 {
     const GATHER: u64 = 0x0102_0408_1020_4080;
