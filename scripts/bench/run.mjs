@@ -179,7 +179,9 @@ try {
     if (!WITH_DUCKDB) {
       const med = (f) => fmtMs(median(pulseRuns.map(f)));
       console.log(`  Pulse only: median load ${med((r) => r.load_ms)}; ${['decode', 'map', 'sort'].map((k) => `${k} ${med((r) => r.profile.stages.find((st) => st.kind === k).wall_ms)}`).join(', ')}; `
-        + `${Object.keys(QUERIES).map((k, i) => `${k} ${med((r) => r.computes[i].wall_ms)}`).join(', ')}; browser peak Pss ${fmtMb(pulsePeak)}; wasm memory ${fmtMb(pulseRuns[0].profile.wasm_memory_bytes)} after the load, ${fmtMb(Math.max(...pulseRuns[0].computes.map((c) => c.wasm_memory_bytes)))} after the recomputes`);
+        + `${Object.keys(QUERIES).map((k, i) => `${k} ${med((r) => r.computes[i].wall_ms)}`).join(', ')}; `
+        + `engine only ${Object.keys(QUERIES).map((k, i) => `${k} ${med((r) => r.computes[i].compute_ms)}`).join(', ')}; `
+        + `response JSON ${Object.keys(QUERIES).map((k, i) => `${k} ${(median(pulseRuns.map((r) => r.computes[i].json_bytes)) / 1e3).toFixed(0)} kB`).join(', ')}; browser peak Pss ${fmtMb(pulsePeak)}; wasm memory ${fmtMb(pulseRuns[0].profile.wasm_memory_bytes)} after the load, ${fmtMb(Math.max(...pulseRuns[0].computes.map((c) => c.wasm_memory_bytes)))} after the recomputes`);
       results.push({ events: ds.n, rows: pulseRuns[0].rows, file_bytes: ds.bytes, pulse: pulseRuns, peak_pss: { pulse: pulsePeak } });
       continue;
     }
