@@ -1,5 +1,8 @@
 // Where the browser's memory goes during one Pulse load + compute (not a test): Pss per Chromium
-// process every 200 ms, printed as a timeline. `node scripts/bench/memprobe.mjs [EVENTS]`.
+// process every 250 ms, printed as a timeline. `node scripts/bench/memprobe.mjs [EVENTS]`.
+// MEMPROBE_QUERIES: the computes after the load, `|`-separated settings (default: the defaults,
+// then gap=10m); `MEMPROBE_QUERIES=bench` runs the browser bench's steps (gap, segment,
+// definition, zone, date range).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve, launch } from '../../tests/browser/harness.mjs';
@@ -35,7 +38,12 @@ await page.setInputFiles('#events-file', path.join(DATA, N, 'events.parquet'));
 await page.setInputFiles('#metadata-file', path.join(DATA, N, 'metadata.parquet'));
 await new Promise((r) => setTimeout(r, 1500));
 console.log('--- pulseRun');
-const r = await page.evaluate((a) => window.pulseRun(a), { workerUrl: '/dist/worker_loader.js', queries: ['', 'gap=10m'] });
+const BENCH_STEPS = ['', 'gap=10m', 'gap=10m&seg=country&topn=20', 'gap=10m&seg=country&topn=20&def=core',
+  'gap=10m&seg=country&topn=20&def=core&tz=America%2FNew_York',
+  'gap=10m&seg=country&topn=20&def=core&tz=America%2FNew_York&from=2023-07-01&to=2023-12-31'];
+const queries = process.env.MEMPROBE_QUERIES === 'bench' ? BENCH_STEPS
+  : (process.env.MEMPROBE_QUERIES ?? '|gap=10m').split('|');
+const r = await page.evaluate((a) => window.pulseRun(a), { workerUrl: '/dist/worker_loader.js', queries });
 console.log(`--- done: load ${r.load_ms.toFixed(0)} ms, wasm ${(r.profile.wasm_memory_bytes / 2 ** 20).toFixed(0)} MiB after the load, ${r.computes.map((c) => (c.wasm_memory_bytes / 2 ** 20).toFixed(0)).join(' / ')} MiB after each compute (${r.computes.map((c) => c.wall_ms.toFixed(0)).join(' / ')} ms)`);
 await new Promise((r) => setTimeout(r, 1000));
 clearInterval(timer);
