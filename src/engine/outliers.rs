@@ -171,7 +171,8 @@ impl BucketSink for () {
 /// the odd-indexed ones to a second, then merge the two. Why: every accumulator counts into
 /// tables (buckets, log bins), and equal neighbours — a third of the session durations are
 /// 0 ms, single-event sessions — make each increment wait for the previous one to the same
-/// counter (a store-to-load chain of ~5 cycles); two accumulators make two independent chains.
+/// counter (a store-to-load chain of ~5 cycles); two accumulators make two independent chains
+/// (measured natively on the sample's session durations: that pass 2.7 → 2.2 ms).
 trait Tally: Sized {
     fn add<B: BucketSink>(&mut self, v: i64, buckets: &mut B);
     fn merge(self, other: Self) -> Self;
@@ -192,7 +193,7 @@ fn interleaved_pass<T: Copy + Into<i64>, A: Tally>(
         b: &mut A,
         (ba, bb): (&mut B, &mut B),
     ) {
-        // Blocks of one cache line (an even number of values), each asking for a line ahead.
+        // Touched blocks (see `prefetch`), whose values go in pairs to the two tallies.
         for block in prefetch::touched_blocks(values) {
             // Every block but the last has an even length.
             let mut pairs = block.chunks_exact(2);
