@@ -51,9 +51,7 @@ impl EventMask {
                 #[cfg(target_arch = "wasm32")]
                 simd::codes_at_least(codes, min, words);
                 #[cfg(not(target_arch = "wasm32"))]
-                for (word, chunk) in words.iter_mut().zip(codes.chunks_exact(64)) {
-                    *word = packed_word(chunk, |c| c >= min);
-                }
+                packed_words(words, codes, |c| c >= min);
             },
         );
         if let Some(last) = self.words.get_mut(full) {
@@ -96,11 +94,7 @@ impl EventMask {
             for_touched_words(
                 &mut self.words[..full],
                 &actions[..full * 64],
-                |words, codes| {
-                    for (word, chunk) in words.iter_mut().zip(codes.chunks_exact(64)) {
-                        *word = packed_word(chunk, in_set);
-                    }
-                },
+                |words, codes| packed_words(words, codes, in_set),
             );
             full
         };
@@ -205,6 +199,15 @@ fn for_touched_words(words: &mut [u64], codes: &[u16], mut kernel: impl FnMut(&m
         .zip(prefetch::touched_blocks(codes))
     {
         kernel(words, codes);
+    }
+}
+
+/// Each word of `words` from its 64 of `codes` by [`packed_word`] (native kernels).
+#[cfg(not(target_arch = "wasm32"))]
+#[inline(always)]
+fn packed_words(words: &mut [u64], codes: &[u16], test: impl Fn(u16) -> bool) {
+    for (word, chunk) in words.iter_mut().zip(codes.chunks_exact(64)) {
+        *word = packed_word(chunk, &test);
     }
 }
 

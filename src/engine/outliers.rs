@@ -178,13 +178,13 @@ trait Tally: Sized {
     fn merge(self, other: Self) -> Self;
 }
 
-/// Run `values` through two interleaved tallies (see [`Tally`]) and merge them; `buckets`
-/// gets the counts of every value (its second table is added into the first).
+/// Run `values` through two interleaved tallies (see [`Tally`]), each starting as `empty`, and
+/// merge them; `buckets` gets the counts of every value (its second table is added into the
+/// first).
 #[inline(always)]
-fn interleaved_pass<T: Copy + Into<i64>, A: Tally>(
+fn interleaved_pass<T: Copy + Into<i64>, A: Tally + Clone>(
     values: &[T],
-    mut a: A,
-    b: A,
+    empty: A,
     buckets: &mut BucketCounts,
 ) -> A {
     fn run<T: Copy + Into<i64>, A: Tally, B: BucketSink>(
@@ -206,7 +206,7 @@ fn interleaved_pass<T: Copy + Into<i64>, A: Tally>(
             }
         }
     }
-    let mut b = b;
+    let (mut a, mut b) = (empty.clone(), empty);
     match &mut buckets.0 {
         Some(table) => {
             let mut second = bucket_table(0u32);
@@ -463,6 +463,7 @@ impl SaturatingSum {
 }
 
 /// [`duration_stats`]' pass: the sum, min and max, each value counted in the buckets.
+#[derive(Clone)]
 struct StatsTally {
     sum: SaturatingSum,
     min: i64,
@@ -500,6 +501,7 @@ impl Tally for StatsTally {
 /// What [`outlier_report`]'s pass gathers: over all values, over those above the threshold,
 /// and over the kept ones; the log-bin histogram of the kept values and, apart, of the
 /// outliers (placed by the policy after the pass, so the loop has no branch on it).
+#[derive(Clone)]
 struct OutlierTally {
     /// The threshold (`i64::MAX`: none); values above it are outliers.
     t: i64,
@@ -583,8 +585,7 @@ impl Tally for OutlierTally {
 pub fn duration_stats<T: Copy + Into<i64>>(values: &[T]) -> DurationStats {
     let n = values.len();
     let mut counts = BucketCounts::for_len(n);
-    let StatsTally { sum, min, max } =
-        interleaved_pass(values, StatsTally::new(), StatsTally::new(), &mut counts);
+    let StatsTally { sum, min, max } = interleaved_pass(values, StatsTally::new(), &mut counts);
     let sum = sum.finish(values, |_| true, (n, min, max));
     let mut ranks = Vec::with_capacity(2 * STAT_QUANTILES.len());
     if n > 0 {
@@ -640,12 +641,7 @@ pub fn outlier_report<T: Copy + Into<i64>>(
         kept_max,
         kept_bins: mut hist,
         outlier_bins,
-    } = interleaved_pass(
-        values,
-        OutlierTally::new(t),
-        OutlierTally::new(t),
-        &mut counts,
-    );
+    } = interleaved_pass(values, OutlierTally::new(t), &mut counts);
     // The outliers under the policy: binned by value (keep), at the threshold (cap), or not
     // at all (filter; flag: their own bucket).
     match policy {
@@ -1651,9 +1647,8 @@ mod tests {
     #[test]
     fn sums_saturate_in_order() {
         let p = Params::default();
-        // Short (one partial sum), past a cache line (two interleaved ones) and past the
-        // bucket selection's size: the odd and even values' partial sums never overflow, but
-        // the sum in order does.
+        // Inside one touched block, across blocks, and past the bucket selection's size: the
+        // odd and even values' partial sums never overflow, but the sum in order does.
         for len in [4, 40, 20_001] {
             let mut values = vec![0i64; len];
             values[..4].copy_from_slice(&[i64::MAX, 1, -5, 3]);
