@@ -144,12 +144,13 @@ pub fn order_statistics<T: Copy + Into<i64>>(values: &[T], ranks: &[usize]) -> V
 /// reads every value anyway (the stats pass of [`duration_stats`] and [`outlier_report`]) and
 /// counts in that pass, saving one pass over the values. `None` for small inputs, which sort a
 /// copy instead.
+#[derive(Clone)]
 struct BucketCounts(Option<Box<[u32; BUCKETS]>>);
 
 /// Where a stats pass counts each value's bucket: the [`BucketCounts`] table, or nowhere (small
 /// inputs). The passes are monomorphised on it, so the counting loop tests no `Option` per
 /// value, and a table indexed by a 16-bit key needs no bounds check.
-trait BucketSink {
+pub(crate) trait BucketSink {
     fn add(&mut self, v: i64);
 }
 
@@ -173,7 +174,7 @@ impl BucketSink for () {
 /// 0 ms, single-event sessions — make each increment wait for the previous one to the same
 /// counter (a store-to-load chain of ~5 cycles); two accumulators make two independent chains
 /// (measured natively on the sample's session durations: that pass 2.7 → 2.2 ms).
-trait Tally: Sized {
+pub(crate) trait Tally: Sized {
     fn add<B: BucketSink>(&mut self, v: i64, buckets: &mut B);
     fn merge(self, other: Self) -> Self;
 }
@@ -328,13 +329,24 @@ pub fn quantiles_cont<T: Copy + Into<i64>>(values: &[T], qs: &[f64]) -> Vec<Opti
         .collect()
 }
 
+/// The threshold [`detect_threshold`] finds for any non-empty input, when the detector does
+/// not look at the values (the cap): `Some(threshold)`; `None` when it does. A producer of the
+/// values can then run [`outlier_report`]'s first pass as it produces them
+/// ([`StreamedOutliers`]).
+pub fn threshold_before_values(params: &Params) -> Option<Option<i64>> {
+    match params.outlier_detector {
+        OutlierDetector::Cap => Some(Some(params.outlier_cap_mins as i64 * 60_000)),
+        OutlierDetector::Percentile | OutlierDetector::ZScore | OutlierDetector::Mad => None,
+    }
+}
+
 /// Outlier threshold for `values` (ms): values `> t` are outliers. `None` = nothing is.
 pub fn detect_threshold<T: Copy + Into<i64>>(values: &[T], params: &Params) -> Option<i64> {
     if values.is_empty() {
         return None;
     }
     match params.outlier_detector {
-        OutlierDetector::Cap => Some(params.outlier_cap_mins as i64 * 60_000),
+        OutlierDetector::Cap => threshold_before_values(params).flatten(),
         OutlierDetector::Percentile => {
             let q = (params.outlier_percentile / 100.0).clamp(0.0, 1.0);
             quantiles_cont(values, &[q])[0].map(|v| v.floor() as i64)
@@ -464,7 +476,7 @@ impl SaturatingSum {
 
 /// [`duration_stats`]' pass: the sum, min and max, each value counted in the buckets.
 #[derive(Clone)]
-struct StatsTally {
+pub(crate) struct StatsTally {
     sum: SaturatingSum,
     min: i64,
     max: i64,
@@ -502,7 +514,7 @@ impl Tally for StatsTally {
 /// and over the kept ones; the log-bin histogram of the kept values and, apart, of the
 /// outliers (placed by the policy after the pass, so the loop has no branch on it).
 #[derive(Clone)]
-struct OutlierTally {
+pub(crate) struct OutlierTally {
     /// The threshold (`i64::MAX`: none); values above it are outliers.
     t: i64,
     all_sum: SaturatingSum,
@@ -575,6 +587,76 @@ impl Tally for OutlierTally {
     }
 }
 
+/// The first pass of [`duration_stats`] (no threshold) or of [`outlier_report`] (with one),
+/// fed one value at a time by a producer that holds each value anyway — the session walk, which
+/// computes each session's duration and active time as it cuts — so that the statistics need
+/// one read of the values fewer: the walk writes them, and only the selection of the ranks
+/// reads them back. The same tallies, so the same results, as the passes over the values.
+#[derive(Clone)]
+pub(crate) struct StreamedPass<A> {
+    tally: A,
+    counts: BucketCounts,
+}
+
+/// [`StreamedPass`] for [`duration_stats`].
+pub(crate) type StreamedStats = StreamedPass<StatsTally>;
+/// [`StreamedPass`] for [`outlier_report`].
+pub(crate) type StreamedOutliers = StreamedPass<OutlierTally>;
+
+impl<A: Tally> StreamedPass<A> {
+    /// The next value.
+    #[inline(always)]
+    pub(crate) fn add(&mut self, v: i64) {
+        match &mut self.counts.0 {
+            Some(table) => self.tally.add(v, &mut **table),
+            None => self.tally.add(v, &mut ()),
+        }
+    }
+}
+
+impl StreamedStats {
+    /// An empty pass, for at least `at_least` values (a small count sorts a copy instead of
+    /// counting buckets, as [`duration_stats`] does).
+    pub(crate) fn new(at_least: usize) -> Self {
+        StreamedPass {
+            tally: StatsTally::new(),
+            counts: BucketCounts::for_len(at_least),
+        }
+    }
+
+    /// [`duration_stats`] of `values`, which are exactly the values added, in order.
+    pub(crate) fn finish<T: Copy + Into<i64>>(self, values: &[T]) -> DurationStats {
+        stats_from_tally(values, self.tally, self.counts)
+    }
+}
+
+impl StreamedOutliers {
+    /// An empty pass for the outlier `threshold`, for at least `at_least` values.
+    pub(crate) fn new(threshold: Option<i64>, at_least: usize) -> Self {
+        StreamedPass {
+            tally: OutlierTally::new(threshold.unwrap_or(i64::MAX)),
+            counts: BucketCounts::for_len(at_least),
+        }
+    }
+
+    /// Whether the pass was made for `threshold`.
+    pub(crate) fn made_for(&self, threshold: Option<i64>) -> bool {
+        self.tally.t == threshold.unwrap_or(i64::MAX)
+    }
+
+    /// [`outlier_report`] of `values`, which are exactly the values added, in order, for the
+    /// threshold the pass was made for ([`StreamedOutliers::made_for`]).
+    pub(crate) fn finish<T: Copy + Into<i64>>(
+        self,
+        target: &str,
+        values: &[T],
+        threshold: Option<i64>,
+        params: &Params,
+    ) -> OutlierReport {
+        report_from_tally(target, values, threshold, params, self.tally, self.counts)
+    }
+}
+
 /// The statistics of `values` (ms) alone: the `before` of [`outlier_report`] without a
 /// threshold, histogram or policy (one pass plus the two-pass selection of 8 ranks). Empty
 /// input: count 0 and every optional field `None`.
@@ -583,9 +665,19 @@ impl Tally for OutlierTally {
 /// accumulators in memory.
 #[inline(never)]
 pub fn duration_stats<T: Copy + Into<i64>>(values: &[T]) -> DurationStats {
+    let mut counts = BucketCounts::for_len(values.len());
+    let tally = interleaved_pass(values, StatsTally::new(), &mut counts);
+    stats_from_tally(values, tally, counts)
+}
+
+/// [`duration_stats`] after its first pass: `tally` and `counts` (the bucket counts, or none
+/// for a small input) hold exactly `values`.
+fn stats_from_tally<T: Copy + Into<i64>>(
+    values: &[T],
+    StatsTally { sum, min, max }: StatsTally,
+    counts: BucketCounts,
+) -> DurationStats {
     let n = values.len();
-    let mut counts = BucketCounts::for_len(n);
-    let StatsTally { sum, min, max } = interleaved_pass(values, StatsTally::new(), &mut counts);
     let sum = sum.finish(values, |_| true, (n, min, max));
     let mut ranks = Vec::with_capacity(2 * STAT_QUANTILES.len());
     if n > 0 {
@@ -624,12 +716,31 @@ pub fn outlier_report<T: Copy + Into<i64>>(
     threshold: Option<i64>,
     params: &Params,
 ) -> OutlierReport {
+    let mut counts = BucketCounts::for_len(values.len());
+    let tally = interleaved_pass(
+        values,
+        OutlierTally::new(threshold.unwrap_or(i64::MAX)),
+        &mut counts,
+    );
+    report_from_tally(target, values, threshold, params, tally, counts)
+}
+
+/// [`outlier_report`] after its first pass: `tally` (for `threshold`) and `counts` (the bucket
+/// counts, or none for a small input) hold exactly `values`.
+fn report_from_tally<T: Copy + Into<i64>>(
+    target: &str,
+    values: &[T],
+    threshold: Option<i64>,
+    params: &Params,
+    tally: OutlierTally,
+    counts: BucketCounts,
+) -> OutlierReport {
     let n = values.len();
     let policy = params.outlier_policy;
     let t = threshold.unwrap_or(i64::MAX);
+    debug_assert_eq!(tally.t, t);
     let edges = log_bin_edges();
     debug_assert_eq!(edges.len(), LOG_BINS);
-    let mut counts = BucketCounts::for_len(n);
     let OutlierTally {
         t: _,
         all_sum,
@@ -641,7 +752,7 @@ pub fn outlier_report<T: Copy + Into<i64>>(
         kept_max,
         kept_bins: mut hist,
         outlier_bins,
-    } = interleaved_pass(values, OutlierTally::new(t), &mut counts);
+    } = tally;
     // The outliers under the policy: binned by value (keep), at the threshold (cap), or not
     // at all (filter; flag: their own bucket).
     match policy {
@@ -1674,6 +1785,65 @@ mod tests {
                 outlier_report("x", &values, None, &p).before,
                 "n = {n}"
             );
+        }
+    }
+
+    #[test]
+    fn streamed_passes_equal_the_passes_over_the_values() {
+        // Values fed one at a time (as the session walk does) give the same stats and report
+        // as the passes over the slice, whatever the size hint: below SMALL_SORT the streamed
+        // pass sorts a copy, above it counts buckets, and a hint below the real count only
+        // decides which. Policies and thresholds that cut inside the values, and an absurd
+        // value that makes the in-order saturating sum differ from a wrapping one.
+        let mut p = Params::default();
+        for n in [0usize, 1, 2, 7, 100, 20_000, 70_000] {
+            let mut values: Vec<i64> = (0..n as i64)
+                .map(|i| (i * 7_919 + (i % 13) * 1_000_003) % 9_000_001 - 5)
+                .collect();
+            if n == 100 {
+                values[50] = i64::MAX / 3;
+            }
+            for hint in [0, n / 2, n, 1 << 20] {
+                let mut stats = StreamedStats::new(hint);
+                values.iter().for_each(|&v| stats.add(v));
+                assert_eq!(
+                    stats.finish(&values),
+                    duration_stats(&values),
+                    "n {n} hint {hint}"
+                );
+                for (t, policy) in [
+                    (None, OutlierPolicy::Keep),
+                    (Some(4_000_000), OutlierPolicy::Cap),
+                    (Some(8_999_000), OutlierPolicy::Filter),
+                    (Some(-10), OutlierPolicy::Flag),
+                ] {
+                    p.outlier_policy = policy;
+                    let mut pass = StreamedOutliers::new(t, hint);
+                    values.iter().for_each(|&v| pass.add(v));
+                    assert!(pass.made_for(t) && !pass.made_for(Some(1)));
+                    assert_eq!(
+                        pass.finish("x", &values, t, &p),
+                        outlier_report("x", &values, t, &p),
+                        "n {n} hint {hint} t {t:?} {policy:?}"
+                    );
+                }
+            }
+        }
+        // The cap is known before the values; the other detectors read them.
+        let p = Params::default();
+        assert_eq!(threshold_before_values(&p), Some(Some(600 * 60_000)));
+        assert_eq!(detect_threshold(&[1i64], &p), Some(600 * 60_000));
+        assert_eq!(detect_threshold(&[0i64; 0], &p), None);
+        for d in [
+            OutlierDetector::Percentile,
+            OutlierDetector::ZScore,
+            OutlierDetector::Mad,
+        ] {
+            let p = Params {
+                outlier_detector: d,
+                ..Params::default()
+            };
+            assert_eq!(threshold_before_values(&p), None);
         }
     }
 

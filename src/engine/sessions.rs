@@ -90,21 +90,61 @@ impl CountDistribution {
     /// From the observed values (negative values count as 0), read once: callers stream them
     /// (e.g. events per session as differences of session starts) rather than collect them.
     pub fn from_values(values: impl IntoIterator<Item = i64>) -> CountDistribution {
-        // Frequency table: dense for small values, sparse above (a bot's thousands of sessions).
-        let mut dense = vec![0u64; 1024];
-        let mut sparse: Vec<u64> = Vec::new();
-        let mut total: u64 = 0;
-        let mut n = 0usize;
+        let mut tally = CountTally::new();
         for v in values {
-            n += 1;
-            let v = v.max(0) as u64;
-            total += v;
-            if (v as usize) < dense.len() {
-                dense[v as usize] += 1;
-            } else {
-                sparse.push(v);
-            }
+            tally.add(v);
         }
+        tally.finish()
+    }
+}
+
+/// [`CountDistribution::from_values`]' pass, fed one value at a time by a producer that has
+/// each value in hand (the session walk: each session's event count as it cuts it).
+#[derive(Debug, Clone)]
+pub struct CountTally {
+    /// Frequency table: dense for small values, sparse above (a bot's thousands of sessions).
+    dense: Vec<u64>,
+    sparse: Vec<u64>,
+    total: u64,
+    n: usize,
+}
+
+impl Default for CountTally {
+    fn default() -> Self {
+        CountTally::new()
+    }
+}
+
+impl CountTally {
+    pub fn new() -> CountTally {
+        CountTally {
+            dense: vec![0u64; 1024],
+            sparse: Vec::new(),
+            total: 0,
+            n: 0,
+        }
+    }
+
+    /// The next value (a negative one counts as 0).
+    #[inline(always)]
+    pub fn add(&mut self, v: i64) {
+        self.n += 1;
+        let v = v.max(0) as u64;
+        self.total += v;
+        match self.dense.get_mut(v as usize) {
+            Some(k) => *k += 1,
+            None => self.sparse.push(v),
+        }
+    }
+
+    /// The distribution of the values added.
+    pub fn finish(self) -> CountDistribution {
+        let CountTally {
+            dense,
+            mut sparse,
+            total,
+            n,
+        } = self;
         let mut freq: Vec<(u64, u64)> = dense
             .iter()
             .enumerate()
@@ -236,5 +276,17 @@ mod tests {
             CountDistribution::from_values([]),
             CountDistribution::default()
         );
+        // Fed one at a time (the session walk's tally): the same distribution, the sparse
+        // values above the dense table included.
+        let values = [3, 0, -2, 1023, 1024, 5000, 1024, 3, 7];
+        let mut t = CountTally::new();
+        values.iter().for_each(|&v| t.add(v));
+        let d = t.finish();
+        assert_eq!(d, CountDistribution::from_values(values));
+        assert_eq!(
+            d.frequencies,
+            vec![(0, 2), (3, 2), (7, 1), (1023, 1), (1024, 2), (5000, 1)]
+        );
+        assert_eq!((d.count, d.total, d.max), (9, 8084, Some(5000)));
     }
 }
