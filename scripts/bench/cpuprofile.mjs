@@ -1,6 +1,6 @@
 // Where the worker's time goes in Chromium (not a test): V8's sampling CPU profiler on the Pulse
 // worker (wasm functions by name) for each step — load, defaults, then each query — printed as
-// the top functions by self time. Needs a release build in dist/.
+// the top functions by self time. Needs a release build in dist/ (or BENCH_DIST=dir).
 //
 //   node scripts/bench/cpuprofile.mjs [EVENTS] [QUERY...]     e.g. 10000000 gap=10m def=core
 //   PROFILE_TOP=40 PROFILE_JSON=/tmp/p   (also writes each step's .cpuprofile for DevTools)
@@ -22,7 +22,7 @@ const DATA = process.env.BENCH_DATA || '/tmp/pulse-bench';
 const TOP = Number(process.env.PROFILE_TOP || 25);
 
 const { server, base } = await serve(path.join(ROOT, 'scripts', 'bench'), {
-  '/dist/': path.join(ROOT, 'dist'),
+  '/dist/': path.resolve(process.env.BENCH_DIST || path.join(ROOT, 'dist')),
   '/data/': DATA,
 });
 const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-chromium-'));

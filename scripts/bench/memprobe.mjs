@@ -18,7 +18,7 @@ function perProcess() {
 
 const { server, base } = await serve(path.join(ROOT, 'scripts', 'bench'), {
   '/bench/': path.join(ROOT, 'scripts', 'bench'),
-  '/dist/': path.join(ROOT, 'dist'),
+  '/dist/': path.resolve(process.env.BENCH_DIST || path.join(ROOT, 'dist')),
   '/nm/': path.join(ROOT, 'node_modules'),
   '/data/': DATA,
 });
