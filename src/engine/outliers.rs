@@ -179,46 +179,23 @@ pub(crate) trait Tally: Sized {
     fn merge(self, other: Self) -> Self;
 }
 
-/// Run `values` through two interleaved tallies (see [`Tally`]), each starting as `empty`, and
-/// merge them; `buckets` gets the counts of every value (its second table is added into the
-/// first).
+/// Feed `values` in pairs to the tallies `a` (even positions) and `b` (odd), counting each
+/// value's bucket in `a`'s table or `b`'s (see [`Tally`]).
 #[inline(always)]
-fn interleaved_pass<T: Copy + Into<i64>, A: Tally + Clone>(
+fn pairs<T: Copy + Into<i64>, A: Tally, B: BucketSink>(
     values: &[T],
-    empty: A,
-    buckets: &mut BucketCounts,
-) -> A {
-    fn run<T: Copy + Into<i64>, A: Tally, B: BucketSink>(
-        values: &[T],
-        a: &mut A,
-        b: &mut A,
-        (ba, bb): (&mut B, &mut B),
-    ) {
-        // Touched blocks (see `prefetch`), whose values go in pairs to the two tallies.
-        for block in prefetch::touched_blocks(values) {
-            // Every block but the last has an even length.
-            let mut pairs = block.chunks_exact(2);
-            for p in &mut pairs {
-                a.add(p[0].into(), ba);
-                b.add(p[1].into(), bb);
-            }
-            for &v in pairs.remainder() {
-                a.add(v.into(), ba);
-            }
-        }
+    a: &mut A,
+    b: &mut A,
+    (ba, bb): (&mut B, &mut B),
+) {
+    let mut pairs = values.chunks_exact(2);
+    for p in &mut pairs {
+        a.add(p[0].into(), ba);
+        b.add(p[1].into(), bb);
     }
-    let (mut a, mut b) = (empty.clone(), empty);
-    match &mut buckets.0 {
-        Some(table) => {
-            let mut second = bucket_table(0u32);
-            run(values, &mut a, &mut b, (&mut **table, &mut *second));
-            for (x, y) in table.iter_mut().zip(second.iter()) {
-                *x += y;
-            }
-        }
-        None => run(values, &mut a, &mut b, (&mut (), &mut ())),
+    for &v in pairs.remainder() {
+        a.add(v.into(), ba);
     }
-    a.merge(b)
 }
 
 impl BucketCounts {
@@ -588,14 +565,20 @@ impl Tally for OutlierTally {
 }
 
 /// The first pass of [`duration_stats`] (no threshold) or of [`outlier_report`] (with one),
-/// fed one value at a time by a producer that holds each value anyway — the session walk, which
-/// computes each session's duration and active time as it cuts — so that the statistics need
-/// one read of the values fewer: the walk writes them, and only the selection of the ranks
-/// reads them back. The same tallies, so the same results, as the passes over the values.
+/// fed slice by slice: by those functions, a touched block at a time (see `prefetch`), and by
+/// a producer of the values — the session walk, which hands over each few thousand session
+/// durations and active times it has just written, while they are still in cache — so that
+/// the statistics need no pass of their own over the values in memory.
+///
+/// Two interleaved tallies, each with its own bucket table (see [`Tally`]). Which value goes to
+/// which does not matter: they merge into the same result.
 #[derive(Clone)]
 pub(crate) struct StreamedPass<A> {
-    tally: A,
+    a: A,
+    b: A,
     counts: BucketCounts,
+    /// `b`'s bucket table, when there are tables.
+    second: BucketCounts,
 }
 
 /// [`StreamedPass`] for [`duration_stats`].
@@ -603,45 +586,69 @@ pub(crate) type StreamedStats = StreamedPass<StatsTally>;
 /// [`StreamedPass`] for [`outlier_report`].
 pub(crate) type StreamedOutliers = StreamedPass<OutlierTally>;
 
-impl<A: Tally> StreamedPass<A> {
-    /// The next value.
-    #[inline(always)]
-    pub(crate) fn add(&mut self, v: i64) {
-        match &mut self.counts.0 {
-            Some(table) => self.tally.add(v, &mut **table),
-            None => self.tally.add(v, &mut ()),
+impl<A: Tally + Clone> StreamedPass<A> {
+    /// Both tallies `empty`; bucket tables when at least `at_least` values will come (fewer:
+    /// the selection sorts a copy instead). A low guess only costs speed, never correctness.
+    fn with(empty: A, at_least: usize) -> Self {
+        let counts = BucketCounts::for_len(at_least);
+        let second = BucketCounts::for_len(at_least);
+        StreamedPass {
+            a: empty.clone(),
+            b: empty,
+            counts,
+            second,
         }
+    }
+
+    /// The next values, in order.
+    #[inline(always)]
+    pub(crate) fn add_slice<T: Copy + Into<i64>>(&mut self, values: &[T]) {
+        let (a, b) = (&mut self.a, &mut self.b);
+        match (&mut self.counts.0, &mut self.second.0) {
+            (Some(ta), Some(tb)) => pairs(values, a, b, (&mut **ta, &mut **tb)),
+            _ => pairs(values, a, b, (&mut (), &mut ())),
+        }
+    }
+
+    /// The merged tally and bucket counts.
+    fn merged(self) -> (A, BucketCounts) {
+        let StreamedPass {
+            a,
+            b,
+            mut counts,
+            second,
+        } = self;
+        if let (Some(x), Some(y)) = (&mut counts.0, &second.0) {
+            for (x, y) in x.iter_mut().zip(y.iter()) {
+                *x += y;
+            }
+        }
+        (a.merge(b), counts)
     }
 }
 
 impl StreamedStats {
-    /// An empty pass, for at least `at_least` values (a small count sorts a copy instead of
-    /// counting buckets, as [`duration_stats`] does).
+    /// An empty pass, for at least `at_least` values.
     pub(crate) fn new(at_least: usize) -> Self {
-        StreamedPass {
-            tally: StatsTally::new(),
-            counts: BucketCounts::for_len(at_least),
-        }
+        StreamedPass::with(StatsTally::new(), at_least)
     }
 
     /// [`duration_stats`] of `values`, which are exactly the values added, in order.
     pub(crate) fn finish<T: Copy + Into<i64>>(self, values: &[T]) -> DurationStats {
-        stats_from_tally(values, self.tally, self.counts)
+        let (tally, counts) = self.merged();
+        stats_from_tally(values, tally, counts)
     }
 }
 
 impl StreamedOutliers {
     /// An empty pass for the outlier `threshold`, for at least `at_least` values.
     pub(crate) fn new(threshold: Option<i64>, at_least: usize) -> Self {
-        StreamedPass {
-            tally: OutlierTally::new(threshold.unwrap_or(i64::MAX)),
-            counts: BucketCounts::for_len(at_least),
-        }
+        StreamedPass::with(OutlierTally::new(threshold.unwrap_or(i64::MAX)), at_least)
     }
 
     /// Whether the pass was made for `threshold`.
     pub(crate) fn made_for(&self, threshold: Option<i64>) -> bool {
-        self.tally.t == threshold.unwrap_or(i64::MAX)
+        self.a.t == threshold.unwrap_or(i64::MAX)
     }
 
     /// [`outlier_report`] of `values`, which are exactly the values added, in order, for the
@@ -653,7 +660,15 @@ impl StreamedOutliers {
         threshold: Option<i64>,
         params: &Params,
     ) -> OutlierReport {
-        report_from_tally(target, values, threshold, params, self.tally, self.counts)
+        let (tally, counts) = self.merged();
+        report_from_tally(target, values, threshold, params, tally, counts)
+    }
+}
+
+/// Feed `pass` every value of `values`, a touched block at a time (see `prefetch`).
+fn pass_over<T: Copy + Into<i64>, A: Tally + Clone>(pass: &mut StreamedPass<A>, values: &[T]) {
+    for block in prefetch::touched_blocks(values) {
+        pass.add_slice(block);
     }
 }
 
@@ -665,9 +680,9 @@ impl StreamedOutliers {
 /// accumulators in memory.
 #[inline(never)]
 pub fn duration_stats<T: Copy + Into<i64>>(values: &[T]) -> DurationStats {
-    let mut counts = BucketCounts::for_len(values.len());
-    let tally = interleaved_pass(values, StatsTally::new(), &mut counts);
-    stats_from_tally(values, tally, counts)
+    let mut pass = StreamedStats::new(values.len());
+    pass_over(&mut pass, values);
+    pass.finish(values)
 }
 
 /// [`duration_stats`] after its first pass: `tally` and `counts` (the bucket counts, or none
@@ -716,13 +731,9 @@ pub fn outlier_report<T: Copy + Into<i64>>(
     threshold: Option<i64>,
     params: &Params,
 ) -> OutlierReport {
-    let mut counts = BucketCounts::for_len(values.len());
-    let tally = interleaved_pass(
-        values,
-        OutlierTally::new(threshold.unwrap_or(i64::MAX)),
-        &mut counts,
-    );
-    report_from_tally(target, values, threshold, params, tally, counts)
+    let mut pass = StreamedOutliers::new(threshold, values.len());
+    pass_over(&mut pass, values);
+    pass.finish(target, values, threshold, params)
 }
 
 /// [`outlier_report`] after its first pass: `tally` (for `threshold`) and `counts` (the bucket
@@ -1790,8 +1801,8 @@ mod tests {
 
     #[test]
     fn streamed_passes_equal_the_passes_over_the_values() {
-        // Values fed one at a time (as the session walk does) give the same stats and report
-        // as the passes over the slice, whatever the size hint: below SMALL_SORT the streamed
+        // Values fed slice by slice (as the session walk does) give the same stats and report
+        // as the passes over the whole slice, whatever the size hint: below SMALL_SORT the streamed
         // pass sorts a copy, above it counts buckets, and a hint below the real count only
         // decides which. Policies and thresholds that cut inside the values, and an absurd
         // value that makes the in-order saturating sum differ from a wrapping one.
@@ -1804,8 +1815,9 @@ mod tests {
                 values[50] = i64::MAX / 3;
             }
             for hint in [0, n / 2, n, 1 << 20] {
+                // Slices of odd and even lengths, as the session walk hands them over.
                 let mut stats = StreamedStats::new(hint);
-                values.iter().for_each(|&v| stats.add(v));
+                values.chunks(3).for_each(|c| stats.add_slice(c));
                 assert_eq!(
                     stats.finish(&values),
                     duration_stats(&values),
@@ -1819,7 +1831,7 @@ mod tests {
                 ] {
                     p.outlier_policy = policy;
                     let mut pass = StreamedOutliers::new(t, hint);
-                    values.iter().for_each(|&v| pass.add(v));
+                    values.chunks(1024).for_each(|c| pass.add_slice(c));
                     assert!(pass.made_for(t) && !pass.made_for(Some(1)));
                     assert_eq!(
                         pass.finish("x", &values, t, &p),
