@@ -194,6 +194,31 @@ impl ActivityAccumulator {
         }
     }
 
+    /// Add the users of `other`, an accumulator over the same axis and knobs. Every field is
+    /// a count over users (the difference arrays of DAU/WAU/MAU, the calendar periods, the
+    /// L7/L30 histograms, the users ever active), so the accumulator of a set of users split
+    /// into disjoint groups is the sum of the groups' accumulators.
+    pub fn merge(&mut self, other: &ActivityAccumulator) {
+        debug_assert_eq!(
+            (self.first, self.days, self.mau_window),
+            (other.first, other.days, other.mau_window)
+        );
+        fn add<T: Copy + std::ops::AddAssign>(x: &mut [T], y: &[T]) {
+            debug_assert_eq!(x.len(), y.len());
+            for (x, &y) in x.iter_mut().zip(y) {
+                *x += y;
+            }
+        }
+        add(&mut self.dau, &other.dau);
+        add(&mut self.wau, &other.wau);
+        add(&mut self.mau, &other.mau);
+        add(&mut self.weeks, &other.weeks);
+        add(&mut self.months, &other.months);
+        add(&mut self.l7, &other.l7);
+        add(&mut self.l30, &other.l30);
+        self.ever_active += other.ever_active;
+    }
+
     /// Add one user given their active intervals (ascending, disjoint, inside the axis start).
     pub fn add_user(&mut self, intervals: &[(i32, i32)]) {
         if intervals.is_empty() || self.days == 0 {

@@ -1618,6 +1618,32 @@ impl MetricsCache {
                 (act.intervals.capacity() * 8 + bucket_act.bucket_intervals.capacity() * 8) as u64,
             );
 
+            // Segment series, before the overall series: a breakdown by a per-user column
+            // splits the users into disjoint buckets, so its buckets' accumulators sum to the
+            // overall one (`total`), which then needs no pass of its own over the users'
+            // intervals.
+            let gkey = key_segments(params);
+            let g_hit = self.segments.fresh(&gkey);
+            let mut summed: Option<ActivityAccumulator> = None;
+            if !g_hit {
+                self.segments.value = plan.map(|p| {
+                    let acts = (act, bucket_act);
+                    let (breakdown, total) =
+                        segment_series(p, c, s, acts, seg_column, first, days, params, &periods);
+                    summed = total;
+                    breakdown
+                });
+                self.segments.key = Some(gkey);
+            }
+            let segments = self.segments.value.clone();
+            prof.stage_detail(
+                StageKind::Join,
+                cached(g_hit, "segment series"),
+                c.users.len() as u64,
+                segments.as_ref().map_or(0, |s| s.segments.len() as u64),
+                0,
+            );
+
             // Per-user series: DAU/WAU/MAU, retention inputs, power-user totals.
             let flags = |list: &[String]| -> Option<Vec<bool>> {
                 (!list.is_empty()).then(|| names.iter().map(|a| in_list(list, a)).collect())
@@ -1632,11 +1658,14 @@ impl MetricsCache {
             let series_hit = self.series.fresh(&series_key);
             if !series_hit {
                 self.series.key = None;
-                let mut total =
-                    ActivityAccumulator::new(first, days, params.mau_window_days, &periods);
-                for k in 0..c.users.len() {
-                    total.add_user(user_active(k));
-                }
+                let total = summed.unwrap_or_else(|| {
+                    let mut total =
+                        ActivityAccumulator::new(first, days, params.mau_window_days, &periods);
+                    for k in 0..c.users.len() {
+                        total.add_user(user_active(k));
+                    }
+                    total
+                });
                 self.series.value = Some(total.finish(&periods));
                 self.series.key = Some(series_key);
             }
@@ -1789,25 +1818,6 @@ impl MetricsCache {
                 cached(l_hit, "anomalies, lifecycle"),
                 c.users.len() as u64,
                 lifecycle.periods.len() as u64,
-                0,
-            );
-
-            // Segment series.
-            let gkey = key_segments(params);
-            let g_hit = self.segments.fresh(&gkey);
-            if !g_hit {
-                self.segments.value = plan.map(|p| {
-                    let acts = (act, bucket_act);
-                    segment_series(p, c, s, acts, seg_column, first, days, params, &periods)
-                });
-                self.segments.key = Some(gkey);
-            }
-            let segments = self.segments.value.clone();
-            prof.stage_detail(
-                StageKind::Join,
-                cached(g_hit, "segment series"),
-                c.users.len() as u64,
-                segments.as_ref().map_or(0, |s| s.segments.len() as u64),
                 0,
             );
 
@@ -3021,7 +3031,7 @@ fn segment_series(
     days: usize,
     params: &Params,
     periods: &Periods,
-) -> SegmentBreakdown {
+) -> (SegmentBreakdown, Option<ActivityAccumulator>) {
     let mut segs: Vec<SegAcc> = (0..plan.buckets())
         .map(|_| SegAcc {
             users: 0,
@@ -3031,13 +3041,20 @@ fn segment_series(
             acc: ActivityAccumulator::new(first, days, params.mau_window_days, periods),
         })
         .collect();
+    // With a per-user column: the users in no bucket, so that the buckets and these sum to
+    // every considered user (none, in practice: a filtered user's events are not considered).
+    let mut rest = ActivityAccumulator::new(first, days, params.mau_window_days, periods);
+    let mut total = None;
     let (rows, days) = (&c.rows, &c.days);
     if plan.per_user {
         for (k, &(u, b, e)) in c.users.iter().enumerate() {
-            let Some(ub) = plan.user_bucket.get(u as usize).copied() else {
-                continue;
-            };
-            let Some(sg) = segs.get_mut(ub as usize) else {
+            let active = &act.intervals[act.user_first[k] as usize..act.user_first[k + 1] as usize];
+            let Some(sg) = plan
+                .user_bucket
+                .get(u as usize)
+                .and_then(|&ub| segs.get_mut(ub as usize))
+            else {
+                rest.add_user(active);
                 continue;
             };
             sg.users += 1;
@@ -3046,10 +3063,12 @@ fn segment_series(
                 sg.sessions += 1;
                 sg.sessions_per_day[days[s.starts[j] as usize] as usize] += 1;
             }
-            sg.acc.add_user(
-                &act.intervals[act.user_first[k] as usize..act.user_first[k + 1] as usize],
-            );
+            sg.acc.add_user(active);
         }
+        for sg in &segs {
+            rest.merge(&sg.acc);
+        }
+        total = Some(rest);
     } else if let Some(col) = seg_column {
         let bucket = |row: u32| -> usize {
             plan.value_bucket
@@ -3088,7 +3107,7 @@ fn segment_series(
             }
         }
     }
-    SegmentBreakdown {
+    let breakdown = SegmentBreakdown {
         column: plan.column.clone(),
         per_user: plan.per_user,
         segments: segs
@@ -3112,7 +3131,8 @@ fn segment_series(
                 }
             })
             .collect(),
-    }
+    };
+    (breakdown, total)
 }
 
 #[cfg(test)]
@@ -3235,6 +3255,41 @@ mod tests {
             assert_eq!(r.sessions.active_time, active, "{q}");
             let one_shot = compute(&ds.events, ds.metadata.as_ref(), &p).expect("compute");
             assert_eq!(one_shot.sessions, r.sessions, "{q}");
+        }
+    }
+
+    /// A breakdown by a per-user column sums the overall series from its buckets'
+    /// accumulators: the overall series must not change with the breakdown, whatever the
+    /// definition, window, week start, zone or range, computed at once or after a change on a
+    /// warm cache (where the series or the breakdown may be reused).
+    #[test]
+    fn overall_series_summed_from_a_per_user_breakdown() {
+        let ds = Dataset::sample(&SampleConfig::for_events(30_000, 7)).expect("sample");
+        let run = |q: &str| {
+            let (p, issues, _) = Params::from_query(q);
+            assert!(issues.is_empty(), "{q}: {issues:?}");
+            compute(&ds.events, ds.metadata.as_ref(), &p).expect("compute")
+        };
+        let mut cache = MetricsCache::new();
+        for q in [
+            "def=core",
+            "def=session&mau=28&wstart=sun",
+            "gap=5m",
+            "tz=America%2FNew_York&from=2023-02-01&to=2023-08-31",
+        ] {
+            let plain = run(q);
+            for seg in ["seg=country", "seg=device_type&topn=1", "seg=join_month"] {
+                let with = run(&format!("{q}&{seg}"));
+                let b = with.segments.as_ref().expect("a breakdown");
+                assert!(b.per_user && b.segments.len() > 1, "{q}&{seg}");
+                assert_eq!(with.activity, plain.activity, "{q}&{seg}");
+                let (p, _, _) = Params::from_query(&format!("{q}&{seg}"));
+                let warm = cache
+                    .compute(&ds.events, ds.metadata.as_ref(), &p, &NoClock)
+                    .expect("compute");
+                assert_eq!(warm.activity, plain.activity, "warm: {q}&{seg}");
+                assert_eq!(warm.segments, with.segments, "warm: {q}&{seg}");
+            }
         }
     }
 
