@@ -956,6 +956,16 @@ fn key_segments(p: &Params) -> Params {
     }
 }
 
+/// The sessions per segment bucket: the session cuts with their local days, and the plan.
+fn key_segment_sessions(p: &Params) -> Params {
+    Params {
+        segment: p.segment.clone(),
+        segment_values: p.segment_values.clone(),
+        top_segments: p.top_segments,
+        ..key_sessions(p)
+    }
+}
+
 /// Events per user of the considered rows: no local day is read.
 fn key_skew(p: &Params) -> Params {
     Params {
@@ -998,6 +1008,8 @@ pub struct MetricsCache {
     /// Per-event segments only: the activity per bucket (key: activity + segment).
     bucket_activity: Slot<Activity>,
     segments: Slot<Option<SegmentBreakdown>>,
+    /// The sessions per bucket of the breakdown (key: sessions + segment).
+    segment_sessions: Slot<Vec<BucketSessions>>,
     series: Slot<Option<ActiveSeries>>,
     retention: Slot<Option<RetentionReport>>,
     lifecycle: Slot<Option<LifecycleReport>>,
@@ -1083,6 +1095,7 @@ impl MetricsCache {
         self.activity.key = None;
         self.bucket_activity.key = None;
         self.segments.key = None;
+        self.segment_sessions.key = None;
         self.series.key = None;
         self.retention.key = None;
         self.lifecycle.key = None;
@@ -1626,10 +1639,28 @@ impl MetricsCache {
             let g_hit = self.segments.fresh(&gkey);
             let mut summed: Option<ActivityAccumulator> = None;
             if !g_hit {
+                if let Some(p) = plan {
+                    let sskey = key_segment_sessions(params);
+                    if !self.segment_sessions.fresh(&sskey) {
+                        self.segment_sessions.key = None;
+                        self.segment_sessions.value = segment_sessions(p, c, s, seg_column, days);
+                        self.segment_sessions.key = Some(sskey);
+                    }
+                }
+                let bucket_sessions = &self.segment_sessions.value;
                 self.segments.value = plan.map(|p| {
                     let acts = (act, bucket_act);
-                    let (breakdown, total) =
-                        segment_series(p, c, s, acts, seg_column, first, days, params, &periods);
+                    let (breakdown, total) = segment_series(
+                        p,
+                        c,
+                        bucket_sessions,
+                        acts,
+                        seg_column,
+                        first,
+                        days,
+                        params,
+                        &periods,
+                    );
                     summed = total;
                     breakdown
                 });
@@ -3013,6 +3044,64 @@ fn presence_events(
 /// plan's value map, which covers the dictionary).
 const NO_BUCKET: u8 = u8::MAX;
 
+/// The sessions of one segment bucket: how many, and how many start on each day of the axis.
+#[derive(Debug, Clone, Default)]
+struct BucketSessions {
+    sessions: u64,
+    per_day: Vec<u64>,
+}
+
+/// The sessions per bucket of a breakdown (a session belongs to its user's bucket, or to its
+/// first event's), apart from the segment series because they read only the session cuts and
+/// the considered events: a change of the definition (or any activity knob) with a breakdown
+/// on keeps them.
+fn segment_sessions(
+    plan: &SegmentPlan,
+    c: &Considered,
+    s: &Sessions,
+    seg_column: Option<&[u16]>,
+    n_days: usize,
+) -> Vec<BucketSessions> {
+    let mut out = vec![
+        BucketSessions {
+            sessions: 0,
+            per_day: vec![0; n_days],
+        };
+        plan.buckets()
+    ];
+    let (rows, days) = (&c.rows, &c.days);
+    if plan.per_user {
+        for (k, &(u, _, _)) in c.users.iter().enumerate() {
+            let Some(b) = plan
+                .user_bucket
+                .get(u as usize)
+                .and_then(|&ub| out.get_mut(ub as usize))
+            else {
+                continue;
+            };
+            let starts = &s.starts[s.user_first[k] as usize..s.user_first[k + 1] as usize];
+            b.sessions += starts.len() as u64;
+            for &start in starts {
+                b.per_day[days[start as usize] as usize] += 1;
+            }
+        }
+    } else if let Some(col) = seg_column {
+        for &start in &s.starts {
+            let row = rows.at(start as usize) as usize;
+            let bucket = plan
+                .value_bucket
+                .get(col[row] as usize)
+                .copied()
+                .unwrap_or(0);
+            if let Some(b) = out.get_mut(bucket as usize) {
+                b.sessions += 1;
+                b.per_day[days[start as usize] as usize] += 1;
+            }
+        }
+    }
+    out
+}
+
 /// The breakdown's series: users, events and sessions per bucket, and the activity series of
 /// each bucket from the users' (per-user column) or the buckets' (per-event column) intervals.
 ///
@@ -3024,7 +3113,7 @@ const NO_BUCKET: u8 = u8::MAX;
 fn segment_series(
     plan: &SegmentPlan,
     c: &Considered,
-    s: &Sessions,
+    sessions: &[BucketSessions],
     (act, bucket_act): (&Activity, &Activity),
     seg_column: Option<&[u16]>,
     first: i32,
@@ -3032,12 +3121,14 @@ fn segment_series(
     params: &Params,
     periods: &Periods,
 ) -> (SegmentBreakdown, Option<ActivityAccumulator>) {
-    let mut segs: Vec<SegAcc> = (0..plan.buckets())
-        .map(|_| SegAcc {
+    debug_assert_eq!(sessions.len(), plan.buckets());
+    let mut segs: Vec<SegAcc> = sessions
+        .iter()
+        .map(|b| SegAcc {
             users: 0,
             events: 0,
-            sessions: 0,
-            sessions_per_day: vec![0; days],
+            sessions: b.sessions,
+            sessions_per_day: b.per_day.clone(),
             acc: ActivityAccumulator::new(first, days, params.mau_window_days, periods),
         })
         .collect();
@@ -3045,7 +3136,6 @@ fn segment_series(
     // every considered user (none, in practice: a filtered user's events are not considered).
     let mut rest = ActivityAccumulator::new(first, days, params.mau_window_days, periods);
     let mut total = None;
-    let (rows, days) = (&c.rows, &c.days);
     if plan.per_user {
         for (k, &(u, b, e)) in c.users.iter().enumerate() {
             let active = &act.intervals[act.user_first[k] as usize..act.user_first[k + 1] as usize];
@@ -3059,23 +3149,13 @@ fn segment_series(
             };
             sg.users += 1;
             sg.events += (e - b) as u64;
-            for j in s.user_first[k] as usize..s.user_first[k + 1] as usize {
-                sg.sessions += 1;
-                sg.sessions_per_day[days[s.starts[j] as usize] as usize] += 1;
-            }
             sg.acc.add_user(active);
         }
         for sg in &segs {
             rest.merge(&sg.acc);
         }
         total = Some(rest);
-    } else if let Some(col) = seg_column {
-        let bucket = |row: u32| -> usize {
-            plan.value_bucket
-                .get(col[row as usize] as usize)
-                .copied()
-                .unwrap_or(0) as usize
-        };
+    } else if seg_column.is_some() {
         // Users (with any considered event in the bucket) and events, counted by the bucket
         // activity pass.
         for (sg, (&users, &events)) in segs.iter_mut().zip(
@@ -3086,13 +3166,6 @@ fn segment_series(
         ) {
             sg.users = users;
             sg.events = events;
-        }
-        for &start in &s.starts {
-            let (row, di) = (rows.at(start as usize), days[start as usize]);
-            if let Some(sg) = segs.get_mut(bucket(row)) {
-                sg.sessions += 1;
-                sg.sessions_per_day[di as usize] += 1;
-            }
         }
         if bucket_act.bucket_accs.len() == segs.len() {
             // The minimal definition: accumulated by the bucket pass.
@@ -3261,7 +3334,8 @@ mod tests {
     /// A breakdown by a per-user column sums the overall series from its buckets'
     /// accumulators: the overall series must not change with the breakdown, whatever the
     /// definition, window, week start, zone or range, computed at once or after a change on a
-    /// warm cache (where the series or the breakdown may be reused).
+    /// warm cache (where the series, the breakdown or its sessions per bucket may be reused);
+    /// and the sessions per bucket (a per-event breakdown too) add up to every session.
     #[test]
     fn overall_series_summed_from_a_per_user_breakdown() {
         let ds = Dataset::sample(&SampleConfig::for_events(30_000, 7)).expect("sample");
@@ -3270,19 +3344,33 @@ mod tests {
             assert!(issues.is_empty(), "{q}: {issues:?}");
             compute(&ds.events, ds.metadata.as_ref(), &p).expect("compute")
         };
-        let mut cache = MetricsCache::new();
-        for q in [
+        let qs = [
             "def=core",
+            "def=core&tz=Asia%2FTokyo",
             "def=session&mau=28&wstart=sun",
-            "gap=5m",
+            "def=session&mau=28&wstart=sun&gap=5m",
             "tz=America%2FNew_York&from=2023-02-01&to=2023-08-31",
+            "tz=America%2FNew_York&from=2023-02-01&to=2023-08-31&def=core&k=3",
+        ];
+        let plain: Vec<MetricsReport> = qs.iter().map(|q| run(q)).collect();
+        // Breakdown first, the other knobs inside: the warm cache then keeps the sessions per
+        // bucket across the definition changes and recomputes them after the gap and zone ones
+        // (a zone alone keeps the cuts but moves their days).
+        let mut cache = MetricsCache::new();
+        for seg in [
+            "seg=country",
+            "seg=device_type&topn=1",
+            "seg=join_month",
+            "seg=action_type",
         ] {
-            let plain = run(q);
-            for seg in ["seg=country", "seg=device_type&topn=1", "seg=join_month"] {
+            for (q, plain) in qs.iter().zip(&plain) {
                 let with = run(&format!("{q}&{seg}"));
                 let b = with.segments.as_ref().expect("a breakdown");
-                assert!(b.per_user && b.segments.len() > 1, "{q}&{seg}");
+                assert!(b.segments.len() > 1, "{q}&{seg}");
                 assert_eq!(with.activity, plain.activity, "{q}&{seg}");
+                assert_eq!(with.sessions, plain.sessions, "{q}&{seg}");
+                let sessions: u64 = b.segments.iter().map(|s| s.sessions).sum();
+                assert_eq!(sessions, plain.sessions.count, "{q}&{seg}");
                 let (p, _, _) = Params::from_query(&format!("{q}&{seg}"));
                 let warm = cache
                     .compute(&ds.events, ds.metadata.as_ref(), &p, &NoClock)
