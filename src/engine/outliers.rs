@@ -144,7 +144,6 @@ pub fn order_statistics<T: Copy + Into<i64>>(values: &[T], ranks: &[usize]) -> V
 /// reads every value anyway (the stats pass of [`duration_stats`] and [`outlier_report`]) and
 /// counts in that pass, saving one pass over the values. `None` for small inputs, which sort a
 /// copy instead.
-#[derive(Clone)]
 struct BucketCounts(Option<Box<[u32; BUCKETS]>>);
 
 /// Where a stats pass counts each value's bucket: the [`BucketCounts`] table, or nowhere (small
@@ -572,7 +571,6 @@ impl Tally for OutlierTally {
 ///
 /// Two interleaved tallies, each with its own bucket table (see [`Tally`]). Which value goes to
 /// which does not matter: they merge into the same result.
-#[derive(Clone)]
 pub(crate) struct StreamedPass<A> {
     a: A,
     b: A,
@@ -1802,9 +1800,9 @@ mod tests {
     #[test]
     fn streamed_passes_equal_the_passes_over_the_values() {
         // Values fed slice by slice (as the session walk does) give the same stats and report
-        // as the passes over the whole slice, whatever the size hint: below SMALL_SORT the streamed
-        // pass sorts a copy, above it counts buckets, and a hint below the real count only
-        // decides which. Policies and thresholds that cut inside the values, and an absurd
+        // as the passes over the whole slice, whatever the size hint: below SMALL_SORT the
+        // streamed pass sorts a copy, above it counts buckets, and a hint below the real count
+        // only decides which. Policies and thresholds that cut inside the values, and an absurd
         // value that makes the in-order saturating sum differ from a wrapping one.
         let mut p = Params::default();
         for n in [0usize, 1, 2, 7, 100, 20_000, 70_000] {

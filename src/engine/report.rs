@@ -1430,9 +1430,9 @@ impl MetricsCache {
             let sokey = key_session_outliers(params);
             let s_hit = self.sessions.fresh(&skey);
             let active_fresh = self.active_time.fresh(&sokey);
-            // The statistics the walk tallied as it cut (with `active_summed`).
+            // When the walk cut sessions: each session's active time is summed and the
+            // statistics it gathered as it went.
             let mut folded: Option<FoldedStats> = None;
-            let mut active_summed = false;
             let mut how = "session cuts";
             if !s_hit {
                 // A cache kept for knob changes cuts from the gap index of the considered
@@ -1496,7 +1496,6 @@ impl MetricsCache {
                         threshold,
                     )
                 });
-                active_summed = true;
                 self.sessions.key = Some(skey);
                 self.session_days = Some(sdkey.clone());
             }
@@ -1535,12 +1534,12 @@ impl MetricsCache {
             if !(s_hit && active_fresh) {
                 self.active_time.key = None;
                 let sa = &mut self.session_active;
-                if !active_summed {
-                    s.active_times(&d.prefix, c.len(), sa);
-                }
                 self.active_time.value = Some(match folded.take() {
                     Some(f) => f.active.finish(sa),
-                    None => outliers::duration_stats(sa),
+                    None => {
+                        s.active_times(&d.prefix, c.len(), sa);
+                        outliers::duration_stats(sa)
+                    }
                 });
                 self.active_time.key = Some(sokey);
             }
@@ -1639,6 +1638,8 @@ impl MetricsCache {
             let g_hit = self.segments.fresh(&gkey);
             let mut summed: Option<ActivityAccumulator> = None;
             if !g_hit {
+                self.segments.key = None;
+                self.segments.value = None;
                 if let Some(p) = plan {
                     let sskey = key_segment_sessions(params);
                     if !self.segment_sessions.fresh(&sskey) {
@@ -1646,24 +1647,20 @@ impl MetricsCache {
                         self.segment_sessions.value = segment_sessions(p, c, s, seg_column, days);
                         self.segment_sessions.key = Some(sskey);
                     }
-                }
-                let bucket_sessions = &self.segment_sessions.value;
-                self.segments.value = plan.map(|p| {
-                    let acts = (act, bucket_act);
                     let (breakdown, total) = segment_series(
                         p,
                         c,
-                        bucket_sessions,
-                        acts,
+                        &self.segment_sessions.value,
+                        (act, bucket_act),
                         seg_column,
                         first,
                         days,
                         params,
                         &periods,
                     );
+                    self.segments.value = Some(breakdown);
                     summed = total;
-                    breakdown
-                });
+                }
                 self.segments.key = Some(gkey);
             }
             let segments = self.segments.value.clone();
@@ -2496,7 +2493,8 @@ struct WalkStats {
     sized: usize,
 }
 
-/// Sessions per hand-over to [`WalkStats`]: 4 × 8 KiB of values, in cache.
+/// Sessions per hand-over to [`WalkStats`]: 4 KiB of starts, 8 KiB each of durations and
+/// active times, in cache.
 const FOLD_SESSIONS: usize = 1024;
 
 /// What [`WalkStats`] leaves for the outlier report and the active-time statistics.
@@ -2602,12 +2600,10 @@ impl<'a> SessionSink<'a> {
         }
         st.active.add_slice(&self.active[from..to]);
         st.folded = to;
-        if let Some(run) = self.starts.get(st.sized..) {
-            for w in run.windows(2) {
-                st.sizes.add(i64::from(w[1] - w[0]));
-            }
-            st.sized = self.starts.len().saturating_sub(1);
+        for w in self.starts[st.sized..].windows(2) {
+            st.sizes.add(i64::from(w[1] - w[0]));
         }
+        st.sized = self.starts.len().saturating_sub(1);
     }
 
     /// The next session: considered events `begin..end`, lasting `dur` ms.

@@ -99,7 +99,8 @@ impl CountDistribution {
 }
 
 /// [`CountDistribution::from_values`]' pass, fed one value at a time by a producer that has
-/// each value in hand (the session walk: each session's event count as it cuts it).
+/// the values in hand (the session walk's hand-overs: the event counts of the sessions it has
+/// just cut).
 #[derive(Debug, Clone)]
 pub struct CountTally {
     /// Frequency table: dense for small values, sparse above (a bot's thousands of sessions).
