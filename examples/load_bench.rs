@@ -7,12 +7,17 @@
 //!
 //! `cargo run --release --example load_bench FILE [RUNS]` loads an existing file (e.g. from
 //! `pulse gen`) RUNS times (default 3) and prints each run's stages.
+//!
+//! `LOAD_DECODE_THREAD=0` decodes on the loading thread (`load_events_profiled`); by default a
+//! second thread decodes while the first maps (`load_events_pipelined`, what the CLI does).
 
 use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
 use parquet::basic::{Compression, ZstdLevel};
-use pulse::engine::ingest::{inspect, load_events_profiled, InputFile, LoadOptions};
+use pulse::engine::ingest::{
+    inspect, load_events_pipelined, load_events_profiled, InputFile, LoadOptions,
+};
 use pulse::engine::profile::SystemClock;
 use pulse::engine::sample::{self, SampleConfig};
 use pulse::engine::store::{Dictionary, EventStore};
@@ -69,7 +74,12 @@ fn run(label: &str, file: InputFile) {
     };
     let mut last = 0;
     let clock = SystemClock::default();
-    let loaded = load_events_profiled(&files, &mapping, &opts, &clock, &mut |p| last = p.rows_done);
+    let mut progress = |p: &pulse::engine::ingest::LoadProgress| last = p.rows_done;
+    let loaded = if std::env::var("LOAD_DECODE_THREAD").as_deref() == Ok("0") {
+        load_events_profiled(&files, &mapping, &opts, &clock, &mut progress)
+    } else {
+        load_events_pipelined(&files, &mapping, &opts, &clock, &mut progress)
+    };
     let secs = t0.elapsed().as_secs_f64();
     match loaded {
         Ok(l) => {

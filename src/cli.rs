@@ -350,7 +350,8 @@ fn load(args: &MetricsArgs) -> Result<Dataset, String> {
         }
         return Dataset::sample(&SampleConfig::for_events(n, seed)).map_err(|e| e.to_string());
     }
-    use crate::engine::ingest::{inspect, load_events, load_metadata, LoadOptions};
+    use crate::engine::ingest::{inspect, load_events_pipelined, load_metadata, LoadOptions};
+    use crate::engine::profile::NoClock;
     let opts = LoadOptions::default();
     let events = read_files(&args.events)?;
     // The permalink's `col.*` keys pick the columns, exactly as in the app.
@@ -362,8 +363,9 @@ fn load(args: &MetricsArgs) -> Result<Dataset, String> {
     if let Some(note) = &resolved.note {
         eprintln!("note: {note}");
     }
-    let loaded =
-        load_events(&events, &resolved.mapping, &opts, &mut |_| {}).map_err(|e| e.to_string())?;
+    // One thread decodes the files while this one maps what it decoded (see `ingest::handoff`).
+    let loaded = load_events_pipelined(&events, &resolved.mapping, &opts, &NoClock, &mut |_| {})
+        .map_err(|e| e.to_string())?;
     let metadata = match &args.metadata {
         Some(path) => {
             let files = read_files(path)?;

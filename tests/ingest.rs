@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use pulse::engine::ingest::{
-    inspect, load_events, load_events_auto, load_metadata, metadata_coverage, ColumnMapping,
-    FileFormat, InputFile, LoadOptions, LoadedEvents,
+    handoff, inspect, load_events, load_events_auto, load_events_fed, load_events_pipelined,
+    load_metadata, metadata_coverage, ColumnMapping, FileFormat, InputFile, LoadOptions,
+    LoadedEvents,
 };
+use pulse::engine::profile::NoClock;
 use pulse::engine::{DurationMs, IngestError};
 
 /// 2023-07-01T00:00:00Z in ms: the base table's first event.
@@ -634,4 +636,113 @@ fn an_unreadable_file_says_so() {
     .expect_err("unreadable");
     assert!(matches!(e, IngestError::Unreadable { .. }), "{e}");
     assert!(e.to_string().contains("choose it again"), "{e}");
+}
+
+/// Run a load whose reads are all in memory (ready at once) to its end.
+fn ready<T>(f: impl std::future::Future<Output = T>) -> T {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("an in-memory load waited"),
+    }
+}
+
+/// Batches that crossed as Arrow IPC bytes, as the browser's decoding worker posts them: the
+/// decoder's whole output, then its error if it stopped on one.
+struct IpcFeed(std::vec::IntoIter<Result<Vec<u8>, IngestError>>);
+
+impl handoff::BatchFeed for IpcFeed {
+    fn next_batch(&mut self) -> handoff::PendingBatch<'_> {
+        let next = self
+            .0
+            .next()
+            .map(|r| r.and_then(handoff::decode))
+            .transpose();
+        Box::pin(std::future::ready(next))
+    }
+}
+
+fn ipc_feed(files: &[InputFile], mapping: &ColumnMapping) -> IpcFeed {
+    let mut posted = Vec::new();
+    let decoded = ready(handoff::decode_events(files, mapping, &mut |b| {
+        posted.push(handoff::encode(&b));
+        Ok(())
+    }));
+    if let Err(e) = decoded {
+        posted.push(Err(e));
+    }
+    IpcFeed(posted.into_iter())
+}
+
+/// A load whose batches another thread decodes — natively through a channel, in the browser as
+/// Arrow IPC bytes from a second worker — builds the same store and quality report, or fails
+/// with the same error, as a load that decodes on its own thread: every fixture (writers,
+/// timestamp encodings, codecs, dictionaries, string views, CSV, a partitioned folder, several
+/// part files) and the broken ones.
+#[test]
+fn a_decoding_thread_loads_what_the_loader_would() {
+    let mut cases: Vec<(String, Vec<InputFile>)> = Vec::new();
+    for e in std::fs::read_dir(fixtures()).expect("fixtures") {
+        let p = e.expect("entry").path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if p.is_dir() {
+            cases.push((name.clone(), folder(&name)));
+        } else if !name.starts_with("metadata") && !name.ends_with(".json") {
+            cases.push((name.clone(), vec![file(&name)]));
+        }
+    }
+    cases.push((
+        "two files".into(),
+        vec![
+            file("pyarrow_ts_ms.parquet"),
+            file("many_row_groups.parquet"),
+        ],
+    ));
+    // A broken file after a good one: the error comes after batches were handed over.
+    cases.push((
+        "good then corrupt".into(),
+        vec![file("pyarrow_ts_us.parquet"), file("corrupt_page.parquet")],
+    ));
+    let mut loaded = 0;
+    let mut failed = 0;
+    for (name, files) in &cases {
+        let Ok(schema) = inspect(files) else { continue };
+        let Some(mapping) = schema.detected.clone() else {
+            continue;
+        };
+        let here = load_events(files, &mapping, &opts(), &mut |_| {});
+        let threaded = load_events_pipelined(files, &mapping, &opts(), &NoClock, &mut |_| {});
+        let mut feed = ipc_feed(files, &mapping);
+        let posted = ready(load_events_fed(
+            files,
+            &mapping,
+            &opts(),
+            &NoClock,
+            &mut |_| {},
+            Some(&mut feed),
+        ));
+        for (how, other) in [("a thread", threaded), ("IPC", posted)] {
+            match (&here, other) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(a.store, b.store, "{name} through {how}");
+                    assert_eq!(a.quality, b.quality, "{name} through {how}");
+                    assert_eq!(a.schema, b.schema, "{name} through {how}");
+                }
+                (Err(a), Err(b)) => assert_eq!(*a, b, "{name} through {how}"),
+                (a, b) => panic!(
+                    "{name} through {how}: {:?} vs {:?}",
+                    a.as_ref().map(|l| l.store.len()),
+                    b.map(|l| l.store.len())
+                ),
+            }
+        }
+        match here {
+            Ok(_) => loaded += 1,
+            Err(_) => failed += 1,
+        }
+    }
+    // The comparison covered real loads and real failures.
+    assert!(loaded >= 20, "{loaded} loads compared");
+    assert!(failed >= 2, "{failed} failures compared");
 }

@@ -51,6 +51,13 @@ pub enum IngestError {
         "No row could be loaded: {detail}. Check the column mapping (user id and event time)."
     )]
     NoUsableRows { detail: String },
+    /// A decoded batch could not be passed from the decoding thread (worker) to the loading one.
+    #[error("The decoded data could not be passed between the loader's threads ({detail}). Reload the page and load the files again.")]
+    Handoff { detail: String },
+    /// What the decoding worker reported, its message unchanged (it is one of the messages
+    /// above, written there).
+    #[error("{message}")]
+    Decoding { message: String },
     #[error("Writing the file failed: {detail}.")]
     WriteFailed { detail: String },
 }

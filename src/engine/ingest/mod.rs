@@ -13,6 +13,7 @@
 mod columns;
 mod csv;
 mod events;
+pub mod handoff;
 pub mod mapping;
 mod meta;
 mod parquet;
@@ -461,6 +462,57 @@ pub fn load_events_profiled(
     run_ready(load_events_async(files, mapping, opts, clock, progress))
 }
 
+/// [`load_events_profiled`] with the batches decoded on a second thread while this one maps the
+/// batch before (see [`handoff`]); the same store, report and errors. For the native CLI and
+/// benchmarks: wasm32 has no threads (the worker hands decoding to a second worker instead).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn load_events_pipelined(
+    files: &[InputFile],
+    mapping: &ColumnMapping,
+    opts: &LoadOptions,
+    clock: &dyn Clock,
+    progress: &mut dyn FnMut(&LoadProgress),
+) -> Result<LoadedEvents, IngestError> {
+    use std::sync::mpsc;
+
+    /// Batches decoded ahead of the mapping, at most: enough to keep both threads busy, few
+    /// enough that the arrays in flight stay a few row groups.
+    const AHEAD: usize = 2;
+
+    struct ChannelFeed(mpsc::Receiver<Result<handoff::EventBatch, IngestError>>);
+    impl handoff::BatchFeed for ChannelFeed {
+        fn next_batch(&mut self) -> handoff::PendingBatch<'_> {
+            // The decoding thread closes the channel at the end (`Ok(None)`), or after sending
+            // its error.
+            Box::pin(std::future::ready(self.0.recv().ok().transpose()))
+        }
+    }
+
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::sync_channel(AHEAD);
+        scope.spawn(move || {
+            let decoded = run_ready(handoff::decode_events(files, mapping, &mut |b| {
+                // The loading side stopped (its own error): stop decoding.
+                tx.send(Ok(b)).map_err(|_| IngestError::Handoff {
+                    detail: "the loader stopped".to_string(),
+                })
+            }));
+            if let Err(e) = decoded {
+                let _ = tx.send(Err(e));
+            }
+        });
+        let mut feed = ChannelFeed(rx);
+        run_ready(load_events_fed(
+            files,
+            mapping,
+            opts,
+            clock,
+            progress,
+            Some(&mut feed),
+        ))
+    })
+}
+
 /// [`load_events_profiled`] for sources that read asynchronously (the worker's `File`s): the
 /// row groups' bytes are awaited ([`ByteSource::read_async`]); footers, headers and CSV text
 /// are still read with [`ByteSource::read`].
@@ -470,6 +522,33 @@ pub async fn load_events_async(
     opts: &LoadOptions,
     clock: &dyn Clock,
     progress: &mut dyn FnMut(&LoadProgress),
+) -> Result<LoadedEvents, IngestError> {
+    load_events_fed(files, mapping, opts, clock, progress, None).await
+}
+
+/// The columns a load decodes: each column the mapping names, once, in role order (the order of
+/// an [`handoff::EventBatch`]'s arrays).
+fn load_columns(mapping: &ColumnMapping) -> Vec<&str> {
+    let mut columns: Vec<&str> = Vec::new();
+    for (_, c) in mapping.roles() {
+        if !columns.contains(&c) {
+            columns.push(c);
+        }
+    }
+    columns
+}
+
+/// [`load_events_async`], with the batches decoded elsewhere when `feed` is given (a decoding
+/// worker: see [`handoff`]): the files' footers are still read here (size guard, mapping
+/// check), their column chunks only by the feed's decoder. The profile's decode stage is then
+/// the time spent waiting for batches.
+pub async fn load_events_fed(
+    files: &[InputFile],
+    mapping: &ColumnMapping,
+    opts: &LoadOptions,
+    clock: &dyn Clock,
+    progress: &mut dyn FnMut(&LoadProgress),
+    feed: Option<&mut dyn handoff::BatchFeed>,
 ) -> Result<LoadedEvents, IngestError> {
     let started_ms = clock.now_ms();
     let mut map_ms = 0.0;
@@ -482,13 +561,7 @@ pub async fn load_events_async(
     )?;
     check_mapping(&schema, mapping)?;
 
-    let roles = mapping.roles();
-    let mut columns: Vec<&str> = Vec::new();
-    for (_, c) in &roles {
-        if !columns.contains(c) {
-            columns.push(c);
-        }
-    }
+    let columns = load_columns(mapping);
     let pos = |c: &Option<String>| {
         c.as_deref()
             .and_then(|c| columns.iter().position(|x| *x == c))
@@ -512,7 +585,7 @@ pub async fn load_events_async(
     let mut sink = EventSink::new(capacity, opts.now_ms.saturating_add(FUTURE_TOLERANCE_MS));
     let mut rows_done = 0u64;
     let mut file_rows: Vec<FileRows> = Vec::new();
-    for_each_batch(&opened, &columns, &mut |file, rows, arrays| {
+    let mut map_batch = |file: &str, rows: usize, arrays: &[ArrayRef]| {
         let get = |p: Option<usize>| p.and_then(|p| arrays.get(p).cloned());
         let missing = || IngestError::SchemaMismatch {
             detail: format!("{file}: a mapped column is missing"),
@@ -548,8 +621,25 @@ pub async fn load_events_async(
             file: file.to_string(),
         });
         Ok(())
-    })
-    .await?;
+    };
+    match feed {
+        None => for_each_batch(&opened, &columns, &mut map_batch).await?,
+        Some(feed) => {
+            while let Some(b) = feed.next_batch().await? {
+                if b.arrays.len() != columns.len() {
+                    return Err(IngestError::Handoff {
+                        detail: format!(
+                            "a batch of {} has {} columns, {} were asked for",
+                            b.file,
+                            b.arrays.len(),
+                            columns.len()
+                        ),
+                    });
+                }
+                map_batch(&b.file, b.rows, &b.arrays)?;
+            }
+        }
+    }
 
     let first_file = schema.files.first().cloned().unwrap_or_default();
     if sink.times_parsed == 0 && sink.times_unparsed > 0 {
