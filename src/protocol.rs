@@ -36,6 +36,12 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         mapping: Vec<(String, String)>,
     },
+    /// Sent by the worker to its decoding worker (never by the UI): decode these event files'
+    /// mapped columns and post the batches (see `worker::decoder`).
+    DecodeFiles {
+        names: Vec<String>,
+        mapping: crate::engine::ingest::ColumnMapping,
+    },
     /// Load a user-metadata file (or folder) for the current events, same transfer convention.
     LoadMetadata { names: Vec<String> },
     /// Compute every metric for the loaded data with the settings in a permalink query string.

@@ -663,16 +663,26 @@ impl handoff::BatchFeed for IpcFeed {
     }
 }
 
-fn ipc_feed(files: &[InputFile], mapping: &ColumnMapping) -> IpcFeed {
+/// The decoder's output for `files`, and how often it asked to pace itself.
+fn ipc_feed(files: &[InputFile], mapping: &ColumnMapping) -> (IpcFeed, usize) {
     let mut posted = Vec::new();
-    let decoded = ready(handoff::decode_events(files, mapping, &mut |b| {
-        posted.push(handoff::encode(&b));
-        Ok(())
-    }));
+    let paced = std::cell::Cell::new(0);
+    let decoded = ready(handoff::decode_events(
+        files,
+        mapping,
+        &mut |b| {
+            posted.push(handoff::encode(&b));
+            Ok(())
+        },
+        &|| {
+            paced.set(paced.get() + 1);
+            None
+        },
+    ));
     if let Err(e) = decoded {
         posted.push(Err(e));
     }
-    IpcFeed(posted.into_iter())
+    (IpcFeed(posted.into_iter()), paced.get())
 }
 
 /// A load whose batches another thread decodes — natively through a channel, in the browser as
@@ -713,7 +723,12 @@ fn a_decoding_thread_loads_what_the_loader_would() {
         };
         let here = load_events(files, &mapping, &opts(), &mut |_| {});
         let threaded = load_events_pipelined(files, &mapping, &opts(), &NoClock, &mut |_| {});
-        let mut feed = ipc_feed(files, &mapping);
+        let (mut feed, paced) = ipc_feed(files, &mapping);
+        // A Parquet decoder asks to pace itself after every batch it hands over.
+        let batches = feed.0.as_slice().iter().filter(|b| b.is_ok()).count();
+        if files.iter().all(|f| f.name.ends_with(".parquet")) {
+            assert_eq!(paced, batches, "{name}");
+        }
         let posted = ready(load_events_fed(
             files,
             &mapping,
@@ -728,6 +743,7 @@ fn a_decoding_thread_loads_what_the_loader_would() {
                     assert_eq!(a.store, b.store, "{name} through {how}");
                     assert_eq!(a.quality, b.quality, "{name} through {how}");
                     assert_eq!(a.schema, b.schema, "{name} through {how}");
+                    assert_eq!(b.profile.stages[0].detail, handoff::DECODED_ELSEWHERE);
                 }
                 (Err(a), Err(b)) => assert_eq!(*a, b, "{name} through {how}"),
                 (a, b) => panic!(

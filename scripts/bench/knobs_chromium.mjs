@@ -2,7 +2,8 @@
 // each build loads the file once per round, computes the settings A, then alternates B, A, B …
 // and the script prints the medians of the worker's compute time (engine only) and of the
 // round trip for A → B and B → A. Builds alternate round by round, in one run, so that a
-// noisy VM hits both alike (run.mjs's whole sequence reloads the file for every run).
+// noisy VM hits both alike (run.mjs's whole sequence reloads the file for every run). Each
+// round's load time is printed too (with its stages), so it doubles as a load A/B.
 //
 //   BENCH_DISTS=/tmp/dist_base,/tmp/dist_new node scripts/bench/knobs_chromium.mjs \
 //     [EVENTS] [A] [B] [CHANGES] [ROUNDS]
@@ -31,7 +32,7 @@ DISTS.forEach((d, i) => { mounts[`/dist${i}/`] = d; });
 const { server, base } = await serve(path.join(ROOT, 'scripts', 'bench'), mounts);
 const { context } = await launch();
 const median = (v) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)];
-const times = DISTS.map(() => ({ ab: [], ba: [], abWall: [], baWall: [] }));
+const times = DISTS.map(() => ({ ab: [], ba: [], abWall: [], baWall: [], load: [] }));
 // A first, then B and A in turn: CHANGES changes each way.
 const queries = [A];
 for (let i = 0; i < CHANGES; i++) queries.push(B, A);
@@ -43,6 +44,9 @@ for (let round = 0; round < ROUNDS; round++) {
     await page.setInputFiles('#events-file', path.join(DATA, N, 'events.parquet'));
     await page.setInputFiles('#metadata-file', path.join(DATA, N, 'metadata.parquet'));
     const r = await page.evaluate((a) => window.pulseRun(a), { workerUrl: `/dist${i}/worker_loader.js`, queries });
+    times[i].load.push(r.load_ms);
+    const stages = (r.profile?.stages || []).map((st) => `${st.kind} ${st.wall_ms.toFixed(0)}`).join(', ');
+    console.log(`round ${round + 1}, ${DISTS[i]}: load ${r.load_ms.toFixed(0)} ms (${stages})`);
     r.computes.slice(1).forEach((c, k) => {
       const t = times[i];
       (k % 2 === 0 ? t.ab : t.ba).push(c.compute_ms);
@@ -55,6 +59,7 @@ for (let round = 0; round < ROUNDS; round++) {
 console.log(`${N} events, A = '${A}', B = '${B}', ${CHANGES} changes each way × ${ROUNDS} rounds:`);
 DISTS.forEach((d, i) => {
   const t = times[i];
+  console.log(`  ${d}: load ${median(t.load).toFixed(0)} ms (${t.load.map((x) => x.toFixed(0)).join(' ')})`);
   console.log(`  ${d}: A→B engine ${median(t.ab).toFixed(1)} ms (round trip ${median(t.abWall).toFixed(1)}), B→A engine ${median(t.ba).toFixed(1)} ms (round trip ${median(t.baWall).toFixed(1)})`);
 });
 await context.close();

@@ -93,6 +93,10 @@ fn timeline(run: &str, profile: &Profile) -> ChartData {
         attrs: vec![
             ("stages", profile.stages.iter().map(|s| s.kind.label()).collect::<Vec<_>>().join(",")),
             ("total-ms", format!("{:.3}", profile.total_ms)),
+            (
+                "details",
+                profile.stages.iter().map(|s| s.detail.as_str()).collect::<Vec<_>>().join("|"),
+            ),
         ],
     }
 }

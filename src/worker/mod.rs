@@ -21,6 +21,7 @@ use crate::engine::sample::SampleConfig;
 use crate::engine::{self, Dataset, Params};
 use crate::protocol::{self, Computed, Envelope, Loaded, Progress, Request, Response};
 
+mod decoder;
 mod load;
 mod reader;
 
@@ -62,10 +63,15 @@ pub fn start() {
     scope().set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
     onmessage.forget();
     post(0, &Response::Ready);
+    decoder::prepare();
 }
 
 fn handle(event: MessageEvent) {
     let data = event.data();
+    // A decoding worker's loader says how far it got: at once, even mid-decoding.
+    if decoder::taken(&data) {
+        return;
+    }
     if LOADING.get() {
         QUEUE.with(|q| q.borrow_mut().push_back(data));
     } else {
@@ -114,6 +120,11 @@ fn dispatch(data: JsValue) {
             return spawn_load(id, async move {
                 load::load_files(id, names, &mapping, files).await
             });
+        }
+        Request::DecodeFiles { names, mapping } => {
+            let files = files(&data);
+            wasm_bindgen_futures::spawn_local(decoder::decode(names, mapping, files));
+            return;
         }
         Request::LoadMetadata { names } => {
             let files = files(&data);

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import {
   serve, launch, openPage, runTests, assert, assertEqual,
   parseCsv, downloadCsv, assertCsvEqual, canvasStats, setControl,
-  LOAD_TIMEOUT, cliMetrics, expectCard, expectRows, expectError, inkFraction, dropFiles, search,
+  LOAD_TIMEOUT, PULSE, cliMetrics, expectCard, expectRows, expectError, inkFraction, dropFiles, search,
 } from './harness.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -65,6 +65,30 @@ const tests = [
     await page.screenshot({ path: path.join(os.tmpdir(), 'pulse-sample.png') });
     assertEqual(errors, [], 'console errors');
     await page.close();
+  }],
+  ['a large Parquet load is decoded by the second worker, to the numbers the CLI computes', async () => {
+    // Over the worker's threshold (1M rows) for handing decoding to its decoding worker.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-large-'));
+    execFileSync(PULSE, ['gen', '--events', '1100000', '--out', dir], { stdio: 'ignore' });
+    const file = path.join(dir, 'events.parquet');
+    const r = JSON.parse(execFileSync(PULSE, ['metrics', '--events', file, '--params', '', '--json'], { encoding: 'utf8', maxBuffer: 1 << 28 }));
+    assert(r.input.store_events >= 1_000_000, `${r.input.store_events} events`);
+    const { page, errors } = await openPage(context, `${base}/`);
+    await expectRows(page, sampleOverview.events, 'sample');
+    await page.setInputFiles('#file-input', file);
+    await expectRows(page, r.input.store_events, 'events.parquet');
+    await page.waitForSelector(`#chart-active-users[data-dau-sum="${sum(r.activity.dau)}"]`, { timeout: LOAD_TIMEOUT });
+    assertEqual(await page.getAttribute('#chart-active-users', 'data-mau-sum'), String(sum(r.activity.mau)), 'MAU sum');
+    assertEqual(await page.getAttribute('#chart-sessions', 'data-sessions'), String(r.sessions.count), 'sessions');
+    assertEqual(await page.getAttribute('#dataset', 'data-users'), String(r.input.store_users), 'users');
+    // The load's profile says the decoding happened on the second thread.
+    await page.click('#tab-profile');
+    await page.waitForSelector('#chart-profile-load[data-state="ready"]');
+    const details = await page.getAttribute('#chart-profile-load', 'data-details');
+    assert(details.split('|')[0].includes('second thread'), `decode stage detail: ${details}`);
+    assertEqual(errors, [], 'console errors');
+    await page.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   }],
   ['file input: snappy and zstd Parquet show the right row count', async () => {
     const { page, errors } = await openPage(context, `${base}/`);

@@ -24,7 +24,7 @@ use arrow_ipc::reader::StreamDecoder;
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{Field, Schema};
 
-use super::{check_mapping, for_each_batch, load_columns, open, ColumnMapping, InputFile};
+use super::{check_mapping, for_each_batch, load_columns, open, ColumnMapping, InputFile, Pace};
 use crate::engine::error::IngestError;
 
 /// One decoded batch of an event file: the mapped columns' arrays, in the order of the load's
@@ -46,6 +46,10 @@ pub trait BatchFeed {
     /// The next batch, in file order; an error ends the load with it.
     fn next_batch(&mut self) -> PendingBatch<'_>;
 }
+
+/// The detail of a fed load's decode stage: what it timed is the loader's wait for batches (and
+/// their hand-over), not the decoding itself.
+pub const DECODED_ELSEWHERE: &str = "on a second thread; the wait for its batches";
 
 /// Schema metadata key holding [`EventBatch::file`] in an encoded batch.
 const FILE_KEY: &str = "pulse.file";
@@ -114,22 +118,28 @@ pub fn decode(bytes: Vec<u8>) -> Result<EventBatch, IngestError> {
 /// mapped columns batch by batch into `each` — what the loading side would decode itself. The
 /// same checks run on the loading side first, so a mapping error is reported there, with the
 /// same message.
+///
+/// `pace` is asked after each Parquet batch: `Some(wait)` holds the next batch's decoding until
+/// `wait` completes. Why: the loading side maps more slowly than this side decodes, and batches
+/// it has not taken yet are memory (a few MB each) — a worker that posts them cannot be blocked
+/// by its receiver, so it waits for the receiver's word instead.
 pub async fn decode_events(
     files: &[InputFile],
     mapping: &ColumnMapping,
     each: &mut dyn FnMut(EventBatch) -> Result<(), IngestError>,
+    pace: &dyn Fn() -> Option<Pace>,
 ) -> Result<(), IngestError> {
     let (_, opened, schema) = open(files)?;
     check_mapping(&schema, mapping)?;
     let columns = load_columns(mapping);
-    for_each_batch(&opened, &columns, &mut |file, rows, arrays| {
+    let mut handed = |file: &str, rows: usize, arrays: &[ArrayRef]| {
         each(EventBatch {
             file: file.to_string(),
             rows,
             arrays: arrays.to_vec(),
         })
-    })
-    .await
+    };
+    for_each_batch(&opened, &columns, &mut handed, pace).await
 }
 
 #[cfg(test)]

@@ -142,7 +142,7 @@ pub async fn load_metadata_async(
     };
     let mut duplicated: HashSet<usize> = HashSet::new();
     let mut rows_done = 0u64;
-    for_each_batch(&opened, &columns, &mut |file, rows, arrays| {
+    let mut each = |file: &str, rows: usize, arrays: &[arrow_array::ArrayRef]| {
         let wrong =
             |role: &'static str, col: &str, expected: &'static str, a: &arrow_array::ArrayRef| {
                 IngestError::WrongType {
@@ -227,8 +227,8 @@ pub async fn load_metadata_async(
             file: file.to_string(),
         });
         Ok(())
-    })
-    .await?;
+    };
+    for_each_batch(&opened, &columns, &mut each, &|| None).await?;
     if q.rows_read == 0 {
         return Err(IngestError::Empty { file: first_file });
     }

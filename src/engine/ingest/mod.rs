@@ -42,6 +42,12 @@ use partitions::{DataFile, Dataset};
 
 /// Receives one decoded batch: `(rows, arrays in the requested column order)`.
 pub(crate) type BatchFn<'a> = dyn FnMut(usize, &[ArrayRef]) -> Result<(), IngestError> + 'a;
+/// A wait between two batches, asked for by whoever receives them (a decoding worker whose
+/// loader is behind: see [`handoff::decode_events`]).
+pub type Pace = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+/// Asked after each batch: `Some` = wait for it before decoding the next (Parquet; a CSV file is
+/// decoded whole).
+pub(crate) type PaceFn<'a> = dyn Fn() -> Option<Pace> + 'a;
 /// Like [`BatchFn`], with the name of the file the batch came from first.
 pub(crate) type FileBatchFn<'a> =
     dyn FnMut(&str, usize, &[ArrayRef]) -> Result<(), IngestError> + 'a;
@@ -182,9 +188,10 @@ impl Opened {
         &self,
         columns: &[&str],
         f: &mut BatchFn<'_>,
+        pace: &PaceFn<'_>,
     ) -> Result<(), IngestError> {
         match &self.source {
-            Source::Parquet(p) => p.for_each_batch(columns, f).await,
+            Source::Parquet(p) => p.for_each_batch(columns, f, pace).await,
             Source::Csv(c) => c.for_each_batch(columns, f),
         }
     }
@@ -377,6 +384,7 @@ async fn for_each_batch(
     opened: &[Opened],
     columns: &[&str],
     f: &mut FileBatchFn<'_>,
+    pace: &PaceFn<'_>,
 ) -> Result<(), IngestError> {
     for o in opened {
         let partition_value = |c: &str| {
@@ -411,7 +419,7 @@ async fn for_each_batch(
                 }
                 f(&o.file.name, rows, &all)
             };
-        o.for_each_batch(&stored, &mut g).await?;
+        o.for_each_batch(&stored, &mut g, pace).await?;
     }
     Ok(())
 }
@@ -491,12 +499,18 @@ pub fn load_events_pipelined(
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::sync_channel(AHEAD);
         scope.spawn(move || {
-            let decoded = run_ready(handoff::decode_events(files, mapping, &mut |b| {
-                // The loading side stopped (its own error): stop decoding.
-                tx.send(Ok(b)).map_err(|_| IngestError::Handoff {
-                    detail: "the loader stopped".to_string(),
-                })
-            }));
+            // The channel's bound paces the decoding: `send` blocks while it is full.
+            let decoded = run_ready(handoff::decode_events(
+                files,
+                mapping,
+                &mut |b| {
+                    // The loading side stopped (its own error): stop decoding.
+                    tx.send(Ok(b)).map_err(|_| IngestError::Handoff {
+                        detail: "the loader stopped".to_string(),
+                    })
+                },
+                &|| None,
+            ));
             if let Err(e) = decoded {
                 let _ = tx.send(Err(e));
             }
@@ -622,8 +636,9 @@ pub async fn load_events_fed(
         });
         Ok(())
     };
+    let fed = feed.is_some();
     match feed {
-        None => for_each_batch(&opened, &columns, &mut map_batch).await?,
+        None => for_each_batch(&opened, &columns, &mut map_batch, &|| None).await?,
         Some(feed) => {
             while let Some(b) = feed.next_batch().await? {
                 if b.arrays.len() != columns.len() {
@@ -701,7 +716,7 @@ pub async fn load_events_fed(
         bytes,
     };
     let decode_ms = decode_map_ms - map_ms;
-    let profile = Profile {
+    let mut profile = Profile {
         stages: vec![
             stage(
                 StageKind::Decode,
@@ -730,6 +745,9 @@ pub async fn load_events_fed(
         ],
         total_ms: end_ms - started_ms,
     };
+    if fed {
+        profile.stages[0].detail = handoff::DECODED_ELSEWHERE.to_string();
+    }
     Ok(LoadedEvents {
         store,
         quality: report,

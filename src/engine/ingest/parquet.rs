@@ -14,7 +14,7 @@ use parquet::arrow::arrow_reader::{
 use parquet::arrow::ProjectionMask;
 
 use super::source::{ByteSource, Prefetched};
-use super::BatchFn;
+use super::{BatchFn, PaceFn};
 use crate::engine::error::IngestError;
 
 /// Rows per decoded Arrow batch: large enough to amortise per-batch work, small enough that the
@@ -126,8 +126,10 @@ impl ParquetFile {
         &self,
         columns: &[&str],
         f: &mut BatchFn<'_>,
+        pace: &PaceFn<'_>,
     ) -> Result<(), IngestError> {
-        self.for_each_batch_spanned(columns, f, READ_SPAN).await
+        self.for_each_batch_spanned(columns, f, pace, READ_SPAN)
+            .await
     }
 
     /// [`ParquetFile::for_each_batch`], reading about `read_span` bytes of row groups at a time.
@@ -135,6 +137,7 @@ impl ParquetFile {
         &self,
         columns: &[&str],
         f: &mut BatchFn<'_>,
+        pace: &PaceFn<'_>,
         read_span: u64,
     ) -> Result<(), IngestError> {
         let schema = self.meta.schema().clone();
@@ -232,6 +235,9 @@ impl ParquetFile {
                         .collect::<Option<_>>()
                         .ok_or_else(|| corrupt(&self.name, "a projected column is missing"))?;
                     f(batch.num_rows(), &arrays)?;
+                    if let Some(wait) = pace() {
+                        wait.await;
+                    }
                 }
             }
         }
@@ -296,6 +302,7 @@ mod tests {
                 rows += n;
                 Ok(())
             },
+            &|| None,
             span,
         ))
         .expect("reads");
