@@ -12,10 +12,12 @@
 //! loader ends the decoder as soon as the last batch is in (its memory goes before the sort); a
 //! later load starts a new one.
 //!
-//! Measured (10M events, Chromium, this 2-core VM; docs/BENCHMARKS.md): the loader's own decode
-//! stage (~0.7 s) becomes ~0.5 s of waiting and hand-over, its map stage grows by ~0.1 s (the two
-//! threads share two cores with Chromium's own), the load is ~0.1 s shorter, and the worker's
-//! wasm memory after the load is ~30 MiB smaller (no read spans, no decoder scratch in it).
+//! Measured (Chromium, a 2-core VM; docs/BENCHMARKS.md, loading round 6): at 10M events the
+//! loader's own decode stage (~0.7 s) becomes ~0.5 s of waiting and hand-over and its map stage
+//! grows by ~0.15–0.2 s (the two threads share two cores with Chromium's own), so the load time
+//! is unchanged; the worker's wasm memory after the load is 32 MiB smaller (no read spans, no
+//! decoding scratch in it) and the browser's peak ~39 MiB lower. At 50M the load is 1.4 s
+//! shorter.
 //!
 //! Anything that goes wrong with the decoder itself (it cannot start, stops, posts something
 //! unreadable) is an `IngestError::Handoff`: the load then runs again with decoding on the

@@ -196,10 +196,12 @@ fn options() -> LoadOptions {
 }
 
 /// Parquet loads of at least this many rows are decoded by the decoding worker
-/// (`super::decoder`). Below it decoding here costs less than a second of load, and handing
-/// batches over has a fixed cost (the decoder opens the footers again, the first batch waits for
-/// its first read).
-pub(super) const DECODER_MIN_ROWS: u64 = 1_000_000;
+/// (`super::decoder`). Handing batches over has a fixed cost (the decoder opens the footers
+/// again, the loader's first batch waits for the decoder's first read and decode). Measured in
+/// Chromium on a 2-core VM (docs/BENCHMARKS.md, loading round 6): at 1.1M rows the decoder made
+/// the load slower (371 → 473 ms), at 5.0M even (1,327 → 1,293 ms), at 9.9M even with 32 MiB
+/// less wasm memory, at 48.9M 1.4 s faster.
+pub(super) const DECODER_MIN_ROWS: u64 = 4_000_000;
 
 /// One load of `files`, its batches from `feed` (a decoding worker) or decoded here.
 async fn load_fed(

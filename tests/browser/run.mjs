@@ -67,12 +67,12 @@ const tests = [
     await page.close();
   }],
   ['a large Parquet load is decoded by the second worker, to the numbers the CLI computes', async () => {
-    // Over the worker's threshold (1M rows) for handing decoding to its decoding worker.
+    // Over the worker's threshold (4M rows) for handing decoding to its decoding worker.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pulse-large-'));
-    execFileSync(PULSE, ['gen', '--events', '1100000', '--out', dir], { stdio: 'ignore' });
+    execFileSync(PULSE, ['gen', '--events', '4200000', '--out', dir], { stdio: 'ignore' });
     const file = path.join(dir, 'events.parquet');
     const r = JSON.parse(execFileSync(PULSE, ['metrics', '--events', file, '--params', '', '--json'], { encoding: 'utf8', maxBuffer: 1 << 28 }));
-    assert(r.input.store_events >= 1_000_000, `${r.input.store_events} events`);
+    assert(r.input.store_events >= 4_000_000, `${r.input.store_events} events`);
     const { page, errors } = await openPage(context, `${base}/`);
     await expectRows(page, sampleOverview.events, 'sample');
     await page.setInputFiles('#file-input', file);
