@@ -92,12 +92,34 @@ fn parse_metrics_args(mut parser: lexopt::Parser) -> Result<MetricsArgs, String>
     Ok(out)
 }
 
+/// Write to stdout. A reader that stopped reading (`pulse metrics … | head`) ends the run
+/// quietly, as Unix tools do, instead of a panic from `println!`.
+fn emit(args: std::fmt::Arguments) -> Result<(), String> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_fmt(args) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(format!("writing the output failed: {e}")),
+    }
+}
+
+/// `print!` through [`emit`] (in a function returning `Result<_, String>`).
+macro_rules! out {
+    ($($t:tt)*) => { emit(format_args!($($t)*))? };
+}
+
+/// `println!` through [`emit`].
+macro_rules! outln {
+    () => { emit(format_args!("\n"))? };
+    ($($t:tt)*) => { emit(format_args!("{}\n", format_args!($($t)*)))? };
+}
+
 fn run(args: Vec<OsString>) -> Result<(), String> {
     let mut parser = lexopt::Parser::from_args(args);
     let cmd = match parser.next().map_err(|e| e.to_string())? {
         Some(lexopt::Arg::Value(v)) => v.into_string().unwrap_or_default(),
         Some(lexopt::Arg::Long("help")) | Some(lexopt::Arg::Short('h')) | None => {
-            print!("{USAGE}");
+            out!("{USAGE}");
             return Ok(());
         }
         Some(other) => return Err(format!("{}\n{USAGE}", other.unexpected())),
@@ -119,9 +141,9 @@ fn run(args: Vec<OsString>) -> Result<(), String> {
                     .map_err(|e| e.to_string())?;
             if args.json {
                 let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-                println!("{json}");
+                outln!("{json}");
             } else {
-                print!("{}", summary(&report));
+                out!("{}", summary(&report));
             }
             Ok(())
         }
@@ -130,7 +152,7 @@ fn run(args: Vec<OsString>) -> Result<(), String> {
             let dataset = load(&args)?;
             let overview = DatasetOverview::of(&dataset.events, args.events.clone());
             let json = serde_json::to_string_pretty(&overview).map_err(|e| e.to_string())?;
-            println!("{json}");
+            outln!("{json}");
             Ok(())
         }
         "export-spark" | "spark-sizing" => {
@@ -177,28 +199,28 @@ fn run(args: Vec<OsString>) -> Result<(), String> {
             if cmd == "spark-sizing" {
                 if args.json {
                     let json = serde_json::to_string_pretty(&advice).map_err(|e| e.to_string())?;
-                    println!("{json}");
+                    outln!("{json}");
                 } else {
                     for l in &advice.lines {
-                        println!("{l}");
+                        outln!("{l}");
                     }
-                    println!();
-                    println!(
+                    outln!();
+                    outln!(
                         "{}",
                         advice.submit_command(&format!("{JOB_FILE} --events ... --out ..."))
                     );
                 }
             } else {
                 match scale {
-                    Some(s) => print!("{}", s.job),
-                    None => print!("{}", export_pyspark(&params, None, &advice)),
+                    Some(s) => out!("{}", s.job),
+                    None => out!("{}", export_pyspark(&params, None, &advice)),
                 }
             }
             Ok(())
         }
         "gen" => gen(parser),
         "help" => {
-            print!("{USAGE}");
+            out!("{USAGE}");
             Ok(())
         }
         other => Err(format!("unknown command {other:?}\n{USAGE}")),

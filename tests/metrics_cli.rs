@@ -74,3 +74,22 @@ fn bad_values_warn_and_bad_sources_fail() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("planet"));
 }
+
+/// A reader that stops reading (`pulse metrics … | head`) ends the run quietly: no panic
+/// message, a successful exit.
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pulse"))
+        .args(["metrics", "--events", "sample:20000:3", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run pulse");
+    // Close the reading end before the report (far more than a pipe's buffer) is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("pulse ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+}
