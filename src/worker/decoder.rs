@@ -60,7 +60,7 @@ thread_local! {
 /// Start a decoder: a worker from [`BOOT`], sent this program. The script is `worker.js` next to
 /// this worker's own script (Trunk's loader shim, `worker_loader.js`, imports it from there);
 /// should that not hold, the decoder fails to start and the load decodes here.
-fn spawn() -> Result<Worker, JsValue> {
+fn boot() -> Result<Worker, JsValue> {
     let href = Reflect::get(&js_sys::global(), &"location".into())
         .and_then(|l| Reflect::get(&l, &"href".into()))?
         .as_string()
@@ -198,7 +198,7 @@ impl Decoder {
 
     /// Start a decoder worker; it asks for nothing until [`Decoder::decode`] gives it files.
     fn spawn() -> Result<Decoder, IngestError> {
-        let worker = spawn().map_err(|_| handoff_error("no decoding worker"))?;
+        let worker = boot().map_err(|_| handoff_error("no decoding worker"))?;
         let inbox = Rc::new(RefCell::new(Inbox::default()));
         let on_message = {
             let inbox = inbox.clone();
@@ -353,22 +353,18 @@ fn post_to_loader(message: &JsValue, transfer: Option<&ArrayBuffer>) {
 
 /// Hold the next batch while [`AHEAD`] posted batches are not taken yet.
 fn pace() -> Option<Pace> {
-    if POSTED.get() < TAKEN.get() + AHEAD {
-        return None;
-    }
-    let paused = Promise::new(&mut |resolve, _| {
-        RESUME.with(|r| *r.borrow_mut() = Some(resolve));
-    });
-    Some(Box::pin(async move {
-        // Resumed by each `{ taken }`; wait again if the loader is still behind.
-        let _ = JsFuture::from(paused).await;
-        while POSTED.get() >= TAKEN.get() + AHEAD {
-            let again = Promise::new(&mut |resolve, _| {
-                RESUME.with(|r| *r.borrow_mut() = Some(resolve));
-            });
-            let _ = JsFuture::from(again).await;
-        }
-    }))
+    let behind = || POSTED.get() >= TAKEN.get() + AHEAD;
+    behind().then(|| -> Pace {
+        Box::pin(async move {
+            // Resumed by each `{ taken }`; wait again while the loader is still behind.
+            while behind() {
+                let resumed = Promise::new(&mut |resolve, _| {
+                    RESUME.with(|r| *r.borrow_mut() = Some(resolve));
+                });
+                let _ = JsFuture::from(resumed).await;
+            }
+        })
+    })
 }
 
 /// Decode `files` for the loader that sent `DecodeFiles`, posting every batch.
