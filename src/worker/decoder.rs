@@ -86,9 +86,16 @@ fn boot() -> Result<Worker, JsValue> {
     Ok(worker)
 }
 
-/// Batches the decoder may post ahead of the ones the loader has taken. Two keep the loader fed
-/// (one being mapped, one waiting) while at most a few MB of decoded arrays are in flight.
-const AHEAD: u32 = 2;
+/// Batches the decoder may post ahead of the ones the loader has taken (each ~5 MB at the
+/// sample's 131,072 rows).
+///
+/// Why six: the decoder reads its files synchronously, a span of up to 16 MB at a time (~40 ms
+/// in Chromium), and posts nothing meanwhile; the loader maps a batch in ~15 ms. With two
+/// ahead, the loader ran dry at every span and waited. Measured at 10M events
+/// (`knobs_chromium.mjs`, alternating, docs/BENCHMARKS.md loading round 7): load 2,126 → 2,050 ms
+/// and 2,122 → 2,016 ms with six (12 measured 2,079 ms), browser peak unchanged (895–905 vs
+/// 896 MiB).
+const AHEAD: u32 = 6;
 
 fn handoff_error(detail: impl Into<String>) -> IngestError {
     IngestError::Handoff {
