@@ -106,6 +106,41 @@ mod tests {
     }
 
     #[test]
+    fn runs_of_a_day_count_as_each_event_would() {
+        // Users with runs of events per day, days skipped, ties and events at midnight; the
+        // expected counts divide each event's time on its own.
+        let mut b = StoreBuilder::default();
+        let mut expected = std::collections::BTreeMap::<i64, u64>::new();
+        let mut x: u64 = 7;
+        for user in 0..20i64 {
+            let mut t = DAY_MS * 100 + user * 3_600_000;
+            for _ in 0..200 {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                t += match x >> 60 {
+                    0 => 0,
+                    1 => DAY_MS - t.rem_euclid(DAY_MS),
+                    2 => 3 * DAY_MS,
+                    _ => ((x >> 20) % 7_200_000) as i64,
+                };
+                b.push(UserKeyRef::Int(user), t, None, None, DurationMs::NULL, None)
+                    .unwrap();
+                *expected.entry(t.div_euclid(DAY_MS)).or_default() += 1;
+            }
+        }
+        let o = DatasetOverview::of(&b.finish(), "t".into());
+        let first = *expected.keys().next().unwrap();
+        assert_eq!(o.first_day, first);
+        let mut want = vec![0u64; o.events_per_day.len()];
+        for (day, n) in expected {
+            want[(day - first) as usize] = n;
+        }
+        assert_eq!(o.events_per_day, want);
+        assert_eq!(o.events_per_day.iter().sum::<u64>(), 4000);
+    }
+
+    #[test]
     fn empty_store() {
         let o = DatasetOverview::of(&EventStore::default(), "e".into());
         assert!(o.events_per_day.is_empty());
