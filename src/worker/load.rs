@@ -200,7 +200,8 @@ fn options() -> LoadOptions {
 /// again, the loader's first batch waits for the decoder's first read and decode). Measured in
 /// Chromium on a 2-core VM (docs/BENCHMARKS.md, loading round 6): at 1.1M rows the decoder made
 /// the load slower (371 → 473 ms), at 5.0M even (1,327 → 1,293 ms), at 9.9M even with 32 MiB
-/// less wasm memory, at 48.9M 1.4 s faster.
+/// less wasm memory, at 48.9M 1.4 s faster. Round 8 (six batches ahead): at 9.9M ~0.1 s faster,
+/// at 2.5M still even (557 vs 552 ms), so the threshold stayed.
 pub(super) const DECODER_MIN_ROWS: u64 = 4_000_000;
 
 /// One load of `files`, its batches from `feed` (a decoding worker) or decoded here.
