@@ -111,6 +111,7 @@ window.pulseRun = async ({ workerUrl, queries }) => {
         query, wall_ms: r.at - t0, compute_ms: c.compute_ms, json_bytes: r.jsonBytes,
         wasm_memory_bytes: c.wasm_memory_bytes || 0,
         summary: pulseSummary(c.report),
+        stages: (c.report.profile?.stages || []).map((st) => [st.wall_ms, st.detail]),
       });
     }
     log(`pulse: load ${load_ms.toFixed(0)} ms, ${computes.map((c) => `${c.query || 'defaults'} ${c.wall_ms.toFixed(0)} ms`).join(', ')}`);

@@ -52,6 +52,11 @@ for (let round = 0; round < ROUNDS; round++) {
       (k % 2 === 0 ? t.ab : t.ba).push(c.compute_ms);
       (k % 2 === 0 ? t.abWall : t.baWall).push(c.wall_ms);
     });
+    if (process.env.BENCH_STAGES) {
+      r.computes.forEach((c, k) => {
+        if (k < 2) console.log(`  compute ${k} (${c.query || 'defaults'}): ${c.compute_ms.toFixed(0)} ms, round trip ${c.wall_ms.toFixed(0)} ms\n${c.stages.map(([ms, d]) => `    ${ms.toFixed(1).padStart(7)} ms  ${d}`).join('\n')}`);
+      });
+    }
     console.log(`round ${round + 1}, ${DISTS[i]}: A→B ${r.computes.slice(1).filter((_, k) => k % 2 === 0).map((c) => c.compute_ms.toFixed(0)).join(' ')} ms`);
     await page.close();
   }
