@@ -222,7 +222,7 @@ fn cached_parts_are_named_in_the_profile() {
 }
 
 #[test]
-fn a_time_zone_change_keeps_the_sorted_durations() {
+fn a_time_zone_change_keeps_the_event_duration_report() {
     let ds = Dataset::sample(&SampleConfig::for_events(10_000, 5)).expect("sample");
     let mut cache = MetricsCache::new();
     let detail = |r: &MetricsReport, what: &str| {
@@ -245,7 +245,7 @@ fn a_time_zone_change_keeps_the_sorted_durations() {
     let r = run(&mut cache, "tz=Asia%2FTokyo");
     assert_eq!(
         detail(&r, "event-duration outliers"),
-        "event-duration outliers, app-version percentiles (durations sorted earlier) (cached)"
+        "event-duration outliers, app-version percentiles (cached)"
     );
     assert_eq!(detail(&r, "skew"), "skew (cached)");
     assert_eq!(
@@ -269,7 +269,7 @@ fn a_time_zone_change_keeps_the_sorted_durations() {
         detail(&r, "session cuts"),
         "session cuts (from the gap index)"
     );
-    // Under a date range the zone moves the range's bounds: the durations are sorted again.
+    // Under a date range the zone moves the range's bounds: the durations are read again.
     // A range lists the considered rows: their gap index is derived from the store's.
     let r = run(&mut cache, "from=2023-02-10");
     assert_eq!(
@@ -279,6 +279,72 @@ fn a_time_zone_change_keeps_the_sorted_durations() {
     let r = run(&mut cache, "from=2023-02-10&tz=Asia%2FTokyo");
     assert_eq!(
         detail(&r, "event-duration outliers"),
-        "event-duration outliers, app-version percentiles"
+        "event-duration outliers, app-version percentiles (selected, not sorted)"
     );
+}
+
+/// The first compute over some considered rows selects the event-duration percentiles; the
+/// second one that needs them (an outlier-knob change) sorts the durations, and later ones read
+/// the sorted values. Every step equals a cold compute.
+#[test]
+fn durations_are_sorted_when_a_second_compute_needs_them() {
+    let ds = Dataset::sample(&SampleConfig::for_events(20_000, 3)).expect("sample");
+    let mut cache = MetricsCache::new();
+    let steps = [
+        (
+            "",
+            "event-duration outliers, app-version percentiles (selected, not sorted)",
+        ),
+        (
+            "outlier=pct&pct=95",
+            "event-duration outliers, app-version percentiles",
+        ),
+        (
+            "outlier=mad&policy=filter",
+            "event-duration outliers, app-version percentiles (durations sorted earlier)",
+        ),
+        (
+            "gap=10m&outlier=mad&policy=filter",
+            "event-duration outliers, app-version percentiles (durations sorted earlier) (cached)",
+        ),
+        // Other rows: selected again, then sorted when the version count changes.
+        (
+            "from=2023-03-01",
+            "event-duration outliers, app-version percentiles (selected, not sorted)",
+        ),
+        (
+            "from=2023-03-01&vtop=2",
+            "event-duration outliers, app-version percentiles",
+        ),
+        // The first rows again: their sort was replaced by the range's, and the cache
+        // remembers only the last rows it selected for: selected, then sorted.
+        (
+            "outlier=z",
+            "event-duration outliers, app-version percentiles (selected, not sorted)",
+        ),
+        (
+            "outlier=pct&pct=90",
+            "event-duration outliers, app-version percentiles",
+        ),
+    ];
+    for (q, want) in steps {
+        let (p, issues, _) = Params::from_query(q);
+        assert!(issues.is_empty(), "{q}: {issues:?}");
+        let warm = cache
+            .compute(&ds.events, ds.metadata.as_ref(), &p, &NoClock)
+            .expect("warm");
+        let got = warm
+            .profile
+            .stages
+            .iter()
+            .find(|s| s.detail.starts_with("event-duration outliers"))
+            .map(|s| s.detail.clone())
+            .unwrap_or_default();
+        assert_eq!(got, want, "after {q:?}");
+        let cold = compute(&ds.events, ds.metadata.as_ref(), &p).expect("cold");
+        assert!(
+            without_profile(warm) == without_profile(cold),
+            "warm != cold after {q:?}"
+        );
+    }
 }

@@ -85,7 +85,7 @@ pub(crate) fn interpolate(lo: i64, hi: i64, frac: f64) -> f64 {
 /// An order-preserving 16-bit bucket key: the top bits of the value as an `f32` (so buckets are
 /// ~0.8 % wide in relative terms, dense where durations are dense).
 #[inline]
-fn bucket_key(v: i64) -> usize {
+pub(crate) fn bucket_key(v: i64) -> usize {
     let bits = (v as f32).to_bits();
     // A negative value's bits all flipped, a non-negative one's sign bit set: one xor with a
     // mask made from the sign, so the counting loops have no branch on it (a third of the
@@ -95,7 +95,7 @@ fn bucket_key(v: i64) -> usize {
 }
 
 /// How many [`bucket_key`] buckets there are.
-const BUCKETS: usize = 1 << 16;
+pub(crate) const BUCKETS: usize = 1 << 16;
 
 /// A table with one `fill` per [`bucket_key`] bucket, typed by its length so that a bucket key
 /// indexes it without a bounds check.

@@ -1024,6 +1024,10 @@ pub struct MetricsCache {
     /// Non-null durations of the considered events, sorted (key: the considered rows,
     /// [`key_rows`]).
     sorted_durations: Slot<SortedDurations>,
+    /// The considered rows ([`key_rows`]) whose durations the last compute selected from
+    /// instead of sorting: a second compute that needs them (an outlier or `vtop` change)
+    /// sorts them.
+    selected_rows: Option<Params>,
     /// Used for one compute only ([`compute_with_clock`]): no gap index is built for later
     /// session-knob changes.
     cold_only: bool,
@@ -1104,6 +1108,7 @@ impl MetricsCache {
         self.gap_index.key = None;
         self.store_gaps.key = None;
         self.sorted_durations.key = None;
+        self.selected_rows = None;
     }
 
     /// [`compute_with_clock`], reusing the parts of earlier recomputes on the same data whose
@@ -1331,11 +1336,47 @@ impl MetricsCache {
             }
             let side = side_job.is_some();
             let side_started_early = side && !side_started_late;
+            let mut selected = false;
             if side {
                 self.durations.key = None;
                 let d = &mut self.durations.value;
                 policy_prefix_sums(&mut d.prefix, c, durations, early, params.outlier_policy);
                 d.sum_per_user(&c.users);
+            } else if !(d_hit
+                || v_hit
+                || i_hit
+                || self.selected_rows.as_ref() == Some(&ikey)
+                || groups.0.max(1) * groups.1.max(1) > 1 << 16)
+            {
+                // The first compute under these rows: no sort, a selection (see
+                // `MetricsCache::selected_rows`).
+                let grouped = grouped_durations(store, c, device, groups);
+                let values = grouped.values();
+                let d = &mut self.durations.value;
+                d.threshold = outliers::detect_threshold(values, params);
+                d.report = Some(outliers::outlier_report(
+                    "event_duration_ms",
+                    values,
+                    d.threshold,
+                    params,
+                ));
+                policy_prefix_sums(
+                    &mut d.prefix,
+                    c,
+                    durations,
+                    d.threshold,
+                    params.outlier_policy,
+                );
+                d.sum_per_user(&c.users);
+                self.durations.key = Some(okey.clone());
+                self.versions.value = Some(grouped.report(
+                    &store.app_versions,
+                    device_col.map(|col| &col.dict),
+                    params.top_versions,
+                ));
+                self.versions.key = Some(vkey.clone());
+                self.selected_rows = Some(ikey.clone());
+                selected = true;
             } else if !(d_hit && v_hit) {
                 let prefix = &mut self.durations.value.prefix;
                 if !d_hit {
@@ -1409,17 +1450,25 @@ impl MetricsCache {
                     d.prefix.heap_bytes() as u64,
                 );
             } else {
-                let what = if i_hit {
+                let what = if selected {
+                    "event-duration outliers, app-version percentiles (selected, not sorted)"
+                } else if i_hit {
                     "event-duration outliers, app-version percentiles (durations sorted earlier)"
                 } else {
                     "event-duration outliers, app-version percentiles"
+                };
+                let (values, sorted_bytes) = if selected {
+                    (c.len() as u64 - c.null_durations, 0)
+                } else {
+                    let sd = &self.sorted_durations.value;
+                    (sd.len() as u64, sd.heap_bytes())
                 };
                 prof.stage_detail(
                     StageKind::Aggregate,
                     cached(d_hit && v_hit, what),
                     c.len() as u64,
-                    self.sorted_durations.value.len() as u64,
-                    (self.sorted_durations.value.heap_bytes() + d.prefix.heap_bytes()) as u64,
+                    values,
+                    (sorted_bytes + d.prefix.heap_bytes()) as u64,
                 );
             }
 
@@ -2076,6 +2125,46 @@ impl<'env, F: Fn(usize) -> u16 + Send + 'env> SideJob<'env, F> {
             versions,
         }
     }
+}
+
+/// The considered events' durations (nulls skipped) in store order, with their app version
+/// and their user's device as one id `version · n_devices + device` (each clamped to its
+/// dictionary; `groups` = (version ids, device ids)): the input of the version report's
+/// selection and of the event-duration outlier report.
+fn grouped_durations(
+    store: &EventStore,
+    c: &Considered,
+    device: impl Fn(usize) -> u16,
+    groups: (usize, usize),
+) -> versions::GroupedDurations {
+    let (n_a, n_b) = (groups.0.max(1), groups.1.max(1));
+    debug_assert!(n_a * n_b <= 1 << 16);
+    let n = c.len() - c.null_durations as usize;
+    let mut out = versions::GroupedDurations::new(n, n_a, n_b);
+    let (durations, app_versions) = (&store.duration_ms[..], &store.app_version[..]);
+    for &(u, b, e) in &c.users {
+        let dev = (device(u as usize) as usize).min(n_b - 1);
+        let (b, e) = (b as usize, e as usize);
+        let id = |a: u16| ((a as usize).min(n_a - 1) * n_b + dev) as u16;
+        match &c.rows {
+            Rows::Identity => {
+                for (d, &a) in durations[b..e].iter().zip(&app_versions[b..e]) {
+                    if !d.is_null() {
+                        out.push(d.0, id(a));
+                    }
+                }
+            }
+            Rows::Listed(rows) => {
+                for &r in &rows[b..e] {
+                    let d = durations[r as usize];
+                    if !d.is_null() {
+                        out.push(d.0, id(app_versions[r as usize]));
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Collect the non-null durations of the considered events with their app version and their
