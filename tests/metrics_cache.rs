@@ -348,3 +348,51 @@ fn durations_are_sorted_when_a_second_compute_needs_them() {
         );
     }
 }
+
+/// Idle time sorts what the last compute selected: the outlier change after it reads sorted
+/// values, and the reports are unchanged.
+#[test]
+fn idle_time_sorts_the_selected_durations() {
+    let ds = Dataset::sample(&SampleConfig::for_events(20_000, 4)).expect("sample");
+    let (events, metadata) = (&ds.events, ds.metadata.as_ref());
+    let mut cache = MetricsCache::new();
+    let params = |q: &str| Params::from_query(q).0;
+    let detail = |r: &MetricsReport| {
+        r.profile
+            .stages
+            .iter()
+            .find(|s| s.detail.starts_with("event-duration outliers"))
+            .map(|s| s.detail.clone())
+            .unwrap_or_default()
+    };
+    let first = cache
+        .compute(events, metadata, &params("gap=10m"), &NoClock)
+        .expect("first");
+    assert!(detail(&first).ends_with("(selected, not sorted)"));
+    // Other rows than the last compute's: nothing to sort.
+    assert_eq!(
+        cache.sort_selected(events, metadata, &params("from=2023-03-01")),
+        Ok(false)
+    );
+    // The same rows (any other knob may differ): sorted once.
+    assert_eq!(cache.sort_selected(events, metadata, &params("")), Ok(true));
+    assert_eq!(
+        cache.sort_selected(events, metadata, &params("")),
+        Ok(false)
+    );
+    // The reports did not change, and the outlier change reads the sorted values.
+    let again = cache
+        .compute(events, metadata, &params("gap=10m"), &NoClock)
+        .expect("again");
+    assert!(without_profile(again) == without_profile(first));
+    let p = params("gap=10m&outlier=pct&pct=97&policy=filter");
+    let changed = cache
+        .compute(events, metadata, &p, &NoClock)
+        .expect("outlier");
+    assert_eq!(
+        detail(&changed),
+        "event-duration outliers, app-version percentiles (durations sorted earlier)"
+    );
+    let cold = compute(events, metadata, &p).expect("cold");
+    assert!(without_profile(changed) == without_profile(cold));
+}

@@ -1111,6 +1111,31 @@ impl MetricsCache {
         self.selected_rows = None;
     }
 
+    /// Sort the event durations of `params`' considered rows now, when the last compute over
+    /// them selected their percentiles instead (see `selected_rows`) and they are not sorted
+    /// yet; returns whether it sorted. For idle time (the worker calls it when no request came
+    /// for a while after a compute): a first outlier-knob change then reads sorted values
+    /// instead of sorting first. The event-duration and version parts are computed again from
+    /// the sorted values (equal to the selected ones); every other part stays cached.
+    pub fn sort_selected(
+        &mut self,
+        store: &EventStore,
+        metadata: Option<&MetadataTable>,
+        params: &Params,
+    ) -> Result<bool, MetricsError> {
+        let rows = key_rows(params);
+        if self.data.as_ref() != Some(&data_id(store, metadata))
+            || self.selected_rows.as_ref() != Some(&rows)
+            || self.sorted_durations.fresh(&rows)
+        {
+            return Ok(false);
+        }
+        self.durations.key = None;
+        self.versions.key = None;
+        self.compute(store, metadata, params, &NoClock)?;
+        Ok(self.sorted_durations.fresh(&rows))
+    }
+
     /// [`compute_with_clock`], reusing the parts of earlier recomputes on the same data whose
     /// params are unchanged. The profile's details end in "(cached)" for reused parts.
     pub fn compute(

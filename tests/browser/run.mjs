@@ -383,6 +383,24 @@ const tests = [
     assertEqual(search(page), 'def=core', 'URL unchanged');
     await page.close();
   }],
+  ['idle time after the first compute sorts the event durations for the outlier knobs', async () => {
+    // The first compute selects the event-duration percentiles instead of sorting; when the
+    // worker then receives nothing for a while it sorts them, so the first outlier change
+    // reads sorted values — with the engine's numbers.
+    const { page, errors } = await openPage(context, `${base}/`);
+    await expectMetrics(page, '');
+    await page.waitForTimeout(2500);
+    await page.selectOption('#ctl-outlier', 'pct');
+    const r = await expectCard(page, 'chart-outliers-events', 'outlier=pct');
+    assertEqual(await page.getAttribute('#chart-outliers-events', 'data-detected'), String(r.event_durations.detected), 'event outliers detected (p99)');
+    await page.click('#tab-profile');
+    await page.waitForSelector('#chart-profile-compute[data-state="ready"]');
+    const details = (await page.getAttribute('#chart-profile-compute', 'data-details')).split('|');
+    const stage = details.find((d) => d.startsWith('event-duration outliers'));
+    assert(stage && stage.startsWith('event-duration outliers, app-version percentiles (durations sorted earlier)'), `event-duration stage: ${stage}`);
+    assertEqual(errors, [], 'console errors');
+    await page.close();
+  }],
   ['sessions, outliers and duplicates controls equal the engine', async () => {
     const { page } = await openPage(context, `${base}/`);
     await expectMetrics(page, '');
