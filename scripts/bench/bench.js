@@ -89,7 +89,7 @@ const inputFile = (id) => {
   return f;
 };
 
-window.pulseRun = async ({ workerUrl, queries }) => {
+window.pulseRun = async ({ workerUrl, queries, idleMs = 0 }) => {
   const pulse = new PulseWorker(workerUrl);
   try {
     await pulse.ready;
@@ -113,6 +113,8 @@ window.pulseRun = async ({ workerUrl, queries }) => {
         summary: pulseSummary(c.report),
         stages: (c.report.profile?.stages || []).map((st) => [st.wall_ms, st.detail]),
       });
+      // Optionally leave the worker idle after the first compute (its idle work runs then).
+      if (computes.length === 1 && idleMs > 0) await new Promise((r) => setTimeout(r, idleMs));
     }
     log(`pulse: load ${load_ms.toFixed(0)} ms, ${computes.map((c) => `${c.query || 'defaults'} ${c.wall_ms.toFixed(0)} ms`).join(', ')}`);
     return {

@@ -9,6 +9,9 @@
 //     [EVENTS] [A] [B] [CHANGES] [ROUNDS]
 //   e.g. 10000000 'gap=10m&seg=country&topn=20' 'gap=10m&seg=country&topn=20&def=core' 8 2
 //
+// BENCH_IDLE_MS=1500 leaves the worker idle that long after the first compute (its idle work,
+// the sort of what that compute selected, then runs before the first change).
+//
 // Needs the bench data (./pulse bench generates it under BENCH_DATA, default /tmp/pulse-bench).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,7 +46,7 @@ for (let round = 0; round < ROUNDS; round++) {
     await page.waitForFunction(() => window.benchReady === true);
     await page.setInputFiles('#events-file', path.join(DATA, N, 'events.parquet'));
     await page.setInputFiles('#metadata-file', path.join(DATA, N, 'metadata.parquet'));
-    const r = await page.evaluate((a) => window.pulseRun(a), { workerUrl: `/dist${i}/worker_loader.js`, queries });
+    const r = await page.evaluate((a) => window.pulseRun(a), { workerUrl: `/dist${i}/worker_loader.js`, queries, idleMs: Number(process.env.BENCH_IDLE_MS || 0) });
     times[i].load.push(r.load_ms);
     const stages = (r.profile?.stages || []).map((st) => `${st.kind} ${st.wall_ms.toFixed(0)}`).join(', ');
     console.log(`round ${round + 1}, ${DISTS[i]}: load ${r.load_ms.toFixed(0)} ms (${stages})`);
