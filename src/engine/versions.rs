@@ -368,7 +368,7 @@ pub fn version_report_sorted(
     )
 }
 
-/// Target values per coarse bucket of [`version_report_selected`]: `n / COARSE_PARTS`, or
+/// Target values per coarse bucket of [`GroupedDurations::report`]: `n / COARSE_PARTS`, or
 /// larger buckets when there are so many groups that their tables would pass
 /// [`COARSE_CELLS`] counters.
 const COARSE_PARTS: usize = 1024;
